@@ -1,0 +1,101 @@
+//! Typed AWS errors: what failed, where, and whether trying again can help.
+
+use aws_sdk_rds::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+
+/// A failed AWS call, classified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AwsError {
+    /// The function's role lacks a permission.
+    #[error("{operation} in {region} was denied: {message} (grant the function's role this permission)")]
+    AccessDenied {
+        /// API operation, for example `rds:CreateDBSnapshot`.
+        operation: String,
+        /// Region of the call.
+        region: String,
+        /// AWS's message.
+        message: String,
+    },
+    /// AWS kept throttling after the SDK's adaptive retries.
+    #[error("{operation} in {region} was throttled after retries: {message}")]
+    Throttled {
+        /// API operation.
+        operation: String,
+        /// Region of the call.
+        region: String,
+        /// AWS's message.
+        message: String,
+    },
+    /// The call never got an answer (network, timeout).
+    #[error("{operation} in {region} did not complete: {message}")]
+    Unreachable {
+        /// API operation.
+        operation: String,
+        /// Region of the call.
+        region: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// AWS answered with an error.
+    #[error("{operation} in {region} failed: {code}: {message}")]
+    Service {
+        /// API operation.
+        operation: String,
+        /// Region of the call.
+        region: String,
+        /// AWS error code.
+        code: String,
+        /// AWS's message.
+        message: String,
+    },
+}
+
+impl AwsError {
+    /// Classify an SDK error of `operation` in `region`.
+    pub fn from_sdk<E, R>(operation: &str, region: &str, err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let (operation, region) = (operation.to_string(), region.to_string());
+        match err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+                AwsError::Unreachable {
+                    operation,
+                    region,
+                    message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+                }
+            }
+            _ => {
+                let code = err.code().unwrap_or("Unknown").to_string();
+                let message = err.message().unwrap_or("no message").to_string();
+                match code.as_str() {
+                    "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError"
+                    | "KMSKeyNotAccessibleFault" => AwsError::AccessDenied { operation, region, message },
+                    "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" => {
+                        AwsError::Throttled { operation, region, message }
+                    }
+                    _ => AwsError::Service { operation, region, code, message },
+                }
+            }
+        }
+    }
+
+    /// Whether the same call may succeed later without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AwsError::Throttled { .. } | AwsError::Unreachable { .. })
+    }
+
+    /// What an operator should do about it.
+    pub fn next_step(&self) -> String {
+        match self {
+            AwsError::AccessDenied { operation, .. } => {
+                format!("add {operation} to the function's IAM role (infra/template.yaml) and redeploy")
+            }
+            AwsError::Throttled { .. } | AwsError::Unreachable { .. } => {
+                "transient: the next scheduled run retries; invoke by hand if it cannot wait".to_string()
+            }
+            AwsError::Service { code, .. } => format!("look up RDS error `{code}` and fix its cause"),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! AWS adapters: SDK clients built once, and one thin module per service that translates between SDK types and
+//! Lifeboat's plain data, returning typed errors.
+
+pub mod error;
+pub mod rds;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use error::AwsError;
+
+/// SDK clients for one account, built once per Lambda container from the environment.
+///
+/// `AWS_ENDPOINT_URL` (or a service-specific `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by the SDK itself; when
+/// an endpoint override is set, S3 uses path-style addressing, which local emulators need. Retries are adaptive
+/// (client-side rate limiting on throttling) with up to five attempts.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    config: SdkConfig,
+}
+
+impl AwsClients {
+    /// Load configuration from the environment (region, credentials, endpoint override).
+    pub async fn from_env() -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+            .load()
+            .await;
+        Self { config }
+    }
+
+    /// Use an existing SDK configuration (tests build one pointing at the emulator).
+    pub fn from_sdk_config(config: SdkConfig) -> Self {
+        Self { config }
+    }
+
+    /// The region the function runs in (the primary region).
+    pub fn region(&self) -> String {
+        self.config
+            .region()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "us-east-1".to_string())
+    }
+
+    /// The SDK configuration.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    /// RDS client for the primary region.
+    pub fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.config)
+    }
+
+    /// S3 client; path-style addressing when an endpoint override is set.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.config)
+            .force_path_style(self.config.endpoint_url().is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// SNS client.
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.config)
+    }
+}

@@ -1,0 +1,188 @@
+//! RDS adapter: lists databases (tags come inline with the describe calls: never one call per resource) and
+//! creates snapshots, translating RDS faults into [`CreateSnapshotError`].
+
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::create_db_cluster_snapshot::CreateDBClusterSnapshotError;
+use aws_sdk_rds::operation::create_db_snapshot::CreateDBSnapshotError;
+use aws_sdk_rds::types::Tag;
+
+use super::AwsError;
+use crate::model::{Database, DatabaseKind};
+
+/// Engines that DescribeDBInstances/DescribeDBClusters also return but that are not RDS databases.
+const NON_RDS_ENGINES: [&str; 2] = ["neptune", "docdb"];
+
+/// RDS in one region.
+#[derive(Clone, Debug)]
+pub struct Rds {
+    client: Client,
+    region: String,
+}
+
+/// Why a snapshot was not created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateSnapshotError {
+    /// A snapshot with this identifier exists already: the work is done.
+    #[error("snapshot `{0}` already exists")]
+    AlreadyExists(String),
+    /// The database is in a state RDS cannot snapshot now.
+    #[error("not ready for a snapshot: {0}")]
+    NotReady(String),
+    /// The database does not exist (any more).
+    #[error("database not found: {0}")]
+    NotFound(String),
+    /// The region's manual snapshot quota is used up.
+    #[error("manual snapshot quota exceeded: {0}")]
+    QuotaExceeded(String),
+    /// Any other failure.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl Rds {
+    /// RDS through `client`, which is configured for `region`.
+    pub fn new(client: Client, region: impl Into<String>) -> Self {
+        Self {
+            client,
+            region: region.into(),
+        }
+    }
+
+    /// The region this adapter talks to.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Every RDS DB instance and DB cluster in the region, with tags. Cost: one call per 100 databases.
+    pub async fn list_databases(&self) -> Result<Vec<Database>, AwsError> {
+        let mut databases = Vec::new();
+        let mut instances = self.client.describe_db_instances().into_paginator().items().send();
+        while let Some(item) = instances.next().await {
+            let db = item.map_err(|e| AwsError::from_sdk("rds:DescribeDBInstances", &self.region, &e))?;
+            let engine = db.engine().unwrap_or_default().to_string();
+            if is_rds_engine(&engine) {
+                databases.push(Database {
+                    identifier: db.db_instance_identifier().unwrap_or_default().to_string(),
+                    kind: DatabaseKind::Instance,
+                    arn: db.db_instance_arn().unwrap_or_default().to_string(),
+                    region: self.region.clone(),
+                    engine,
+                    status: db.db_instance_status().unwrap_or_default().to_string(),
+                    encrypted: db.storage_encrypted().unwrap_or(false),
+                    cluster: db.db_cluster_identifier().map(str::to_string),
+                    tags: tag_map(db.tag_list()),
+                });
+            }
+        }
+        let mut clusters = self.client.describe_db_clusters().into_paginator().items().send();
+        while let Some(item) = clusters.next().await {
+            let cluster = item.map_err(|e| AwsError::from_sdk("rds:DescribeDBClusters", &self.region, &e))?;
+            let engine = cluster.engine().unwrap_or_default().to_string();
+            if is_rds_engine(&engine) {
+                databases.push(Database {
+                    identifier: cluster.db_cluster_identifier().unwrap_or_default().to_string(),
+                    kind: DatabaseKind::Cluster,
+                    arn: cluster.db_cluster_arn().unwrap_or_default().to_string(),
+                    region: self.region.clone(),
+                    engine,
+                    status: cluster.status().unwrap_or_default().to_string(),
+                    encrypted: cluster.storage_encrypted().unwrap_or(false),
+                    cluster: None,
+                    tags: tag_map(cluster.tag_list()),
+                });
+            }
+        }
+        Ok(databases)
+    }
+
+    /// Start a snapshot of `db` named `snapshot_id` with `tags`; returns the snapshot's ARN.
+    pub async fn create_snapshot(
+        &self,
+        db: &Database,
+        snapshot_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, CreateSnapshotError> {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        match db.kind {
+            DatabaseKind::Instance => {
+                let result = self
+                    .client
+                    .create_db_snapshot()
+                    .db_instance_identifier(&db.identifier)
+                    .db_snapshot_identifier(snapshot_id)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await;
+                match result {
+                    Ok(out) => Ok(out
+                        .db_snapshot()
+                        .and_then(|s| s.db_snapshot_arn())
+                        .unwrap_or_default()
+                        .to_string()),
+                    Err(err) => Err(match err.as_service_error() {
+                        Some(CreateDBSnapshotError::DbSnapshotAlreadyExistsFault(_)) => {
+                            CreateSnapshotError::AlreadyExists(snapshot_id.to_string())
+                        }
+                        Some(CreateDBSnapshotError::InvalidDbInstanceStateFault(e)) => {
+                            CreateSnapshotError::NotReady(e.message().unwrap_or("invalid state").to_string())
+                        }
+                        Some(CreateDBSnapshotError::DbInstanceNotFoundFault(e)) => {
+                            CreateSnapshotError::NotFound(e.message().unwrap_or(&db.identifier).to_string())
+                        }
+                        Some(CreateDBSnapshotError::SnapshotQuotaExceededFault(e)) => {
+                            CreateSnapshotError::QuotaExceeded(e.message().unwrap_or("quota exceeded").to_string())
+                        }
+                        _ => AwsError::from_sdk("rds:CreateDBSnapshot", &self.region, &err).into(),
+                    }),
+                }
+            }
+            DatabaseKind::Cluster => {
+                let result = self
+                    .client
+                    .create_db_cluster_snapshot()
+                    .db_cluster_identifier(&db.identifier)
+                    .db_cluster_snapshot_identifier(snapshot_id)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await;
+                match result {
+                    Ok(out) => Ok(out
+                        .db_cluster_snapshot()
+                        .and_then(|s| s.db_cluster_snapshot_arn())
+                        .unwrap_or_default()
+                        .to_string()),
+                    Err(err) => Err(match err.as_service_error() {
+                        Some(CreateDBClusterSnapshotError::DbClusterSnapshotAlreadyExistsFault(_)) => {
+                            CreateSnapshotError::AlreadyExists(snapshot_id.to_string())
+                        }
+                        Some(CreateDBClusterSnapshotError::InvalidDbClusterStateFault(e)) => {
+                            CreateSnapshotError::NotReady(e.message().unwrap_or("invalid state").to_string())
+                        }
+                        Some(CreateDBClusterSnapshotError::DbClusterNotFoundFault(e)) => {
+                            CreateSnapshotError::NotFound(e.message().unwrap_or(&db.identifier).to_string())
+                        }
+                        Some(CreateDBClusterSnapshotError::SnapshotQuotaExceededFault(e)) => {
+                            CreateSnapshotError::QuotaExceeded(e.message().unwrap_or("quota exceeded").to_string())
+                        }
+                        _ => AwsError::from_sdk("rds:CreateDBClusterSnapshot", &self.region, &err).into(),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+fn is_rds_engine(engine: &str) -> bool {
+    !NON_RDS_ENGINES.iter().any(|other| engine.starts_with(other))
+}
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .collect()
+}

@@ -1,0 +1,152 @@
+//! Runtime configuration from environment variables, read once at cold start.
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `LIFEBOAT_LEDGER_BUCKET` | S3 bucket of the ledger (required) |
+//! | `LIFEBOAT_TOPIC_ARN` | SNS topic for alerts, unless the policy names one |
+//! | `LIFEBOAT_POLICY_FILE` | path of a policy YAML file; the built-in `infra/policy.yaml` when unset |
+//! | `LIFEBOAT_CONCURRENCY` | concurrent AWS actions per run (default 8) |
+
+use crate::policy::{Policy, PolicyError};
+
+/// Default number of concurrent AWS actions in one run.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// Configuration every function needs.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The validated policy.
+    pub policy: Policy,
+    /// Ledger bucket.
+    pub ledger_bucket: String,
+    /// Alert topic.
+    pub topic_arn: String,
+    /// Concurrent AWS actions per run.
+    pub concurrency: usize,
+}
+
+/// Configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is missing or empty.
+    #[error("environment variable {0} is required: {1}")]
+    Missing(&'static str, &'static str),
+    /// A variable has a value that cannot be used.
+    #[error("environment variable {name} = `{value}`: {problem}")]
+    Invalid {
+        /// Variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The policy file cannot be read.
+    #[error("cannot read policy file {path}: {source}")]
+    PolicyFile {
+        /// Path.
+        path: String,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// The policy is invalid.
+    #[error("{source} (policy from {origin})")]
+    Policy {
+        /// Where the policy came from.
+        origin: String,
+        /// What is wrong with it.
+        source: PolicyError,
+    },
+}
+
+impl RuntimeConfig {
+    /// Read configuration through `var` (the process environment in `from_env`).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let (text, origin) = match non_empty("LIFEBOAT_POLICY_FILE") {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::PolicyFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                (text, path)
+            }
+            None => (crate::policy::DEFAULT_POLICY_YAML.to_string(), "the built-in default".to_string()),
+        };
+        let policy = Policy::from_yaml(&text).map_err(|source| ConfigError::Policy { origin, source })?;
+        let ledger_bucket = non_empty("LIFEBOAT_LEDGER_BUCKET").ok_or(ConfigError::Missing(
+            "LIFEBOAT_LEDGER_BUCKET",
+            "the S3 bucket of the audit ledger",
+        ))?;
+        let topic_arn = policy
+            .notifications
+            .topic_arn
+            .clone()
+            .or_else(|| non_empty("LIFEBOAT_TOPIC_ARN"))
+            .ok_or(ConfigError::Missing(
+                "LIFEBOAT_TOPIC_ARN",
+                "the SNS topic for alerts (or set notifications.topic_arn in the policy)",
+            ))?;
+        let concurrency = match non_empty("LIFEBOAT_CONCURRENCY") {
+            None => DEFAULT_CONCURRENCY,
+            Some(value) => match value.parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "LIFEBOAT_CONCURRENCY",
+                        value,
+                        problem: "must be a whole number from 1 to 64".into(),
+                    });
+                }
+            },
+        };
+        Ok(Self {
+            policy,
+            ledger_bucket,
+            topic_arn,
+            concurrency,
+        })
+    }
+
+    /// Read configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults_to_built_in_policy() {
+        let config = RuntimeConfig::from_vars(vars(&[
+            ("LIFEBOAT_LEDGER_BUCKET", "ledger"),
+            ("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:lifeboat"),
+        ]))
+        .unwrap();
+        assert_eq!(config.policy.name, "default");
+        assert_eq!(config.concurrency, DEFAULT_CONCURRENCY);
+    }
+
+    #[test]
+    fn missing_and_invalid_settings_are_named() {
+        let err = RuntimeConfig::from_vars(vars(&[("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t")])).unwrap_err();
+        assert!(err.to_string().contains("LIFEBOAT_LEDGER_BUCKET"), "{err}");
+        let err = RuntimeConfig::from_vars(vars(&[
+            ("LIFEBOAT_LEDGER_BUCKET", "b"),
+            ("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("LIFEBOAT_CONCURRENCY", "zero"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("LIFEBOAT_CONCURRENCY = `zero`"), "{err}");
+        let err = RuntimeConfig::from_vars(vars(&[("LIFEBOAT_POLICY_FILE", "/nonexistent/policy.yaml")])).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/policy.yaml"), "{err}");
+    }
+}

@@ -1,0 +1,23 @@
+//! Lifeboat: disaster recovery for Amazon RDS and Aurora.
+//!
+//! This crate is the library every function shares:
+//! - [`policy`]: the YAML policy, parsed and validated;
+//! - pure domain logic that never names SDK types: [`snapshot`] planning, [`policy::TierCalendar`] tiers;
+//! - [`aws`]: SDK clients and thin per-service adapters with typed errors;
+//! - [`ledger`] (audit trail in S3), [`notify`] (SNS summaries), [`metrics`] (EMF), [`clock`];
+//! - [`input`] and [`lambda`]: reading invocation payloads and reporting failures to Lambda.
+
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod input;
+pub mod lambda;
+pub mod ledger;
+pub mod metrics;
+pub mod model;
+pub mod notify;
+pub mod policy;
+pub mod report;
+pub mod snapshot;
+pub mod tags;
+pub mod telemetry;

@@ -1,0 +1,760 @@
+//! The policy document: which databases Lifeboat protects and how.
+//!
+//! One YAML document, shared by every function, parsed and validated at start-up. Every error names the field
+//! that is wrong (for example `plans[0].retention.keep_daily`) and what is wrong with it. The format is described
+//! in `docs/policy.md`; `infra/policy.yaml` is the default policy that encodes the plan in the design brief.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{Datelike, Month, Weekday};
+use serde::{Deserialize, Deserializer};
+
+use crate::model::{Database, DatabaseKind};
+
+/// The default policy shipped with Lifeboat (`infra/policy.yaml`), compiled into every function.
+pub const DEFAULT_POLICY_YAML: &str = include_str!("../../infra/policy.yaml");
+
+/// The only policy format version this build understands.
+pub const POLICY_VERSION: u32 = 1;
+
+/// An error in a policy document: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid policy: {field}: {problem}")]
+pub struct PolicyError {
+    /// Path of the offending field, for example `plans[1].copies[0].kms_key_id`.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl PolicyError {
+    fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A parsed and validated policy.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Format version; must be [`POLICY_VERSION`].
+    pub version: u32,
+    /// Name of the policy, written on every resource and ledger record it causes.
+    pub name: String,
+    /// Defaults for snapshots operators request by hand.
+    #[serde(default)]
+    pub manual_snapshots: ManualSnapshots,
+    /// Where alerts and run summaries go.
+    #[serde(default)]
+    pub notifications: Notifications,
+    /// The plans, in priority order: a database selected by several plans belongs to the first.
+    pub plans: Vec<Plan>,
+}
+
+/// Defaults for manual (operator-requested) snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualSnapshots {
+    /// Days a manual snapshot is kept unless the request says otherwise.
+    pub retain_days: u32,
+    /// The longest retention a request may ask for.
+    #[serde(default = "default_max_manual_retain_days")]
+    pub max_retain_days: u32,
+}
+
+fn default_max_manual_retain_days() -> u32 {
+    3650
+}
+
+impl Default for ManualSnapshots {
+    fn default() -> Self {
+        Self {
+            retain_days: 90,
+            max_retain_days: default_max_manual_retain_days(),
+        }
+    }
+}
+
+/// Where notifications go.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// SNS topic ARN; when absent, the function's `LIFEBOAT_TOPIC_ARN` environment variable is used.
+    pub topic_arn: Option<String>,
+}
+
+/// One plan: a selection of databases and everything Lifeboat does for them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Name of the plan, unique within the policy.
+    pub name: String,
+    /// Which databases the plan covers.
+    pub select: Selection,
+    /// The calendar that decides which tiers a scheduled snapshot serves.
+    #[serde(default)]
+    pub schedule: TierCalendar,
+    /// How long snapshots are kept.
+    pub retention: Retention,
+    /// Copies to disaster-recovery regions.
+    #[serde(default)]
+    pub copies: Vec<CopyTarget>,
+    /// Point-in-time recovery requirements (automated backups).
+    #[serde(default)]
+    pub point_in_time: Option<PointInTime>,
+    /// Restore drills.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+    /// Recovery objectives.
+    pub objectives: Objectives,
+    /// Alert thresholds.
+    #[serde(default)]
+    pub alerts: Alerts,
+}
+
+/// Which databases a plan covers. A database is selected when it matches any of `tags`, `identifiers` or
+/// `patterns`, is of one of `kinds`, and matches none of `exclude`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    /// Tags that must all be present with these values (`"*"` accepts any value).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Exact DB instance or cluster identifiers.
+    #[serde(default)]
+    pub identifiers: Vec<String>,
+    /// Shell-style patterns over identifiers (`prod-*`, `booking-db-?`).
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// Identifiers or patterns never selected.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Kinds of database selected; both when absent.
+    #[serde(default = "all_kinds")]
+    pub kinds: Vec<DatabaseKind>,
+}
+
+fn all_kinds() -> Vec<DatabaseKind> {
+    vec![DatabaseKind::Instance, DatabaseKind::Cluster]
+}
+
+impl Selection {
+    /// Whether this selection covers `db`.
+    pub fn matches(&self, db: &Database) -> bool {
+        if !self.kinds.contains(&db.kind) || self.exclude.iter().any(|p| glob_matches(p, &db.identifier)) {
+            return false;
+        }
+        let by_tags = !self.tags.is_empty()
+            && self.tags.iter().all(|(key, want)| {
+                db.tags
+                    .get(key)
+                    .is_some_and(|have| want == "*" || have == want)
+            });
+        by_tags
+            || self.identifiers.iter().any(|id| id == &db.identifier)
+            || self.patterns.iter().any(|p| glob_matches(p, &db.identifier))
+    }
+}
+
+/// Shell-style match of `pattern` against `identifier`; patterns are validated when the policy loads.
+fn glob_matches(pattern: &str, identifier: &str) -> bool {
+    glob::Pattern::new(pattern).is_ok_and(|p| p.matches(identifier))
+}
+
+/// The calendar of snapshot tiers: every scheduled snapshot is a daily; the one taken on `weekly_on` is also a
+/// weekly, on `monthly_on_day` also a monthly, and the monthly of `yearly_in_month` also a yearly.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierCalendar {
+    /// Day of the week of the weekly snapshot.
+    #[serde(default = "default_weekly_on", deserialize_with = "de_weekday")]
+    pub weekly_on: Weekday,
+    /// Day of the month (1 to 28) of the monthly snapshot.
+    #[serde(default = "default_monthly_on_day")]
+    pub monthly_on_day: u32,
+    /// Month of the yearly snapshot.
+    #[serde(default = "default_yearly_in_month", deserialize_with = "de_month")]
+    pub yearly_in_month: Month,
+}
+
+fn default_weekly_on() -> Weekday {
+    Weekday::Sun
+}
+fn default_monthly_on_day() -> u32 {
+    1
+}
+fn default_yearly_in_month() -> Month {
+    Month::January
+}
+
+impl Default for TierCalendar {
+    fn default() -> Self {
+        Self {
+            weekly_on: default_weekly_on(),
+            monthly_on_day: default_monthly_on_day(),
+            yearly_in_month: default_yearly_in_month(),
+        }
+    }
+}
+
+fn de_weekday<'de, D: Deserializer<'de>>(d: D) -> Result<Weekday, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse::<Weekday>()
+        .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a day of the week (monday … sunday)")))
+}
+
+fn de_month<'de, D: Deserializer<'de>>(d: D) -> Result<Month, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse::<Month>()
+        .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a month (january … december)")))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration like 90m, 4h or 30d: {e}")))
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+/// Tiers a scheduled snapshot can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    /// Every scheduled snapshot.
+    Daily,
+    /// The snapshot of the weekly day.
+    Weekly,
+    /// The snapshot of the monthly day.
+    Monthly,
+    /// The monthly snapshot of the yearly month.
+    Yearly,
+}
+
+impl Tier {
+    /// Lower-case name used in tags and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Daily => "daily",
+            Tier::Weekly => "weekly",
+            Tier::Monthly => "monthly",
+            Tier::Yearly => "yearly",
+        }
+    }
+}
+
+impl TierCalendar {
+    /// The tiers a snapshot taken on `date` (UTC) serves, daily first.
+    pub fn tiers_on(&self, date: chrono::NaiveDate) -> Vec<Tier> {
+        let mut tiers = vec![Tier::Daily];
+        if date.weekday() == self.weekly_on {
+            tiers.push(Tier::Weekly);
+        }
+        if date.day() == self.monthly_on_day {
+            tiers.push(Tier::Monthly);
+            if date.month() == self.yearly_in_month.number_from_month() {
+                tiers.push(Tier::Yearly);
+            }
+        }
+        tiers
+    }
+}
+
+/// How long snapshots are kept (bucket semantics of restic `forget` / borg `prune`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Keep the newest snapshot of each of the last N days that have one.
+    #[serde(default)]
+    pub keep_daily: u32,
+    /// Keep the newest snapshot of each of the last N ISO weeks that have one.
+    #[serde(default)]
+    pub keep_weekly: u32,
+    /// Keep the newest snapshot of each of the last N months that have one.
+    #[serde(default)]
+    pub keep_monthly: u32,
+    /// Keep the newest snapshot of each of the last N years that have one.
+    #[serde(default)]
+    pub keep_yearly: u32,
+    /// Keep every snapshot younger than this.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub keep_within: Option<Duration>,
+    /// Never keep fewer than this many snapshots of a database.
+    #[serde(default = "default_min_count")]
+    pub min_count: u32,
+    /// Refuse a plan that would delete more than this fraction of a database's snapshots in one run.
+    #[serde(default = "default_max_delete_fraction")]
+    pub max_delete_fraction: f64,
+}
+
+fn default_min_count() -> u32 {
+    3
+}
+fn default_max_delete_fraction() -> f64 {
+    0.5
+}
+
+/// A disaster-recovery region and how copies are made and kept there.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyTarget {
+    /// Destination region, for example `us-west-2`.
+    pub region: String,
+    /// KMS key in the destination region for encrypted copies (key ID, key ARN or alias).
+    pub kms_key_id: String,
+    /// Option group to use in the destination region, for engines with non-default option groups.
+    #[serde(default)]
+    pub option_group: Option<String>,
+    /// Days a copy is kept in the destination region.
+    pub retain_days: u32,
+}
+
+/// Point-in-time recovery requirements: the automated-backup retention the database must have.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointInTime {
+    /// Minimum automated-backup retention in days (1 to 35).
+    pub min_retention_days: u32,
+}
+
+/// Restore drills.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    /// How often each database is drilled.
+    #[serde(deserialize_with = "de_duration")]
+    pub every: Duration,
+    /// Instance class of the temporary instance.
+    pub instance_class: String,
+    /// DB subnet group the temporary instance is placed in (private subnets).
+    pub subnet_group: String,
+    /// Security groups of the temporary instance.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Database (schema) the checks connect to; the engine's default when absent.
+    #[serde(default)]
+    pub database_name: Option<String>,
+    /// SQL checks run against the restored database.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+}
+
+/// One SQL check of a restore drill.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum Check {
+    /// These tables exist.
+    TablesPresent {
+        /// Table names (optionally schema-qualified).
+        tables: Vec<String>,
+    },
+    /// A table holds at least this many rows.
+    MinRows {
+        /// Table name.
+        table: String,
+        /// Minimum row count.
+        at_least: u64,
+    },
+    /// The newest value of a timestamp column is no older than the snapshot time minus `tolerance`.
+    Freshness {
+        /// Table name.
+        table: String,
+        /// Timestamp column.
+        column: String,
+        /// Allowed lag behind the snapshot time.
+        #[serde(deserialize_with = "de_duration")]
+        tolerance: Duration,
+    },
+    /// A query returning one value, compared with an expectation.
+    Sql {
+        /// Name shown in reports.
+        name: String,
+        /// The query; it must return one row with one column.
+        query: String,
+        /// Expected value (compared as text), unless `at_least` is given.
+        #[serde(default)]
+        equals: Option<String>,
+        /// Minimum numeric value.
+        #[serde(default)]
+        at_least: Option<f64>,
+    },
+}
+
+/// Recovery objectives.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objectives {
+    /// Recovery point objective: the most data loss acceptable.
+    #[serde(deserialize_with = "de_duration")]
+    pub rpo: Duration,
+    /// Recovery time objective: the longest acceptable restore.
+    #[serde(deserialize_with = "de_duration")]
+    pub rto: Duration,
+    /// Recovery time objective for databases with a standby (Multi-AZ or a replica to promote).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub rto_with_standby: Option<Duration>,
+}
+
+/// Alert thresholds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// Alert when a snapshot takes longer than this.
+    #[serde(default = "default_max_backup_duration", deserialize_with = "de_duration")]
+    pub max_backup_duration: Duration,
+    /// Alert when manual-snapshot quota usage in a region passes this fraction.
+    #[serde(default = "default_quota_usage")]
+    pub snapshot_quota_usage: f64,
+}
+
+fn default_max_backup_duration() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+fn default_quota_usage() -> f64 {
+    0.8
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Self {
+            max_backup_duration: default_max_backup_duration(),
+            snapshot_quota_usage: default_quota_usage(),
+        }
+    }
+}
+
+impl Policy {
+    /// Parse and validate a policy document.
+    pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        let policy: Policy = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "(document)".to_string() } else { path };
+            PolicyError::new(field, e.into_inner().to_string())
+        })?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// The default policy shipped with Lifeboat.
+    pub fn default_policy() -> Result<Policy, PolicyError> {
+        Self::from_yaml(DEFAULT_POLICY_YAML)
+    }
+
+    /// The plan that covers `db`: the first plan whose selection matches it.
+    pub fn plan_for(&self, db: &Database) -> Option<&Plan> {
+        self.plans.iter().find(|plan| plan.select.matches(db))
+    }
+
+    /// Check everything the types alone cannot.
+    fn validate(&self) -> Result<(), PolicyError> {
+        if self.version != POLICY_VERSION {
+            return Err(PolicyError::new(
+                "version",
+                format!("unsupported version {}; this build reads version {POLICY_VERSION}", self.version),
+            ));
+        }
+        check_name("name", &self.name)?;
+        let manual = &self.manual_snapshots;
+        if manual.retain_days == 0 || manual.retain_days > manual.max_retain_days {
+            return Err(PolicyError::new(
+                "manual_snapshots.retain_days",
+                format!("must be between 1 and max_retain_days ({})", manual.max_retain_days),
+            ));
+        }
+        if let Some(arn) = &self.notifications.topic_arn {
+            if !arn.starts_with("arn:") || arn.split(':').count() != 6 {
+                return Err(PolicyError::new("notifications.topic_arn", format!("`{arn}` is not an SNS topic ARN")));
+            }
+        }
+        if self.plans.is_empty() {
+            return Err(PolicyError::new("plans", "at least one plan is required"));
+        }
+        for (i, plan) in self.plans.iter().enumerate() {
+            let at = format!("plans[{i}]");
+            plan.validate(&at)?;
+            if let Some(j) = self.plans[..i].iter().position(|p| p.name == plan.name) {
+                return Err(PolicyError::new(
+                    format!("{at}.name"),
+                    format!("`{}` is already the name of plans[{j}]", plan.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Names end up in tags and snapshot identifiers: letters, digits and hyphens, 1 to 63 characters.
+fn check_name(field: &str, name: &str) -> Result<(), PolicyError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(PolicyError::new(
+            field,
+            format!("`{name}` must be 1 to 63 letters, digits or hyphens, not starting with a hyphen"),
+        ))
+    }
+}
+
+impl Plan {
+    fn validate(&self, at: &str) -> Result<(), PolicyError> {
+        check_name(&format!("{at}.name"), &self.name)?;
+        let select = &self.select;
+        if select.tags.is_empty() && select.identifiers.is_empty() && select.patterns.is_empty() {
+            return Err(PolicyError::new(
+                format!("{at}.select"),
+                "selects nothing: give at least one of tags, identifiers or patterns",
+            ));
+        }
+        if select.kinds.is_empty() {
+            return Err(PolicyError::new(format!("{at}.select.kinds"), "must list instance, cluster or both"));
+        }
+        for (field, list) in [("patterns", &select.patterns), ("exclude", &select.exclude)] {
+            for (k, pattern) in list.iter().enumerate() {
+                if let Err(e) = glob::Pattern::new(pattern) {
+                    return Err(PolicyError::new(
+                        format!("{at}.select.{field}[{k}]"),
+                        format!("`{pattern}` is not a valid pattern: {e}"),
+                    ));
+                }
+            }
+        }
+        if !(1..=28).contains(&self.schedule.monthly_on_day) {
+            return Err(PolicyError::new(
+                format!("{at}.schedule.monthly_on_day"),
+                format!("{} is not a day every month has (1 to 28)", self.schedule.monthly_on_day),
+            ));
+        }
+        self.retention.validate(&format!("{at}.retention"))?;
+        for (k, copy) in self.copies.iter().enumerate() {
+            let field = format!("{at}.copies[{k}]");
+            if !is_region(&copy.region) {
+                return Err(PolicyError::new(
+                    format!("{field}.region"),
+                    format!("`{}` is not an AWS region name", copy.region),
+                ));
+            }
+            if copy.kms_key_id.trim().is_empty() {
+                return Err(PolicyError::new(
+                    format!("{field}.kms_key_id"),
+                    "a destination-region KMS key is required (copies never reuse the source key)",
+                ));
+            }
+            if copy.retain_days == 0 {
+                return Err(PolicyError::new(format!("{field}.retain_days"), "must be at least 1"));
+            }
+            if let Some(j) = self.copies[..k].iter().position(|c| c.region == copy.region) {
+                return Err(PolicyError::new(
+                    format!("{field}.region"),
+                    format!("`{}` is already the region of copies[{j}]", copy.region),
+                ));
+            }
+        }
+        if let Some(pitr) = &self.point_in_time {
+            if !(1..=35).contains(&pitr.min_retention_days) {
+                return Err(PolicyError::new(
+                    format!("{at}.point_in_time.min_retention_days"),
+                    "RDS keeps automated backups 1 to 35 days",
+                ));
+            }
+        }
+        if let Some(verification) = &self.verification {
+            verification.validate(&format!("{at}.verification"))?;
+        }
+        for (field, value) in [("rpo", self.objectives.rpo), ("rto", self.objectives.rto)] {
+            if value.is_zero() {
+                return Err(PolicyError::new(format!("{at}.objectives.{field}"), "must be longer than zero"));
+            }
+        }
+        let quota = self.alerts.snapshot_quota_usage;
+        if !(quota > 0.0 && quota <= 1.0) {
+            return Err(PolicyError::new(
+                format!("{at}.alerts.snapshot_quota_usage"),
+                format!("{quota} is not a fraction between 0 (exclusive) and 1"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Retention {
+    fn validate(&self, at: &str) -> Result<(), PolicyError> {
+        let keeps_any = self.keep_daily + self.keep_weekly + self.keep_monthly + self.keep_yearly > 0
+            || self.keep_within.is_some_and(|d| !d.is_zero());
+        if !keeps_any {
+            return Err(PolicyError::new(
+                at,
+                "keeps nothing: set at least one of keep_daily, keep_weekly, keep_monthly, keep_yearly or keep_within",
+            ));
+        }
+        if self.min_count == 0 {
+            return Err(PolicyError::new(
+                format!("{at}.min_count"),
+                "must be at least 1 (the last recovery point is never deleted)",
+            ));
+        }
+        let fraction = self.max_delete_fraction;
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            return Err(PolicyError::new(
+                format!("{at}.max_delete_fraction"),
+                format!("{fraction} is not a fraction between 0 (exclusive) and 1"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Verification {
+    fn validate(&self, at: &str) -> Result<(), PolicyError> {
+        if self.every < Duration::from_secs(3600) {
+            return Err(PolicyError::new(format!("{at}.every"), "drills more often than hourly are not supported"));
+        }
+        if !self.instance_class.starts_with("db.") {
+            return Err(PolicyError::new(
+                format!("{at}.instance_class"),
+                format!("`{}` is not an RDS instance class (db.*)", self.instance_class),
+            ));
+        }
+        if self.subnet_group.trim().is_empty() {
+            return Err(PolicyError::new(
+                format!("{at}.subnet_group"),
+                "a DB subnet group of private subnets is required",
+            ));
+        }
+        for (k, check) in self.checks.iter().enumerate() {
+            let field = format!("{at}.checks[{k}]");
+            match check {
+                Check::TablesPresent { tables } if tables.is_empty() => {
+                    return Err(PolicyError::new(format!("{field}.tables"), "names no table"));
+                }
+                Check::Sql { equals: None, at_least: None, .. } => {
+                    return Err(PolicyError::new(field, "give `equals` or `at_least` to compare the result with"));
+                }
+                Check::Sql { query, .. } if query.trim().is_empty() => {
+                    return Err(PolicyError::new(format!("{field}.query"), "is empty"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A plausible AWS region name such as `us-west-2` or `ap-southeast-1`.
+fn is_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal(extra_plan: &str) -> String {
+        format!(
+            "version: 1\nname: test\nplans:\n  - name: prod\n    select:\n      identifiers: [db1]\n    retention:\n      keep_daily: 7\n    objectives:\n      rpo: 1h\n      rto: 4h\n{extra_plan}"
+        )
+    }
+
+    #[test]
+    fn default_policy_encodes_the_seed_plan() {
+        let policy = Policy::default_policy().expect("default policy is valid");
+        let plan = &policy.plans[0];
+        assert_eq!(
+            (plan.retention.keep_daily, plan.retention.keep_weekly, plan.retention.keep_monthly, plan.retention.keep_yearly),
+            (30, 12, 12, 7)
+        );
+        assert_eq!(plan.schedule.weekly_on, Weekday::Sun);
+        assert_eq!(policy.manual_snapshots.retain_days, 90);
+        assert!(plan.copies.iter().all(|c| c.retain_days == 90));
+        assert_eq!(plan.objectives.rpo, Duration::from_secs(3600));
+        assert_eq!(plan.objectives.rto, Duration::from_secs(4 * 3600));
+        assert_eq!(plan.verification.as_ref().map(|v| v.every), Some(Duration::from_secs(7 * 86400)));
+    }
+
+    #[test]
+    fn minimal_policy_parses() {
+        let policy = Policy::from_yaml(&minimal("")).unwrap();
+        assert_eq!(policy.plans[0].retention.min_count, 3);
+        assert_eq!(policy.plans[0].select.kinds, all_kinds());
+    }
+
+    #[test]
+    fn unknown_field_is_named_with_its_path() {
+        let err = Policy::from_yaml(&minimal("").replace("keep_daily", "keep_dayly")).unwrap_err();
+        assert_eq!(err.field, "plans[0].retention.keep_dayly");
+        assert!(err.problem.contains("unknown field `keep_dayly`"), "{err}");
+        assert!(err.problem.contains("expected one of"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_field() {
+        let err = Policy::from_yaml(&minimal("").replace("rpo: 1h", "rpo: soon")).unwrap_err();
+        assert_eq!(err.field, "plans[0].objectives.rpo");
+        assert!(err.problem.contains("soon"));
+    }
+
+    #[test]
+    fn empty_selection_is_rejected() {
+        let err = Policy::from_yaml(&minimal("").replace("identifiers: [db1]", "kinds: [instance]")).unwrap_err();
+        assert_eq!(err.field, "plans[0].select");
+    }
+
+    #[test]
+    fn copy_without_key_is_rejected() {
+        let err = Policy::from_yaml(&minimal("    copies:\n      - region: us-west-2\n        kms_key_id: ''\n        retain_days: 90\n"))
+            .unwrap_err();
+        assert_eq!(err.field, "plans[0].copies[0].kms_key_id");
+    }
+
+    #[test]
+    fn bad_region_and_month_day_are_rejected() {
+        let err = Policy::from_yaml(&minimal("    copies:\n      - region: oregon\n        kms_key_id: k\n        retain_days: 9\n"))
+            .unwrap_err();
+        assert_eq!(err.field, "plans[0].copies[0].region");
+        let err = Policy::from_yaml(&minimal("    schedule:\n      monthly_on_day: 31\n")).unwrap_err();
+        assert_eq!(err.field, "plans[0].schedule.monthly_on_day");
+        let err = Policy::from_yaml(&minimal("    schedule:\n      weekly_on: someday\n")).unwrap_err();
+        assert_eq!(err.field, "plans[0].schedule.weekly_on");
+    }
+
+    #[test]
+    fn runaway_fraction_and_wrong_version_are_rejected() {
+        let err = Policy::from_yaml(&minimal("").replace("keep_daily: 7", "keep_daily: 7\n      max_delete_fraction: 1.5"))
+            .unwrap_err();
+        assert_eq!(err.field, "plans[0].retention.max_delete_fraction");
+        let err = Policy::from_yaml(&minimal("").replace("version: 1", "version: 2")).unwrap_err();
+        assert_eq!(err.field, "version");
+    }
+
+    #[test]
+    fn broken_yaml_is_located() {
+        let err = Policy::from_yaml("plans: [").unwrap_err();
+        assert_eq!(err.field, "plans");
+        assert!(err.problem.contains("line 2 column 1"), "{err}");
+        let err = Policy::from_yaml("- just\n- a list\n").unwrap_err();
+        assert_eq!(err.field, "(document)");
+    }
+
+    #[test]
+    fn tiers_follow_the_calendar() {
+        let calendar = TierCalendar::default();
+        let date = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        assert_eq!(calendar.tiers_on(date("2026-11-19")), vec![Tier::Daily]);
+        assert_eq!(calendar.tiers_on(date("2026-11-22")), vec![Tier::Daily, Tier::Weekly]);
+        assert_eq!(calendar.tiers_on(date("2026-12-01")), vec![Tier::Daily, Tier::Monthly]);
+        assert_eq!(calendar.tiers_on(date("2028-01-01")), vec![Tier::Daily, Tier::Monthly, Tier::Yearly]);
+        assert_eq!(calendar.tiers_on(date("2023-01-01")), vec![Tier::Daily, Tier::Weekly, Tier::Monthly, Tier::Yearly]);
+    }
+}

@@ -1,0 +1,78 @@
+//! Per-item results of a run, shared by every function's response, ledger and notification.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::DatabaseKind;
+
+/// What happened to one item (a database, a snapshot, a copy) in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// The action was taken.
+    Done,
+    /// Nothing needed doing: the result already existed.
+    Unchanged,
+    /// Left for a later run, with a reason.
+    Skipped,
+    /// The action failed.
+    Failed,
+}
+
+/// The result for one item of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemOutcome {
+    /// Database the item belongs to.
+    pub database: String,
+    /// Kind of that database.
+    pub kind: DatabaseKind,
+    /// Region the action was taken in.
+    pub region: String,
+    /// What was attempted, for example `create-snapshot`.
+    pub action: String,
+    /// What happened.
+    pub status: ItemStatus,
+    /// The resource acted on (a snapshot identifier), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// Why it was skipped or how it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// What an operator should do, for skipped and failed items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
+}
+
+impl ItemOutcome {
+    /// Whether an operator should hear about this item.
+    pub fn needs_attention(&self) -> bool {
+        matches!(self.status, ItemStatus::Skipped | ItemStatus::Failed)
+    }
+}
+
+/// Counts of outcomes by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Items done.
+    pub done: usize,
+    /// Items already in the desired state.
+    pub unchanged: usize,
+    /// Items skipped.
+    pub skipped: usize,
+    /// Items failed.
+    pub failed: usize,
+}
+
+impl Counts {
+    /// Count `items` by status.
+    pub fn of(items: &[ItemOutcome]) -> Self {
+        items.iter().fold(Counts::default(), |mut c, item| {
+            match item.status {
+                ItemStatus::Done => c.done += 1,
+                ItemStatus::Unchanged => c.unchanged += 1,
+                ItemStatus::Skipped => c.skipped += 1,
+                ItemStatus::Failed => c.failed += 1,
+            }
+            c
+        })
+    }
+}

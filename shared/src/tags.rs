@@ -1,0 +1,79 @@
+//! The `lifeboat:` tag namespace: the state Lifeboat keeps on AWS resources.
+
+/// Marks a resource Lifeboat created and manages (`"true"`). Nothing without it is ever deleted.
+pub const MANAGED: &str = "lifeboat:managed";
+/// Name of the policy that caused the resource.
+pub const POLICY: &str = "lifeboat:policy";
+/// Name of the plan within the policy.
+pub const PLAN: &str = "lifeboat:plan";
+/// Identifier of the source database.
+pub const SOURCE: &str = "lifeboat:source";
+/// Kind of the source database (`instance` or `cluster`).
+pub const SOURCE_KIND: &str = "lifeboat:source-kind";
+/// Tiers a scheduled snapshot serves (`daily+weekly`), or `manual`.
+pub const TIER: &str = "lifeboat:tier";
+/// What caused the snapshot: `schedule` or `manual`.
+pub const TRIGGER: &str = "lifeboat:trigger";
+/// When Lifeboat requested the snapshot (RFC 3339, UTC).
+pub const CREATED_AT: &str = "lifeboat:created-at";
+/// When a manual snapshot stops being kept (RFC 3339, UTC).
+pub const EXPIRES_AT: &str = "lifeboat:expires-at";
+/// The operator's reason for a manual snapshot.
+pub const REASON: &str = "lifeboat:reason";
+/// Legal hold: retention never deletes a snapshot carrying it with value `true`.
+pub const LEGAL_HOLD: &str = "lifeboat:legal-hold";
+/// When a restore of the snapshot was last verified (RFC 3339, UTC).
+pub const VERIFIED_AT: &str = "lifeboat:verified-at";
+
+/// Tag value `MANAGED` carries.
+pub const TRUE: &str = "true";
+
+/// The tier value of manual snapshots.
+pub const MANUAL_TIER: &str = "manual";
+
+/// RDS accepts at most 50 tags per resource.
+pub const MAX_TAGS_PER_RESOURCE: usize = 50;
+
+/// The longest tag value RDS accepts.
+pub const MAX_TAG_VALUE_LEN: usize = 256;
+
+/// Make free text (an operator's reason) acceptable as an RDS tag value: RDS allows letters, digits, white space
+/// and `_ . : / = + - @`; anything else becomes `-`, and the result is cut to the length limit.
+pub fn sanitize_value(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(MAX_TAG_VALUE_LEN)
+        .collect()
+}
+
+/// Whether a tag key belongs to AWS (`aws:`) or Lifeboat (`lifeboat:`) rather than to the user.
+pub fn is_reserved_key(key: &str) -> bool {
+    key.starts_with("aws:") || key.starts_with("lifeboat:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn reason_keeps_allowed_characters() {
+        assert_eq!(sanitize_value("pre-deploy v42: schema @ 10:00"), "pre-deploy v42: schema @ 10:00");
+        assert_eq!(sanitize_value("drop table; \"users\""), "drop table- -users-");
+    }
+
+    proptest! {
+        #[test]
+        fn sanitized_values_are_always_valid(text in ".{0,400}") {
+            let value = sanitize_value(&text);
+            prop_assert!(value.chars().count() <= MAX_TAG_VALUE_LEN);
+            prop_assert!(value.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)));
+        }
+    }
+}
