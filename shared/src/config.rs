@@ -65,15 +65,20 @@ impl RuntimeConfig {
         let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let (text, origin) = match non_empty("LIFEBOAT_POLICY_FILE") {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::PolicyFile {
-                    path: path.clone(),
-                    source,
-                })?;
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| ConfigError::PolicyFile {
+                        path: path.clone(),
+                        source,
+                    })?;
                 (text, path)
             }
-            None => (crate::policy::DEFAULT_POLICY_YAML.to_string(), "the built-in default".to_string()),
+            None => (
+                crate::policy::DEFAULT_POLICY_YAML.to_string(),
+                "the built-in default".to_string(),
+            ),
         };
-        let policy = Policy::from_yaml(&text).map_err(|source| ConfigError::Policy { origin, source })?;
+        let policy =
+            Policy::from_yaml(&text).map_err(|source| ConfigError::Policy { origin, source })?;
         let ledger_bucket = non_empty("LIFEBOAT_LEDGER_BUCKET").ok_or(ConfigError::Missing(
             "LIFEBOAT_LEDGER_BUCKET",
             "the S3 bucket of the audit ledger",
@@ -120,7 +125,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |name| map.get(name).cloned()
     }
 
@@ -128,7 +136,10 @@ mod tests {
     fn defaults_to_built_in_policy() {
         let config = RuntimeConfig::from_vars(vars(&[
             ("LIFEBOAT_LEDGER_BUCKET", "ledger"),
-            ("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:lifeboat"),
+            (
+                "LIFEBOAT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:lifeboat",
+            ),
         ]))
         .unwrap();
         assert_eq!(config.policy.name, "default");
@@ -137,7 +148,9 @@ mod tests {
 
     #[test]
     fn missing_and_invalid_settings_are_named() {
-        let err = RuntimeConfig::from_vars(vars(&[("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t")])).unwrap_err();
+        let err =
+            RuntimeConfig::from_vars(vars(&[("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t")]))
+                .unwrap_err();
         assert!(err.to_string().contains("LIFEBOAT_LEDGER_BUCKET"), "{err}");
         let err = RuntimeConfig::from_vars(vars(&[
             ("LIFEBOAT_LEDGER_BUCKET", "b"),
@@ -145,8 +158,18 @@ mod tests {
             ("LIFEBOAT_CONCURRENCY", "zero"),
         ]))
         .unwrap_err();
-        assert!(err.to_string().contains("LIFEBOAT_CONCURRENCY = `zero`"), "{err}");
-        let err = RuntimeConfig::from_vars(vars(&[("LIFEBOAT_POLICY_FILE", "/nonexistent/policy.yaml")])).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/policy.yaml"), "{err}");
+        assert!(
+            err.to_string().contains("LIFEBOAT_CONCURRENCY = `zero`"),
+            "{err}"
+        );
+        let err = RuntimeConfig::from_vars(vars(&[(
+            "LIFEBOAT_POLICY_FILE",
+            "/nonexistent/policy.yaml",
+        )]))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/policy.yaml"),
+            "{err}"
+        );
     }
 }

@@ -96,7 +96,9 @@ mod tests {
     fn classifies_schedule_and_manual_requests() {
         let event = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
             "account": "1", "time": "2026-11-21T02:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
-        assert!(matches!(classify(event).unwrap(), Incoming::Event(e) if e.detail_type == SCHEDULED_EVENT));
+        assert!(
+            matches!(classify(event).unwrap(), Incoming::Event(e) if e.detail_type == SCHEDULED_EVENT)
+        );
         let manual = classify(json!({"action": "snapshot", "databases": ["a"]})).unwrap();
         assert!(matches!(manual, Incoming::Manual { action, .. } if action == "snapshot"));
     }
@@ -107,7 +109,10 @@ mod tests {
             (json!([1, 2]), "got an array"),
             (json!({"action": 5}), "\"action\" must be a string"),
             (json!({"hello": "world"}), "unrecognised payload"),
-            (json!({"detail-type": "Scheduled Event"}), "malformed EventBridge event"),
+            (
+                json!({"detail-type": "Scheduled Event"}),
+                "malformed EventBridge event",
+            ),
         ] {
             let err = classify(payload).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
@@ -122,7 +127,9 @@ mod tests {
         struct Request {
             retain_days: u32,
         }
-        let err = parse_request::<Request>(json!({"retain_days": "ninety"})).unwrap_err().to_string();
+        let err = parse_request::<Request>(json!({"retain_days": "ninety"}))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("invalid input: retain_days:"), "{err}");
     }
 }

@@ -93,7 +93,11 @@ pub struct Ledger {
 
 impl Ledger {
     /// A ledger in `bucket`.
-    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>, region: impl Into<String>) -> Self {
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        region: impl Into<String>,
+    ) -> Self {
         Self {
             s3,
             bucket: bucket.into(),
@@ -152,8 +156,14 @@ mod tests {
 
     #[test]
     fn keys_sort_by_time() {
-        let times = ["2026-11-21T02:00:00.5Z", "2026-11-21T02:00:00.05Z", "2026-12-01T00:00:00Z", "2025-01-31T23:59:59Z"];
-        let mut by_key: Vec<(String, &str)> = times.iter().map(|t| (record(t).key("x"), *t)).collect();
+        let times = [
+            "2026-11-21T02:00:00.5Z",
+            "2026-11-21T02:00:00.05Z",
+            "2026-12-01T00:00:00Z",
+            "2025-01-31T23:59:59Z",
+        ];
+        let mut by_key: Vec<(String, &str)> =
+            times.iter().map(|t| (record(t).key("x"), *t)).collect();
         by_key.sort();
         let mut by_time: Vec<&str> = times.to_vec();
         by_time.sort_by_key(|t| t.parse::<DateTime<Utc>>().unwrap());

@@ -51,8 +51,15 @@ impl Metrics {
     /// Record `name = value` under the dimensions `Function` plus `dimensions` (for example database and region).
     pub fn put(&mut self, dimensions: &[(&str, &str)], name: &str, value: f64, unit: Unit) {
         let mut key = vec![("Function".to_string(), self.function.clone())];
-        key.extend(dimensions.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        self.groups.entry(key).or_default().push((name.to_string(), value, unit));
+        key.extend(
+            dimensions
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        self.groups
+            .entry(key)
+            .or_default()
+            .push((name.to_string(), value, unit));
     }
 
     /// The EMF documents, one JSON line per dimension set.
@@ -103,22 +110,46 @@ mod tests {
     #[test]
     fn renders_one_emf_document_per_dimension_set() {
         let mut metrics = Metrics::new("snapshot", "2026-11-21T02:00:00Z".parse().unwrap());
-        metrics.put(&[("Database", "booking"), ("Region", "us-east-1")], "SnapshotCreated", 1.0, Unit::Count);
-        metrics.put(&[("Database", "booking"), ("Region", "us-east-1")], "SnapshotFailed", 0.0, Unit::Count);
-        metrics.put(&[("Region", "us-east-1")], "DatabasesSelected", 2.0, Unit::Count);
+        metrics.put(
+            &[("Database", "booking"), ("Region", "us-east-1")],
+            "SnapshotCreated",
+            1.0,
+            Unit::Count,
+        );
+        metrics.put(
+            &[("Database", "booking"), ("Region", "us-east-1")],
+            "SnapshotFailed",
+            0.0,
+            Unit::Count,
+        );
+        metrics.put(
+            &[("Region", "us-east-1")],
+            "DatabasesSelected",
+            2.0,
+            Unit::Count,
+        );
         let lines = metrics.render();
         assert_eq!(lines.len(), 2);
         let doc: Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(doc["_aws"]["Timestamp"], 1_795_226_400_000i64);
         let cw = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], "Lifeboat");
-        assert_eq!(cw["Dimensions"], json!([["Function", "Database", "Region"]]));
-        assert_eq!(cw["Metrics"][0], json!({"Name": "SnapshotCreated", "Unit": "Count"}));
+        assert_eq!(
+            cw["Dimensions"],
+            json!([["Function", "Database", "Region"]])
+        );
+        assert_eq!(
+            cw["Metrics"][0],
+            json!({"Name": "SnapshotCreated", "Unit": "Count"})
+        );
         assert_eq!(doc["Database"], "booking");
         assert_eq!(doc["SnapshotCreated"], 1.0);
         assert_eq!(doc["SnapshotFailed"], 0.0);
         let run: Value = serde_json::from_str(&lines[1]).unwrap();
-        assert_eq!(run["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function", "Region"]]));
+        assert_eq!(
+            run["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function", "Region"]])
+        );
         assert_eq!(run["DatabasesSelected"], 2.0);
     }
 }

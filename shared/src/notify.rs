@@ -65,15 +65,26 @@ impl RunSummary<'_> {
     pub fn body(&self) -> String {
         let c = Counts::of(self.items);
         let mut out = String::new();
-        let _ = writeln!(out, "Lifeboat {} run {} ({} trigger) in {}", self.function, self.run_id, self.trigger, self.region);
+        let _ = writeln!(
+            out,
+            "Lifeboat {} run {} ({} trigger) in {}",
+            self.function, self.run_id, self.trigger, self.region
+        );
         let _ = writeln!(
             out,
             "Result: {} done, {} already done, {} skipped, {} failed.\n",
             c.done, c.unchanged, c.skipped, c.failed
         );
-        for (heading, status) in [("FAILED", ItemStatus::Failed), ("SKIPPED", ItemStatus::Skipped)] {
+        for (heading, status) in [
+            ("FAILED", ItemStatus::Failed),
+            ("SKIPPED", ItemStatus::Skipped),
+        ] {
             for item in self.items.iter().filter(|i| i.status == status) {
-                let _ = writeln!(out, "{heading}: {} {} in {}", item.kind, item.database, item.region);
+                let _ = writeln!(
+                    out,
+                    "{heading}: {} {} in {}",
+                    item.kind, item.database, item.region
+                );
                 let _ = writeln!(out, "  action:    {}", item.action);
                 if let Some(resource) = &item.resource {
                     let _ = writeln!(out, "  resource:  {resource}");
@@ -114,7 +125,11 @@ pub struct Notifier {
 
 impl Notifier {
     /// A notifier publishing to `topic_arn`.
-    pub fn new(sns: aws_sdk_sns::Client, topic_arn: impl Into<String>, region: impl Into<String>) -> Self {
+    pub fn new(
+        sns: aws_sdk_sns::Client,
+        topic_arn: impl Into<String>,
+        region: impl Into<String>,
+    ) -> Self {
         Self {
             sns,
             topic_arn: topic_arn.into(),
@@ -158,9 +173,17 @@ mod tests {
     #[test]
     fn summary_names_what_failed_where_and_what_to_do() {
         let items = [
-            item("booking", ItemStatus::Failed, Some("manual snapshot quota exceeded")),
+            item(
+                "booking",
+                ItemStatus::Failed,
+                Some("manual snapshot quota exceeded"),
+            ),
             item("billing", ItemStatus::Done, None),
-            item("reports", ItemStatus::Skipped, Some("status is `backing-up`")),
+            item(
+                "reports",
+                ItemStatus::Skipped,
+                Some("status is `backing-up`"),
+            ),
         ];
         let summary = RunSummary {
             function: "snapshot",
@@ -172,9 +195,15 @@ mod tests {
             ledger_location: "s3://ledger/ledger/2026/11/21/",
         };
         assert!(summary.needs_attention());
-        assert_eq!(summary.subject(), "Lifeboat snapshot in us-east-1: 1 failed, 1 skipped of 3 item(s)");
+        assert_eq!(
+            summary.subject(),
+            "Lifeboat snapshot in us-east-1: 1 failed, 1 skipped of 3 item(s)"
+        );
         let body = summary.body();
-        assert!(body.contains("FAILED: instance booking in us-east-1"), "{body}");
+        assert!(
+            body.contains("FAILED: instance booking in us-east-1"),
+            "{body}"
+        );
         assert!(body.contains("error:     manual snapshot quota exceeded"));
         assert!(body.contains("next step: raise the quota"));
         assert!(body.contains("SKIPPED: instance reports"));

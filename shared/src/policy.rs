@@ -145,7 +145,9 @@ fn all_kinds() -> Vec<DatabaseKind> {
 impl Selection {
     /// Whether this selection covers `db`.
     pub fn matches(&self, db: &Database) -> bool {
-        if !self.kinds.contains(&db.kind) || self.exclude.iter().any(|p| glob_matches(p, &db.identifier)) {
+        if !self.kinds.contains(&db.kind)
+            || self.exclude.iter().any(|p| glob_matches(p, &db.identifier))
+        {
             return false;
         }
         let by_tags = !self.tags.is_empty()
@@ -156,7 +158,10 @@ impl Selection {
             });
         by_tags
             || self.identifiers.iter().any(|id| id == &db.identifier)
-            || self.patterns.iter().any(|p| glob_matches(p, &db.identifier))
+            || self
+                .patterns
+                .iter()
+                .any(|p| glob_matches(p, &db.identifier))
     }
 }
 
@@ -203,20 +208,27 @@ impl Default for TierCalendar {
 
 fn de_weekday<'de, D: Deserializer<'de>>(d: D) -> Result<Weekday, D::Error> {
     let text = String::deserialize(d)?;
-    text.parse::<Weekday>()
-        .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a day of the week (monday … sunday)")))
+    text.parse::<Weekday>().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a day of the week (monday … sunday)"
+        ))
+    })
 }
 
 fn de_month<'de, D: Deserializer<'de>>(d: D) -> Result<Month, D::Error> {
     let text = String::deserialize(d)?;
-    text.parse::<Month>()
-        .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a month (january … december)")))
+    text.parse::<Month>().map_err(|_| {
+        serde::de::Error::custom(format!("`{text}` is not a month (january … december)"))
+    })
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
-    humantime::parse_duration(&text)
-        .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration like 90m, 4h or 30d: {e}")))
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a duration like 90m, 4h or 30d: {e}"
+        ))
+    })
 }
 
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -405,7 +417,10 @@ pub struct Objectives {
 #[serde(deny_unknown_fields)]
 pub struct Alerts {
     /// Alert when a snapshot takes longer than this.
-    #[serde(default = "default_max_backup_duration", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_max_backup_duration",
+        deserialize_with = "de_duration"
+    )]
     pub max_backup_duration: Duration,
     /// Alert when manual-snapshot quota usage in a region passes this fraction.
     #[serde(default = "default_quota_usage")]
@@ -434,7 +449,11 @@ impl Policy {
         let deserializer = serde_yaml_ng::Deserializer::from_str(text);
         let policy: Policy = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "(document)".to_string() } else { path };
+            let field = if path == "." {
+                "(document)".to_string()
+            } else {
+                path
+            };
             PolicyError::new(field, e.into_inner().to_string())
         })?;
         policy.validate()?;
@@ -456,7 +475,10 @@ impl Policy {
         if self.version != POLICY_VERSION {
             return Err(PolicyError::new(
                 "version",
-                format!("unsupported version {}; this build reads version {POLICY_VERSION}", self.version),
+                format!(
+                    "unsupported version {}; this build reads version {POLICY_VERSION}",
+                    self.version
+                ),
             ));
         }
         check_name("name", &self.name)?;
@@ -464,12 +486,18 @@ impl Policy {
         if manual.retain_days == 0 || manual.retain_days > manual.max_retain_days {
             return Err(PolicyError::new(
                 "manual_snapshots.retain_days",
-                format!("must be between 1 and max_retain_days ({})", manual.max_retain_days),
+                format!(
+                    "must be between 1 and max_retain_days ({})",
+                    manual.max_retain_days
+                ),
             ));
         }
         if let Some(arn) = &self.notifications.topic_arn {
             if !arn.starts_with("arn:") || arn.split(':').count() != 6 {
-                return Err(PolicyError::new("notifications.topic_arn", format!("`{arn}` is not an SNS topic ARN")));
+                return Err(PolicyError::new(
+                    "notifications.topic_arn",
+                    format!("`{arn}` is not an SNS topic ARN"),
+                ));
             }
         }
         if self.plans.is_empty() {
@@ -500,7 +528,9 @@ fn check_name(field: &str, name: &str) -> Result<(), PolicyError> {
     } else {
         Err(PolicyError::new(
             field,
-            format!("`{name}` must be 1 to 63 letters, digits or hyphens, not starting with a hyphen"),
+            format!(
+                "`{name}` must be 1 to 63 letters, digits or hyphens, not starting with a hyphen"
+            ),
         ))
     }
 }
@@ -516,7 +546,10 @@ impl Plan {
             ));
         }
         if select.kinds.is_empty() {
-            return Err(PolicyError::new(format!("{at}.select.kinds"), "must list instance, cluster or both"));
+            return Err(PolicyError::new(
+                format!("{at}.select.kinds"),
+                "must list instance, cluster or both",
+            ));
         }
         for (field, list) in [("patterns", &select.patterns), ("exclude", &select.exclude)] {
             for (k, pattern) in list.iter().enumerate() {
@@ -531,7 +564,10 @@ impl Plan {
         if !(1..=28).contains(&self.schedule.monthly_on_day) {
             return Err(PolicyError::new(
                 format!("{at}.schedule.monthly_on_day"),
-                format!("{} is not a day every month has (1 to 28)", self.schedule.monthly_on_day),
+                format!(
+                    "{} is not a day every month has (1 to 28)",
+                    self.schedule.monthly_on_day
+                ),
             ));
         }
         self.retention.validate(&format!("{at}.retention"))?;
@@ -550,9 +586,15 @@ impl Plan {
                 ));
             }
             if copy.retain_days == 0 {
-                return Err(PolicyError::new(format!("{field}.retain_days"), "must be at least 1"));
+                return Err(PolicyError::new(
+                    format!("{field}.retain_days"),
+                    "must be at least 1",
+                ));
             }
-            if let Some(j) = self.copies[..k].iter().position(|c| c.region == copy.region) {
+            if let Some(j) = self.copies[..k]
+                .iter()
+                .position(|c| c.region == copy.region)
+            {
                 return Err(PolicyError::new(
                     format!("{field}.region"),
                     format!("`{}` is already the region of copies[{j}]", copy.region),
@@ -572,7 +614,10 @@ impl Plan {
         }
         for (field, value) in [("rpo", self.objectives.rpo), ("rto", self.objectives.rto)] {
             if value.is_zero() {
-                return Err(PolicyError::new(format!("{at}.objectives.{field}"), "must be longer than zero"));
+                return Err(PolicyError::new(
+                    format!("{at}.objectives.{field}"),
+                    "must be longer than zero",
+                ));
             }
         }
         let quota = self.alerts.snapshot_quota_usage;
@@ -588,7 +633,8 @@ impl Plan {
 
 impl Retention {
     fn validate(&self, at: &str) -> Result<(), PolicyError> {
-        let keeps_any = self.keep_daily + self.keep_weekly + self.keep_monthly + self.keep_yearly > 0
+        let keeps_any = self.keep_daily + self.keep_weekly + self.keep_monthly + self.keep_yearly
+            > 0
             || self.keep_within.is_some_and(|d| !d.is_zero());
         if !keeps_any {
             return Err(PolicyError::new(
@@ -616,12 +662,18 @@ impl Retention {
 impl Verification {
     fn validate(&self, at: &str) -> Result<(), PolicyError> {
         if self.every < Duration::from_secs(3600) {
-            return Err(PolicyError::new(format!("{at}.every"), "drills more often than hourly are not supported"));
+            return Err(PolicyError::new(
+                format!("{at}.every"),
+                "drills more often than hourly are not supported",
+            ));
         }
         if !self.instance_class.starts_with("db.") {
             return Err(PolicyError::new(
                 format!("{at}.instance_class"),
-                format!("`{}` is not an RDS instance class (db.*)", self.instance_class),
+                format!(
+                    "`{}` is not an RDS instance class (db.*)",
+                    self.instance_class
+                ),
             ));
         }
         if self.subnet_group.trim().is_empty() {
@@ -634,10 +686,20 @@ impl Verification {
             let field = format!("{at}.checks[{k}]");
             match check {
                 Check::TablesPresent { tables } if tables.is_empty() => {
-                    return Err(PolicyError::new(format!("{field}.tables"), "names no table"));
+                    return Err(PolicyError::new(
+                        format!("{field}.tables"),
+                        "names no table",
+                    ));
                 }
-                Check::Sql { equals: None, at_least: None, .. } => {
-                    return Err(PolicyError::new(field, "give `equals` or `at_least` to compare the result with"));
+                Check::Sql {
+                    equals: None,
+                    at_least: None,
+                    ..
+                } => {
+                    return Err(PolicyError::new(
+                        field,
+                        "give `equals` or `at_least` to compare the result with",
+                    ));
                 }
                 Check::Sql { query, .. } if query.trim().is_empty() => {
                     return Err(PolicyError::new(format!("{field}.query"), "is empty"));
@@ -653,8 +715,14 @@ impl Verification {
 fn is_region(name: &str) -> bool {
     let parts: Vec<&str> = name.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -672,7 +740,12 @@ mod tests {
         let policy = Policy::default_policy().expect("default policy is valid");
         let plan = &policy.plans[0];
         assert_eq!(
-            (plan.retention.keep_daily, plan.retention.keep_weekly, plan.retention.keep_monthly, plan.retention.keep_yearly),
+            (
+                plan.retention.keep_daily,
+                plan.retention.keep_weekly,
+                plan.retention.keep_monthly,
+                plan.retention.keep_yearly
+            ),
             (30, 12, 12, 7)
         );
         assert_eq!(plan.schedule.weekly_on, Weekday::Sun);
@@ -680,7 +753,10 @@ mod tests {
         assert!(plan.copies.iter().all(|c| c.retain_days == 90));
         assert_eq!(plan.objectives.rpo, Duration::from_secs(3600));
         assert_eq!(plan.objectives.rto, Duration::from_secs(4 * 3600));
-        assert_eq!(plan.verification.as_ref().map(|v| v.every), Some(Duration::from_secs(7 * 86400)));
+        assert_eq!(
+            plan.verification.as_ref().map(|v| v.every),
+            Some(Duration::from_secs(7 * 86400))
+        );
     }
 
     #[test]
@@ -707,7 +783,9 @@ mod tests {
 
     #[test]
     fn empty_selection_is_rejected() {
-        let err = Policy::from_yaml(&minimal("").replace("identifiers: [db1]", "kinds: [instance]")).unwrap_err();
+        let err =
+            Policy::from_yaml(&minimal("").replace("identifiers: [db1]", "kinds: [instance]"))
+                .unwrap_err();
         assert_eq!(err.field, "plans[0].select");
     }
 
@@ -720,19 +798,26 @@ mod tests {
 
     #[test]
     fn bad_region_and_month_day_are_rejected() {
-        let err = Policy::from_yaml(&minimal("    copies:\n      - region: oregon\n        kms_key_id: k\n        retain_days: 9\n"))
-            .unwrap_err();
+        let err = Policy::from_yaml(&minimal(
+            "    copies:\n      - region: oregon\n        kms_key_id: k\n        retain_days: 9\n",
+        ))
+        .unwrap_err();
         assert_eq!(err.field, "plans[0].copies[0].region");
-        let err = Policy::from_yaml(&minimal("    schedule:\n      monthly_on_day: 31\n")).unwrap_err();
+        let err =
+            Policy::from_yaml(&minimal("    schedule:\n      monthly_on_day: 31\n")).unwrap_err();
         assert_eq!(err.field, "plans[0].schedule.monthly_on_day");
-        let err = Policy::from_yaml(&minimal("    schedule:\n      weekly_on: someday\n")).unwrap_err();
+        let err =
+            Policy::from_yaml(&minimal("    schedule:\n      weekly_on: someday\n")).unwrap_err();
         assert_eq!(err.field, "plans[0].schedule.weekly_on");
     }
 
     #[test]
     fn runaway_fraction_and_wrong_version_are_rejected() {
-        let err = Policy::from_yaml(&minimal("").replace("keep_daily: 7", "keep_daily: 7\n      max_delete_fraction: 1.5"))
-            .unwrap_err();
+        let err = Policy::from_yaml(&minimal("").replace(
+            "keep_daily: 7",
+            "keep_daily: 7\n      max_delete_fraction: 1.5",
+        ))
+        .unwrap_err();
         assert_eq!(err.field, "plans[0].retention.max_delete_fraction");
         let err = Policy::from_yaml(&minimal("").replace("version: 1", "version: 2")).unwrap_err();
         assert_eq!(err.field, "version");
@@ -752,9 +837,21 @@ mod tests {
         let calendar = TierCalendar::default();
         let date = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
         assert_eq!(calendar.tiers_on(date("2026-11-19")), vec![Tier::Daily]);
-        assert_eq!(calendar.tiers_on(date("2026-11-22")), vec![Tier::Daily, Tier::Weekly]);
-        assert_eq!(calendar.tiers_on(date("2026-12-01")), vec![Tier::Daily, Tier::Monthly]);
-        assert_eq!(calendar.tiers_on(date("2028-01-01")), vec![Tier::Daily, Tier::Monthly, Tier::Yearly]);
-        assert_eq!(calendar.tiers_on(date("2023-01-01")), vec![Tier::Daily, Tier::Weekly, Tier::Monthly, Tier::Yearly]);
+        assert_eq!(
+            calendar.tiers_on(date("2026-11-22")),
+            vec![Tier::Daily, Tier::Weekly]
+        );
+        assert_eq!(
+            calendar.tiers_on(date("2026-12-01")),
+            vec![Tier::Daily, Tier::Monthly]
+        );
+        assert_eq!(
+            calendar.tiers_on(date("2028-01-01")),
+            vec![Tier::Daily, Tier::Monthly, Tier::Yearly]
+        );
+        assert_eq!(
+            calendar.tiers_on(date("2023-01-01")),
+            vec![Tier::Daily, Tier::Weekly, Tier::Monthly, Tier::Yearly]
+        );
     }
 }

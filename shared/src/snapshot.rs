@@ -57,7 +57,9 @@ pub enum SnapshotPlanError {
         members: Vec<(String, String)>,
     },
     /// The requested retention is outside what the policy allows.
-    #[error("retain_days {requested} is outside 1..={max} (manual_snapshots.max_retain_days in the policy)")]
+    #[error(
+        "retain_days {requested} is outside 1..={max} (manual_snapshots.max_retain_days in the policy)"
+    )]
     RetentionOutOfRange {
         /// What was asked for.
         requested: u32,
@@ -67,7 +69,11 @@ pub enum SnapshotPlanError {
 }
 
 fn quoted(names: &[String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One snapshot to take.
@@ -117,7 +123,10 @@ pub fn plan_snapshots(
     if let SnapshotTrigger::Manual(request) = trigger {
         let max = policy.manual_snapshots.max_retain_days;
         if let Some(days) = request.retain_days.filter(|d| !(1..=max).contains(d)) {
-            return Err(SnapshotPlanError::RetentionOutOfRange { requested: days, max });
+            return Err(SnapshotPlanError::RetentionOutOfRange {
+                requested: days,
+                max,
+            });
         }
     }
 
@@ -143,7 +152,10 @@ pub fn plan_snapshots(
 }
 
 /// Resolve operator-named databases, refusing the whole request if any is unknown or a cluster member.
-fn named_databases<'a>(databases: &'a [Database], names: &[String]) -> Result<Vec<&'a Database>, SnapshotPlanError> {
+fn named_databases<'a>(
+    databases: &'a [Database],
+    names: &[String],
+) -> Result<Vec<&'a Database>, SnapshotPlanError> {
     let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
     let found: Vec<&Database> = databases
         .iter()
@@ -155,12 +167,19 @@ fn named_databases<'a>(databases: &'a [Database], names: &[String]) -> Result<Ve
         .map(|name| name.to_string())
         .collect();
     if !missing.is_empty() {
-        let region = databases.first().map(|db| db.region.clone()).unwrap_or_default();
+        let region = databases
+            .first()
+            .map(|db| db.region.clone())
+            .unwrap_or_default();
         return Err(SnapshotPlanError::UnknownDatabases { missing, region });
     }
     let members: Vec<(String, String)> = found
         .iter()
-        .filter_map(|db| db.cluster.as_ref().map(|c| (db.identifier.clone(), c.clone())))
+        .filter_map(|db| {
+            db.cluster
+                .as_ref()
+                .map(|c| (db.identifier.clone(), c.clone()))
+        })
         .collect();
     if !members.is_empty() {
         return Err(SnapshotPlanError::ClusterMembers { members });
@@ -174,10 +193,18 @@ fn named_databases<'a>(databases: &'a [Database], names: &[String]) -> Result<Ve
 /// schedule tick names the same snapshot. Manual: `lifeboat-<db>-manual-<8 hex>` from the idempotency key.
 pub fn snapshot_identifier(database: &str, trigger: &SnapshotTrigger) -> String {
     match trigger {
-        SnapshotTrigger::Scheduled { at } => format!("lifeboat-{database}-{}", at.format("%Y-%m-%d-%H%M")),
+        SnapshotTrigger::Scheduled { at } => {
+            format!("lifeboat-{database}-{}", at.format("%Y-%m-%d-%H%M"))
+        }
         SnapshotTrigger::Manual(request) => {
-            let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, request.idempotency_key.as_bytes());
-            format!("lifeboat-{database}-manual-{}", &digest.simple().to_string()[..8])
+            let digest = uuid::Uuid::new_v5(
+                &uuid::Uuid::NAMESPACE_OID,
+                request.idempotency_key.as_bytes(),
+            );
+            format!(
+                "lifeboat-{database}-manual-{}",
+                &digest.simple().to_string()[..8]
+            )
         }
     }
 }
@@ -198,7 +225,11 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// Tags for a snapshot of `db`: the source's user tags (so cost allocation and ownership carry over), then the
 /// `lifeboat:` state tags. User tags are dropped first if RDS's 50-tag limit would be passed.
-pub fn snapshot_tags(policy: &Policy, db: &Database, trigger: &SnapshotTrigger) -> Vec<(String, String)> {
+pub fn snapshot_tags(
+    policy: &Policy,
+    db: &Database,
+    trigger: &SnapshotTrigger,
+) -> Vec<(String, String)> {
     let mut own: Vec<(String, String)> = vec![
         (tags::MANAGED.into(), tags::TRUE.into()),
         (tags::POLICY.into(), policy.name.clone()),
@@ -210,13 +241,18 @@ pub fn snapshot_tags(policy: &Policy, db: &Database, trigger: &SnapshotTrigger) 
     }
     match trigger {
         SnapshotTrigger::Scheduled { at } => {
-            let tiers: Vec<&str> = scheduled_tiers(policy, db, *at).iter().map(|t| t.as_str()).collect();
+            let tiers: Vec<&str> = scheduled_tiers(policy, db, *at)
+                .iter()
+                .map(|t| t.as_str())
+                .collect();
             own.push((tags::TIER.into(), tiers.join("+")));
             own.push((tags::TRIGGER.into(), "schedule".into()));
             own.push((tags::CREATED_AT.into(), rfc3339(*at)));
         }
         SnapshotTrigger::Manual(request) => {
-            let days = request.retain_days.unwrap_or(policy.manual_snapshots.retain_days);
+            let days = request
+                .retain_days
+                .unwrap_or(policy.manual_snapshots.retain_days);
             own.push((tags::TIER.into(), tags::MANUAL_TIER.into()));
             own.push((tags::TRIGGER.into(), "manual".into()));
             own.push((tags::CREATED_AT.into(), rfc3339(request.requested_at)));
@@ -225,7 +261,10 @@ pub fn snapshot_tags(policy: &Policy, db: &Database, trigger: &SnapshotTrigger) 
                 rfc3339(request.requested_at + Duration::days(i64::from(days))),
             ));
             if !request.reason.trim().is_empty() {
-                own.push((tags::REASON.into(), tags::sanitize_value(request.reason.trim())));
+                own.push((
+                    tags::REASON.into(),
+                    tags::sanitize_value(request.reason.trim()),
+                ));
             }
         }
     }
@@ -253,13 +292,23 @@ mod tests {
         Database {
             identifier: id.into(),
             kind,
-            arn: format!("arn:aws:rds:us-east-1:123456789012:{}:{id}", if kind == DatabaseKind::Cluster { "cluster" } else { "db" }),
+            arn: format!(
+                "arn:aws:rds:us-east-1:123456789012:{}:{id}",
+                if kind == DatabaseKind::Cluster {
+                    "cluster"
+                } else {
+                    "db"
+                }
+            ),
             region: "us-east-1".into(),
             engine: "postgres".into(),
             status: status.into(),
             encrypted: true,
             cluster: None,
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
         }
     }
 
@@ -287,15 +336,37 @@ mod tests {
     #[test]
     fn scheduled_run_selects_by_policy_and_skips_unready() {
         let fleet = vec![
-            db("booking", DatabaseKind::Instance, "available", &[("backup", "lifeboat"), ("team", "bookings")]),
+            db(
+                "booking",
+                DatabaseKind::Instance,
+                "available",
+                &[("backup", "lifeboat"), ("team", "bookings")],
+            ),
             db("billing", DatabaseKind::Cluster, "available", &[]),
             db("scratch", DatabaseKind::Instance, "available", &[]),
-            db("reports", DatabaseKind::Instance, "backing-up", &[("backup", "lifeboat")]),
+            db(
+                "reports",
+                DatabaseKind::Instance,
+                "backing-up",
+                &[("backup", "lifeboat")],
+            ),
         ];
-        let trigger = SnapshotTrigger::Scheduled { at: at("2026-11-22T02:00:00Z") };
+        let trigger = SnapshotTrigger::Scheduled {
+            at: at("2026-11-22T02:00:00Z"),
+        };
         let plan = plan_snapshots(&policy(), &fleet, &trigger).unwrap();
-        let ids: Vec<&str> = plan.snapshots.iter().map(|s| s.snapshot_id.as_str()).collect();
-        assert_eq!(ids, ["lifeboat-booking-2026-11-22-0200", "lifeboat-billing-2026-11-22-0200"]);
+        let ids: Vec<&str> = plan
+            .snapshots
+            .iter()
+            .map(|s| s.snapshot_id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "lifeboat-booking-2026-11-22-0200",
+                "lifeboat-billing-2026-11-22-0200"
+            ]
+        );
         assert_eq!(plan.skipped.len(), 1);
         assert_eq!(plan.skipped[0].database.identifier, "reports");
         assert!(plan.skipped[0].reason.contains("backing-up"));
@@ -308,9 +379,16 @@ mod tests {
 
     #[test]
     fn cluster_members_are_snapshotted_through_their_cluster() {
-        let mut member = db("billing-1", DatabaseKind::Instance, "available", &[("backup", "lifeboat")]);
+        let mut member = db(
+            "billing-1",
+            DatabaseKind::Instance,
+            "available",
+            &[("backup", "lifeboat")],
+        );
         member.cluster = Some("billing".into());
-        let trigger = SnapshotTrigger::Scheduled { at: at("2026-11-22T02:00:00Z") };
+        let trigger = SnapshotTrigger::Scheduled {
+            at: at("2026-11-22T02:00:00Z"),
+        };
         let plan = plan_snapshots(&policy(), std::slice::from_ref(&member), &trigger).unwrap();
         assert!(plan.snapshots.is_empty());
         let err = plan_snapshots(&policy(), &[member], &manual(&["billing-1"], "k")).unwrap_err();
@@ -333,22 +411,36 @@ mod tests {
     #[test]
     fn unknown_database_rejects_the_whole_request() {
         let fleet = vec![db("scratch", DatabaseKind::Instance, "available", &[])];
-        let err = plan_snapshots(&policy(), &fleet, &manual(&["scratch", "nope"], "k")).unwrap_err();
-        assert_eq!(err.to_string(), "no DB instance or cluster named `nope` in us-east-1");
+        let err =
+            plan_snapshots(&policy(), &fleet, &manual(&["scratch", "nope"], "k")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no DB instance or cluster named `nope` in us-east-1"
+        );
     }
 
     #[test]
     fn retention_beyond_policy_maximum_is_rejected() {
         let fleet = vec![db("scratch", DatabaseKind::Instance, "available", &[])];
-        let SnapshotTrigger::Manual(mut request) = manual(&["scratch"], "k") else { unreachable!() };
+        let SnapshotTrigger::Manual(mut request) = manual(&["scratch"], "k") else {
+            unreachable!()
+        };
         request.retain_days = Some(100_000);
         let err = plan_snapshots(&policy(), &fleet, &SnapshotTrigger::Manual(request)).unwrap_err();
-        assert!(matches!(err, SnapshotPlanError::RetentionOutOfRange { requested: 100_000, max: 3650 }));
+        assert!(matches!(
+            err,
+            SnapshotPlanError::RetentionOutOfRange {
+                requested: 100_000,
+                max: 3650
+            }
+        ));
     }
 
     #[test]
     fn tags_never_exceed_the_rds_limit() {
-        let many: Vec<(String, String)> = (0..60).map(|i| (format!("k{i}"), "v".to_string())).collect();
+        let many: Vec<(String, String)> = (0..60)
+            .map(|i| (format!("k{i}"), "v".to_string()))
+            .collect();
         let refs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let big = db("booking", DatabaseKind::Instance, "available", &refs);
         let tags = snapshot_tags(&policy(), &big, &manual(&[], "k"));

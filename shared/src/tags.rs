@@ -64,8 +64,14 @@ mod tests {
 
     #[test]
     fn reason_keeps_allowed_characters() {
-        assert_eq!(sanitize_value("pre-deploy v42: schema @ 10:00"), "pre-deploy v42: schema @ 10:00");
-        assert_eq!(sanitize_value("drop table; \"users\""), "drop table- -users-");
+        assert_eq!(
+            sanitize_value("pre-deploy v42: schema @ 10:00"),
+            "pre-deploy v42: schema @ 10:00"
+        );
+        assert_eq!(
+            sanitize_value("drop table; \"users\""),
+            "drop table- -users-"
+        );
     }
 
     proptest! {

@@ -1,1 +1,424 @@
-//! placeholder
+//! Test harness: talks to the moto server that `scripts/test` (or `scripts/dr-run`) started on a loopback port,
+//! seeds fleets through the real SDK, and builds the real function handlers against it.
+//!
+//! Each test uses its own region (moto keeps a separate RDS and SNS backend per region) and its own bucket, so
+//! tests run in parallel against one server without seeing each other's resources.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_rds::config::{Credentials, Region};
+use aws_sdk_rds::types::Tag;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use lifeboat::aws::AwsClients;
+use lifeboat::aws::rds::Rds;
+use lifeboat::clock::FixedClock;
+use lifeboat::ledger::{Ledger, LedgerRecord};
+use lifeboat::notify::Notifier;
+use lifeboat::policy::Policy;
+use lifeboat_snapshot::SnapshotFunction;
+
+/// Environment variable holding the emulator's endpoint, set by `scripts/test`.
+pub const ENDPOINT_VAR: &str = "LIFEBOAT_TEST_ENDPOINT";
+
+/// The emulator's endpoint. Fails loudly when it is not set: integration tests never skip silently.
+pub fn endpoint() -> String {
+    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+        panic!("{ENDPOINT_VAR} is not set: run the tests with scripts/test, which installs and starts moto server")
+    })
+}
+
+/// SDK configuration for `region` pointing at the emulator, with dummy credentials.
+pub async fn sdk_config(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .endpoint_url(endpoint())
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "lifeboat-tests",
+        ))
+        .load()
+        .await
+}
+
+/// A name unique to this test run: `prefix` plus a short random suffix.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// A sample event from `events/`, as the function would receive it.
+pub fn event(path: &str) -> Value {
+    let file = format!("{}/../events/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("cannot read {file}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"))
+}
+
+/// A Lambda context with `request_id`.
+pub fn context(request_id: &str) -> lambda_runtime::Context {
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = request_id.to_string();
+    context
+}
+
+/// Counts SDK operations by name, to show how API calls grow.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<Mutex<BTreeMap<String, usize>>>);
+
+impl CallCounter {
+    /// Calls made so far, by operation name.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        self.0.lock().expect("counter lock").clone()
+    }
+
+    /// Forget the calls made so far.
+    pub fn reset(&self) {
+        self.0.lock().expect("counter lock").clear();
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(metadata) = cfg.load::<Metadata>() {
+            *self
+                .0
+                .lock()
+                .expect("counter lock")
+                .entry(metadata.name().to_string())
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One test's slice of the emulator: a region, a ledger bucket, an alert topic and clients for them.
+pub struct Sandbox {
+    /// The region.
+    pub region: String,
+    /// SDK configuration for the region.
+    pub config: SdkConfig,
+    /// RDS client.
+    pub rds: aws_sdk_rds::Client,
+    /// S3 client (path-style).
+    pub s3: aws_sdk_s3::Client,
+    /// KMS client.
+    pub kms: aws_sdk_kms::Client,
+    /// Ledger bucket.
+    pub bucket: String,
+    /// Alert topic ARN.
+    pub topic_arn: String,
+    /// SQS client reading the queue subscribed to the alert topic.
+    sqs: aws_sdk_sqs::Client,
+    /// URL of that queue.
+    queue_url: String,
+    /// Notifications received so far.
+    received: Mutex<Vec<(String, String)>>,
+}
+
+impl Sandbox {
+    /// Create the bucket and topic of a new sandbox in `region`.
+    pub async fn new(region: &str) -> Self {
+        let config = sdk_config(region).await;
+        let clients = AwsClients::from_sdk_config(config.clone());
+        let s3 = clients.s3();
+        let bucket = unique("ledger");
+        let mut create = s3.create_bucket().bucket(&bucket);
+        if region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        create.send().await.expect("create ledger bucket");
+        let sns = clients.sns();
+        let topic_arn = sns
+            .create_topic()
+            .name(unique("alerts"))
+            .send()
+            .await
+            .expect("create topic")
+            .topic_arn()
+            .expect("topic ARN")
+            .to_string();
+        // Operators subscribe to the topic; the tests subscribe an SQS queue and read what was delivered.
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique("alerts-inbox"))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url()
+            .expect("queue URL")
+            .to_string();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .expect("queue ARN");
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("subscribe queue");
+        Self {
+            sqs,
+            queue_url,
+            received: Mutex::new(Vec::new()),
+            region: region.to_string(),
+            rds: clients.rds(),
+            kms: aws_sdk_kms::Client::new(&config),
+            s3,
+            config,
+            bucket,
+            topic_arn,
+        }
+    }
+
+    /// Create a KMS key; returns its ID.
+    pub async fn kms_key(&self) -> String {
+        let key = self
+            .kms
+            .create_key()
+            .description("lifeboat test key")
+            .send()
+            .await
+            .expect("create key");
+        key.key_metadata()
+            .expect("key metadata")
+            .key_id()
+            .to_string()
+    }
+
+    /// Create a PostgreSQL DB instance with `tags`, encrypted with `kms_key` when given.
+    pub async fn instance(&self, id: &str, tags: &[(&str, &str)], kms_key: Option<&str>) {
+        self.rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .allocated_storage(20)
+            .master_username("lifeboat")
+            .master_user_password("not-a-real-password")
+            .storage_encrypted(kms_key.is_some())
+            .set_kms_key_id(kms_key.map(str::to_string))
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create instance {id}: {e:?}"));
+    }
+
+    /// Create an Aurora PostgreSQL cluster with one member instance.
+    pub async fn aurora_cluster(&self, id: &str, tags: &[(&str, &str)]) {
+        self.rds
+            .create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine("aurora-postgresql")
+            .master_username("lifeboat")
+            .master_user_password("not-a-real-password")
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create cluster {id}: {e:?}"));
+        self.rds
+            .create_db_instance()
+            .db_instance_identifier(format!("{id}-1"))
+            .db_cluster_identifier(id)
+            .db_instance_class("db.r6g.large")
+            .engine("aurora-postgresql")
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create cluster member {id}-1: {e:?}"));
+    }
+
+    /// Manual DB snapshots of `instance` with their tags, by identifier (RDS's automated ones left out).
+    pub async fn instance_snapshots(
+        &self,
+        instance: &str,
+    ) -> BTreeMap<String, BTreeMap<String, String>> {
+        let out = self
+            .rds
+            .describe_db_snapshots()
+            .db_instance_identifier(instance)
+            .send()
+            .await
+            .expect("describe snapshots");
+        out.db_snapshots()
+            .iter()
+            .filter(|s| s.snapshot_type() == Some("manual"))
+            .map(|s| {
+                (
+                    s.db_snapshot_identifier().unwrap_or_default().to_string(),
+                    tag_map(s.tag_list()),
+                )
+            })
+            .collect()
+    }
+
+    /// Manual DB cluster snapshots of `cluster` with their tags, by identifier.
+    pub async fn cluster_snapshots(
+        &self,
+        cluster: &str,
+    ) -> BTreeMap<String, BTreeMap<String, String>> {
+        let out = self
+            .rds
+            .describe_db_cluster_snapshots()
+            .db_cluster_identifier(cluster)
+            .send()
+            .await
+            .expect("describe cluster snapshots");
+        out.db_cluster_snapshots()
+            .iter()
+            .filter(|s| s.snapshot_type() == Some("manual"))
+            .map(|s| {
+                (
+                    s.db_cluster_snapshot_identifier()
+                        .unwrap_or_default()
+                        .to_string(),
+                    tag_map(s.tag_list()),
+                )
+            })
+            .collect()
+    }
+
+    /// Every ledger record in the bucket, in key (time) order.
+    pub async fn ledger_records(&self) -> Vec<LedgerRecord> {
+        let listed = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(lifeboat::ledger::PREFIX)
+            .send()
+            .await
+            .expect("list ledger");
+        let mut records = Vec::new();
+        for object in listed.contents() {
+            let body = self
+                .s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(object.key().expect("key"))
+                .send()
+                .await
+                .expect("get record")
+                .body
+                .collect()
+                .await
+                .expect("read record")
+                .into_bytes();
+            records.push(serde_json::from_slice(&body).expect("ledger record JSON"));
+        }
+        records
+    }
+
+    /// Every notification published to the sandbox's topic so far, as (subject, message) pairs, in order.
+    pub async fn notifications(&self) -> Vec<(String, String)> {
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive notifications");
+            if out.messages().is_empty() {
+                break;
+            }
+            for message in out.messages() {
+                let envelope: Value =
+                    serde_json::from_str(message.body().unwrap_or_default()).expect("SNS envelope");
+                let subject = envelope["Subject"].as_str().unwrap_or_default().to_string();
+                let body = envelope["Message"].as_str().unwrap_or_default().to_string();
+                self.received
+                    .lock()
+                    .expect("received lock")
+                    .push((subject, body));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .set_receipt_handle(message.receipt_handle().map(str::to_string))
+                    .send()
+                    .await
+                    .expect("delete notification");
+            }
+        }
+        self.received.lock().expect("received lock").clone()
+    }
+
+    /// The real snapshot function wired to this sandbox, running "as of" `now`, its RDS calls counted by
+    /// `counter`.
+    pub fn snapshot_function(
+        &self,
+        policy_yaml: &str,
+        now: DateTime<Utc>,
+        counter: &CallCounter,
+    ) -> SnapshotFunction {
+        let clients = AwsClients::from_sdk_config(self.config.clone());
+        let rds = aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::config::Builder::from(&self.config)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        SnapshotFunction {
+            policy: Policy::from_yaml(policy_yaml).expect("test policy is valid"),
+            rds: Rds::new(rds, &self.region),
+            ledger: Ledger::new(clients.s3(), &self.bucket, &self.region),
+            notifier: Notifier::new(clients.sns(), &self.topic_arn, &self.region),
+            clock: Arc::new(FixedClock(now)),
+            concurrency: 4,
+        }
+    }
+}
+
+fn rds_tags(tags: &[(&str, &str)]) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+        .collect()
+}
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}

@@ -1,1 +1,351 @@
-//! placeholder
+//! The snapshot function: on the daily schedule, snapshots every DB instance and Aurora cluster the policy
+//! selects; on a manual request, snapshots the named databases (for example before a deployment) with their own
+//! retention.
+//!
+//! It is an idempotent reconciler: snapshot identifiers are deterministic (the scheduled time, or the request's
+//! idempotency key), so a retried or duplicated invocation finds "already exists" and counts it as done. Cost per
+//! run: one describe call per 100 databases plus one create call per database, whatever the number of snapshots.
+
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+use lambda_runtime::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use lifeboat::aws::rds::{CreateSnapshotError, Rds};
+use lifeboat::clock::Clock;
+use lifeboat::input::{self, Incoming};
+use lifeboat::lambda::HandlerError;
+use lifeboat::ledger::{Ledger, LedgerRecord, Phase, RECORD_SCHEMA};
+use lifeboat::metrics::{Metrics, Unit};
+use lifeboat::notify::{Notifier, RunSummary};
+use lifeboat::policy::Policy;
+use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
+use lifeboat::snapshot::{ManualRequest, PlannedSnapshot, SnapshotTrigger, plan_snapshots};
+
+/// Name of this function in ledger records, metrics and notifications.
+pub const FUNCTION: &str = "snapshot";
+
+/// The manual action this function performs.
+pub const ACTION: &str = "snapshot";
+
+/// An operator's request, for example
+/// `{"action":"snapshot","databases":["booking-db"],"reason":"pre-deploy v42","retain_days":90}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRequest {
+    /// Always `snapshot`.
+    pub action: String,
+    /// DB instance or cluster identifiers; every database the policy selects when empty.
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// Why the snapshot is taken (kept in tags and the ledger).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Days to keep the snapshots (the policy's `manual_snapshots.retain_days` when absent).
+    #[serde(default)]
+    pub retain_days: Option<u32>,
+    /// Repeat a request with the same key and nothing is snapshotted twice (default: the Lambda request ID).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// The function's response: what it did for each database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotReport {
+    /// The invocation (Lambda request ID).
+    pub run_id: String,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    /// Region the snapshots are in.
+    pub region: String,
+    /// Policy in force.
+    pub policy: String,
+    /// Counts by outcome.
+    pub counts: Counts,
+    /// One entry per database.
+    pub results: Vec<ItemOutcome>,
+    /// Problems with the run itself (ledger or notification failures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_errors: Vec<String>,
+    /// Message ID of the SNS summary, when one was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<String>,
+}
+
+/// Everything the handler needs, built once per container.
+pub struct SnapshotFunction {
+    /// The policy in force.
+    pub policy: Policy,
+    /// RDS in the primary region.
+    pub rds: Rds,
+    /// The audit ledger.
+    pub ledger: Ledger,
+    /// The alert topic.
+    pub notifier: Notifier,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Snapshots requested at once.
+    pub concurrency: usize,
+}
+
+impl SnapshotFunction {
+    /// Handle one invocation.
+    pub async fn handle(
+        &self,
+        payload: Value,
+        context: &Context,
+    ) -> Result<SnapshotReport, HandlerError> {
+        let run_id = context.request_id.clone();
+        let trigger = self.trigger_of(payload, &run_id)?;
+        let trigger_name = match trigger {
+            SnapshotTrigger::Scheduled { .. } => "schedule",
+            SnapshotTrigger::Manual(_) => "manual",
+        };
+        let region = self.rds.region().to_string();
+        let databases = self.rds.list_databases().await?;
+        let plan = plan_snapshots(&self.policy, &databases, &trigger)
+            .map_err(|e| HandlerError::InvalidInput(e.to_string()))?;
+        info!(
+            run_id,
+            trigger = trigger_name,
+            listed = databases.len(),
+            planned = plan.snapshots.len(),
+            skipped = plan.skipped.len(),
+            "snapshot plan ready"
+        );
+
+        let reason = match &trigger {
+            SnapshotTrigger::Scheduled { .. } => {
+                format!("policy {} daily schedule", self.policy.name)
+            }
+            SnapshotTrigger::Manual(request) => request.reason.clone(),
+        };
+        let attempts: Vec<(ItemOutcome, Option<LedgerRecord>)> = stream::iter(&plan.snapshots)
+            .map(|planned| self.take(planned, &run_id, trigger_name, &reason))
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+
+        let mut results = Vec::with_capacity(attempts.len() + plan.skipped.len());
+        let mut run_errors = Vec::new();
+        for (outcome, record) in attempts {
+            if let Some(record) = record {
+                if let Err(e) = self.ledger.append(&record).await {
+                    warn!(error = %e, "ledger write failed");
+                    run_errors.push(e.to_string());
+                }
+            }
+            results.push(outcome);
+        }
+        results.extend(plan.skipped.iter().map(|skip| ItemOutcome {
+            database: skip.database.identifier.clone(),
+            kind: skip.database.kind,
+            region: region.clone(),
+            action: "create-snapshot".into(),
+            status: ItemStatus::Skipped,
+            resource: None,
+            detail: Some(skip.reason.clone()),
+            next_step: Some(
+                "wait until the database is available; the next scheduled run retries (or invoke by hand)".into(),
+            ),
+        }));
+
+        self.emit_metrics(&results, &region);
+        let mut report = SnapshotReport {
+            run_id,
+            trigger: trigger_name.into(),
+            region,
+            policy: self.policy.name.clone(),
+            counts: Counts::of(&results),
+            results,
+            run_errors,
+            notification: None,
+        };
+        self.notify(&mut report).await;
+        info!(counts = ?report.counts, "snapshot run finished");
+        Ok(report)
+    }
+
+    /// Read the trigger out of the payload; bad input is rejected before anything is listed or changed.
+    fn trigger_of(&self, payload: Value, run_id: &str) -> Result<SnapshotTrigger, HandlerError> {
+        match input::classify(payload)? {
+            Incoming::Event(event) if event.detail_type == input::SCHEDULED_EVENT => {
+                let at = event.time.ok_or_else(|| {
+                    HandlerError::InvalidInput(
+                        "scheduled event has no \"time\": cannot name the snapshots".into(),
+                    )
+                })?;
+                Ok(SnapshotTrigger::Scheduled { at })
+            }
+            Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
+                "the snapshot function handles EventBridge `{}` events, not `{}` (from {})",
+                input::SCHEDULED_EVENT,
+                event.detail_type,
+                event.source
+            ))),
+            Incoming::Manual { action, payload } if action == ACTION => {
+                let request: SnapshotRequest = input::parse_request(payload)?;
+                let key = request
+                    .idempotency_key
+                    .unwrap_or_else(|| run_id.to_string());
+                if key.trim().is_empty() {
+                    return Err(HandlerError::InvalidInput(
+                        "idempotency_key: must not be empty (omit it to use the request ID)".into(),
+                    ));
+                }
+                Ok(SnapshotTrigger::Manual(ManualRequest {
+                    databases: request.databases,
+                    reason: request.reason.unwrap_or_else(|| "manual snapshot".into()),
+                    retain_days: request.retain_days,
+                    idempotency_key: key,
+                    requested_at: self.clock.now(),
+                }))
+            }
+            Incoming::Manual { action, .. } => Err(input::unknown_action(&action, &[ACTION])),
+        }
+    }
+
+    /// Request one snapshot; returns its outcome and the ledger record to write (none when nothing changed).
+    async fn take(
+        &self,
+        planned: &PlannedSnapshot,
+        run_id: &str,
+        trigger: &str,
+        reason: &str,
+    ) -> (ItemOutcome, Option<LedgerRecord>) {
+        let db = &planned.database;
+        let result = self
+            .rds
+            .create_snapshot(db, &planned.snapshot_id, &planned.tags)
+            .await;
+        let (status, detail, next_step, ledger_outcome) = match &result {
+            Ok(_) => (ItemStatus::Done, None, None, Some("created")),
+            Err(CreateSnapshotError::AlreadyExists(_)) => (ItemStatus::Unchanged, None, None, None),
+            Err(e @ (CreateSnapshotError::NotReady(_) | CreateSnapshotError::NotFound(_))) => (
+                ItemStatus::Skipped,
+                Some(e.to_string()),
+                Some("wait until the database is available; the next scheduled run retries (or invoke by hand)"
+                    .to_string()),
+                None,
+            ),
+            Err(e @ CreateSnapshotError::QuotaExceeded(_)) => (
+                ItemStatus::Failed,
+                Some(e.to_string()),
+                Some("raise the RDS manual snapshot quota in Service Quotas, or shorten retention".to_string()),
+                Some("failed"),
+            ),
+            Err(CreateSnapshotError::Aws(e)) => {
+                (ItemStatus::Failed, Some(e.to_string()), Some(e.next_step()), Some("failed"))
+            }
+        };
+        match &result {
+            Ok(arn) => {
+                info!(database = %db.identifier, snapshot = %planned.snapshot_id, arn, "snapshot requested")
+            }
+            Err(e) => {
+                warn!(database = %db.identifier, snapshot = %planned.snapshot_id, error = %e, "snapshot not requested")
+            }
+        }
+        let record = ledger_outcome.map(|outcome| LedgerRecord {
+            schema: RECORD_SCHEMA,
+            time: self.clock.now(),
+            function: FUNCTION.into(),
+            run_id: run_id.into(),
+            trigger: trigger.into(),
+            action: "create-snapshot".into(),
+            phase: Phase::Result,
+            region: db.region.clone(),
+            database: db.identifier.clone(),
+            resource: planned.snapshot_id.clone(),
+            reason: reason.into(),
+            outcome: Some(outcome.into()),
+            error: detail.clone(),
+            details: serde_json::json!({
+                "kind": db.kind,
+                "arn": result.as_ref().ok(),
+                "tags": planned.tags.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            }),
+        });
+        let outcome = ItemOutcome {
+            database: db.identifier.clone(),
+            kind: db.kind,
+            region: db.region.clone(),
+            action: "create-snapshot".into(),
+            status,
+            resource: Some(planned.snapshot_id.clone()),
+            detail,
+            next_step,
+        };
+        (outcome, record)
+    }
+
+    fn emit_metrics(&self, results: &[ItemOutcome], region: &str) {
+        let mut metrics = Metrics::new(FUNCTION, self.clock.now());
+        for item in results {
+            let dims = [("Database", item.database.as_str()), ("Region", region)];
+            let is = |s: ItemStatus| if item.status == s { 1.0 } else { 0.0 };
+            metrics.put(
+                &dims,
+                "SnapshotRequested",
+                is(ItemStatus::Done) + is(ItemStatus::Unchanged),
+                Unit::Count,
+            );
+            metrics.put(&dims, "SnapshotFailed", is(ItemStatus::Failed), Unit::Count);
+            metrics.put(
+                &dims,
+                "SnapshotSkipped",
+                is(ItemStatus::Skipped),
+                Unit::Count,
+            );
+        }
+        let counts = Counts::of(results);
+        let dims = [("Region", region)];
+        metrics.put(
+            &dims,
+            "DatabasesSelected",
+            results.len() as f64,
+            Unit::Count,
+        );
+        metrics.put(&dims, "SnapshotsCreated", counts.done as f64, Unit::Count);
+        metrics.put(&dims, "SnapshotsFailed", counts.failed as f64, Unit::Count);
+        metrics.put(
+            &dims,
+            "SnapshotsSkipped",
+            counts.skipped as f64,
+            Unit::Count,
+        );
+        metrics.emit();
+    }
+
+    /// Send one SNS summary when anything failed or was skipped; a failed publish is reported, not fatal.
+    async fn notify(&self, report: &mut SnapshotReport) {
+        let ledger_location = format!(
+            "s3://{}/{}{}/",
+            self.ledger.bucket(),
+            lifeboat::ledger::PREFIX,
+            self.clock.now().format("%Y/%m/%d")
+        );
+        let summary = RunSummary {
+            function: FUNCTION,
+            region: &report.region,
+            run_id: &report.run_id,
+            trigger: &report.trigger,
+            items: &report.results,
+            run_errors: &report.run_errors,
+            ledger_location: &ledger_location,
+        };
+        if !summary.needs_attention() {
+            return;
+        }
+        match self.notifier.publish(&summary).await {
+            Ok(message_id) => report.notification = Some(message_id),
+            Err(e) => {
+                warn!(error = %e, "summary notification failed");
+                report.run_errors.push(format!("notification failed: {e}"));
+            }
+        }
+    }
+}

@@ -7,7 +7,9 @@ use aws_smithy_runtime_api::client::result::SdkError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AwsError {
     /// The function's role lacks a permission.
-    #[error("{operation} in {region} was denied: {message} (grant the function's role this permission)")]
+    #[error(
+        "{operation} in {region} was denied: {message} (grant the function's role this permission)"
+    )]
     AccessDenied {
         /// API operation, for example `rds:CreateDBSnapshot`.
         operation: String,
@@ -59,23 +61,40 @@ impl AwsError {
     {
         let (operation, region) = (operation.to_string(), region.to_string());
         match err {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-                AwsError::Unreachable {
-                    operation,
-                    region,
-                    message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
-                }
-            }
+            SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::ResponseError(_) => AwsError::Unreachable {
+                operation,
+                region,
+                message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+            },
             _ => {
                 let code = err.code().unwrap_or("Unknown").to_string();
                 let message = err.message().unwrap_or("no message").to_string();
                 match code.as_str() {
-                    "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError"
-                    | "KMSKeyNotAccessibleFault" => AwsError::AccessDenied { operation, region, message },
-                    "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" => {
-                        AwsError::Throttled { operation, region, message }
-                    }
-                    _ => AwsError::Service { operation, region, code, message },
+                    "AccessDenied"
+                    | "AccessDeniedException"
+                    | "UnauthorizedOperation"
+                    | "AuthorizationError"
+                    | "KMSKeyNotAccessibleFault" => AwsError::AccessDenied {
+                        operation,
+                        region,
+                        message,
+                    },
+                    "Throttling"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "TooManyRequestsException" => AwsError::Throttled {
+                        operation,
+                        region,
+                        message,
+                    },
+                    _ => AwsError::Service {
+                        operation,
+                        region,
+                        code,
+                        message,
+                    },
                 }
             }
         }
@@ -83,19 +102,27 @@ impl AwsError {
 
     /// Whether the same call may succeed later without anyone changing anything.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, AwsError::Throttled { .. } | AwsError::Unreachable { .. })
+        matches!(
+            self,
+            AwsError::Throttled { .. } | AwsError::Unreachable { .. }
+        )
     }
 
     /// What an operator should do about it.
     pub fn next_step(&self) -> String {
         match self {
             AwsError::AccessDenied { operation, .. } => {
-                format!("add {operation} to the function's IAM role (infra/template.yaml) and redeploy")
+                format!(
+                    "add {operation} to the function's IAM role (infra/template.yaml) and redeploy"
+                )
             }
             AwsError::Throttled { .. } | AwsError::Unreachable { .. } => {
-                "transient: the next scheduled run retries; invoke by hand if it cannot wait".to_string()
+                "transient: the next scheduled run retries; invoke by hand if it cannot wait"
+                    .to_string()
             }
-            AwsError::Service { code, .. } => format!("look up RDS error `{code}` and fix its cause"),
+            AwsError::Service { code, .. } => {
+                format!("look up RDS error `{code}` and fix its cause")
+            }
         }
     }
 }

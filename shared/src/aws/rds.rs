@@ -58,9 +58,15 @@ impl Rds {
     /// Every RDS DB instance and DB cluster in the region, with tags. Cost: one call per 100 databases.
     pub async fn list_databases(&self) -> Result<Vec<Database>, AwsError> {
         let mut databases = Vec::new();
-        let mut instances = self.client.describe_db_instances().into_paginator().items().send();
+        let mut instances = self
+            .client
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send();
         while let Some(item) = instances.next().await {
-            let db = item.map_err(|e| AwsError::from_sdk("rds:DescribeDBInstances", &self.region, &e))?;
+            let db =
+                item.map_err(|e| AwsError::from_sdk("rds:DescribeDBInstances", &self.region, &e))?;
             let engine = db.engine().unwrap_or_default().to_string();
             if is_rds_engine(&engine) {
                 databases.push(Database {
@@ -76,13 +82,22 @@ impl Rds {
                 });
             }
         }
-        let mut clusters = self.client.describe_db_clusters().into_paginator().items().send();
+        let mut clusters = self
+            .client
+            .describe_db_clusters()
+            .into_paginator()
+            .items()
+            .send();
         while let Some(item) = clusters.next().await {
-            let cluster = item.map_err(|e| AwsError::from_sdk("rds:DescribeDBClusters", &self.region, &e))?;
+            let cluster =
+                item.map_err(|e| AwsError::from_sdk("rds:DescribeDBClusters", &self.region, &e))?;
             let engine = cluster.engine().unwrap_or_default().to_string();
             if is_rds_engine(&engine) {
                 databases.push(Database {
-                    identifier: cluster.db_cluster_identifier().unwrap_or_default().to_string(),
+                    identifier: cluster
+                        .db_cluster_identifier()
+                        .unwrap_or_default()
+                        .to_string(),
                     kind: DatabaseKind::Cluster,
                     arn: cluster.db_cluster_arn().unwrap_or_default().to_string(),
                     region: self.region.clone(),
@@ -129,13 +144,19 @@ impl Rds {
                             CreateSnapshotError::AlreadyExists(snapshot_id.to_string())
                         }
                         Some(CreateDBSnapshotError::InvalidDbInstanceStateFault(e)) => {
-                            CreateSnapshotError::NotReady(e.message().unwrap_or("invalid state").to_string())
+                            CreateSnapshotError::NotReady(
+                                e.message().unwrap_or("invalid state").to_string(),
+                            )
                         }
                         Some(CreateDBSnapshotError::DbInstanceNotFoundFault(e)) => {
-                            CreateSnapshotError::NotFound(e.message().unwrap_or(&db.identifier).to_string())
+                            CreateSnapshotError::NotFound(
+                                e.message().unwrap_or(&db.identifier).to_string(),
+                            )
                         }
                         Some(CreateDBSnapshotError::SnapshotQuotaExceededFault(e)) => {
-                            CreateSnapshotError::QuotaExceeded(e.message().unwrap_or("quota exceeded").to_string())
+                            CreateSnapshotError::QuotaExceeded(
+                                e.message().unwrap_or("quota exceeded").to_string(),
+                            )
                         }
                         _ => AwsError::from_sdk("rds:CreateDBSnapshot", &self.region, &err).into(),
                     }),
@@ -157,19 +178,26 @@ impl Rds {
                         .unwrap_or_default()
                         .to_string()),
                     Err(err) => Err(match err.as_service_error() {
-                        Some(CreateDBClusterSnapshotError::DbClusterSnapshotAlreadyExistsFault(_)) => {
-                            CreateSnapshotError::AlreadyExists(snapshot_id.to_string())
-                        }
+                        Some(
+                            CreateDBClusterSnapshotError::DbClusterSnapshotAlreadyExistsFault(_),
+                        ) => CreateSnapshotError::AlreadyExists(snapshot_id.to_string()),
                         Some(CreateDBClusterSnapshotError::InvalidDbClusterStateFault(e)) => {
-                            CreateSnapshotError::NotReady(e.message().unwrap_or("invalid state").to_string())
+                            CreateSnapshotError::NotReady(
+                                e.message().unwrap_or("invalid state").to_string(),
+                            )
                         }
                         Some(CreateDBClusterSnapshotError::DbClusterNotFoundFault(e)) => {
-                            CreateSnapshotError::NotFound(e.message().unwrap_or(&db.identifier).to_string())
+                            CreateSnapshotError::NotFound(
+                                e.message().unwrap_or(&db.identifier).to_string(),
+                            )
                         }
                         Some(CreateDBClusterSnapshotError::SnapshotQuotaExceededFault(e)) => {
-                            CreateSnapshotError::QuotaExceeded(e.message().unwrap_or("quota exceeded").to_string())
+                            CreateSnapshotError::QuotaExceeded(
+                                e.message().unwrap_or("quota exceeded").to_string(),
+                            )
                         }
-                        _ => AwsError::from_sdk("rds:CreateDBClusterSnapshot", &self.region, &err).into(),
+                        _ => AwsError::from_sdk("rds:CreateDBClusterSnapshot", &self.region, &err)
+                            .into(),
                     }),
                 }
             }
@@ -178,11 +206,18 @@ impl Rds {
 }
 
 fn is_rds_engine(engine: &str) -> bool {
-    !NON_RDS_ENGINES.iter().any(|other| engine.starts_with(other))
+    !NON_RDS_ENGINES
+        .iter()
+        .any(|other| engine.starts_with(other))
 }
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
         .collect()
 }
