@@ -30,12 +30,18 @@ impl Unit {
     }
 }
 
+/// Dimension name/value pairs identifying one metric group.
+type Dimensions = Vec<(String, String)>;
+
+/// Metric name, value and unit.
+type Datapoint = (String, f64, Unit);
+
 /// Metrics collected during one run, grouped by dimension set; rendered as one EMF document per group.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     function: String,
     timestamp: DateTime<Utc>,
-    groups: BTreeMap<Vec<(String, String)>, Vec<(String, f64, Unit)>>,
+    groups: BTreeMap<Dimensions, Vec<Datapoint>>,
 }
 
 impl Metrics {

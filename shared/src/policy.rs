@@ -492,13 +492,13 @@ impl Policy {
                 ),
             ));
         }
-        if let Some(arn) = &self.notifications.topic_arn {
-            if !arn.starts_with("arn:") || arn.split(':').count() != 6 {
-                return Err(PolicyError::new(
-                    "notifications.topic_arn",
-                    format!("`{arn}` is not an SNS topic ARN"),
-                ));
-            }
+        if let Some(arn) = &self.notifications.topic_arn
+            && (!arn.starts_with("arn:") || arn.split(':').count() != 6)
+        {
+            return Err(PolicyError::new(
+                "notifications.topic_arn",
+                format!("`{arn}` is not an SNS topic ARN"),
+            ));
         }
         if self.plans.is_empty() {
             return Err(PolicyError::new("plans", "at least one plan is required"));
@@ -601,13 +601,13 @@ impl Plan {
                 ));
             }
         }
-        if let Some(pitr) = &self.point_in_time {
-            if !(1..=35).contains(&pitr.min_retention_days) {
-                return Err(PolicyError::new(
-                    format!("{at}.point_in_time.min_retention_days"),
-                    "RDS keeps automated backups 1 to 35 days",
-                ));
-            }
+        if let Some(pitr) = &self.point_in_time
+            && !(1..=35).contains(&pitr.min_retention_days)
+        {
+            return Err(PolicyError::new(
+                format!("{at}.point_in_time.min_retention_days"),
+                "RDS keeps automated backups 1 to 35 days",
+            ));
         }
         if let Some(verification) = &self.verification {
             verification.validate(&format!("{at}.verification"))?;

@@ -132,11 +132,11 @@ impl SnapshotFunction {
         let mut results = Vec::with_capacity(attempts.len() + plan.skipped.len());
         let mut run_errors = Vec::new();
         for (outcome, record) in attempts {
-            if let Some(record) = record {
-                if let Err(e) = self.ledger.append(&record).await {
-                    warn!(error = %e, "ledger write failed");
-                    run_errors.push(e.to_string());
-                }
+            if let Some(record) = record
+                && let Err(e) = self.ledger.append(&record).await
+            {
+                warn!(error = %e, "ledger write failed");
+                run_errors.push(e.to_string());
             }
             results.push(outcome);
         }
