@@ -139,12 +139,17 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Create the bucket and topic of a new sandbox in `region`.
+    /// A new sandbox in `region` with a uniquely named bucket and topic.
     pub async fn new(region: &str) -> Self {
+        Self::named(region, &unique("ledger"), &unique("alerts")).await
+    }
+
+    /// A sandbox in `region` with the ledger bucket `bucket` and the alert topic `topic`, created here.
+    pub async fn named(region: &str, bucket: &str, topic: &str) -> Self {
         let config = sdk_config(region).await;
         let clients = AwsClients::from_sdk_config(config.clone());
         let s3 = clients.s3();
-        let bucket = unique("ledger");
+        let bucket = bucket.to_string();
         let mut create = s3.create_bucket().bucket(&bucket);
         if region != "us-east-1" {
             create = create.create_bucket_configuration(
@@ -157,7 +162,7 @@ impl Sandbox {
         let sns = clients.sns();
         let topic_arn = sns
             .create_topic()
-            .name(unique("alerts"))
+            .name(topic)
             .send()
             .await
             .expect("create topic")
