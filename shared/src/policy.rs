@@ -760,6 +760,66 @@ mod tests {
     }
 
     #[test]
+    fn seed_plans_are_expressible_as_policies() {
+        let days = |d: u64| Duration::from_secs(d * 86_400);
+        let booking =
+            Policy::from_yaml(include_str!("../../infra/examples/nbne-booking.yaml")).unwrap();
+        let plan = &booking.plans[0];
+        assert_eq!(
+            (
+                plan.retention.keep_daily,
+                plan.retention.keep_weekly,
+                plan.retention.keep_yearly
+            ),
+            (30, 13, 7)
+        );
+        assert_eq!(
+            plan.point_in_time.as_ref().map(|p| p.min_retention_days),
+            Some(7)
+        );
+        assert_eq!(
+            plan.alerts.max_backup_duration,
+            Duration::from_secs(30 * 60)
+        );
+        assert_eq!(
+            plan.verification
+                .as_ref()
+                .map(|v| (v.every, v.checks.len())),
+            Some((days(7), 3))
+        );
+
+        let luxhedge =
+            Policy::from_yaml(include_str!("../../infra/examples/luxhedge.yaml")).unwrap();
+        let plan = &luxhedge.plans[0];
+        let keeps = &plan.retention;
+        assert_eq!(
+            (
+                keeps.keep_daily,
+                keeps.keep_weekly,
+                keeps.keep_monthly,
+                keeps.keep_yearly
+            ),
+            (30, 12, 12, 7)
+        );
+        assert_eq!(plan.objectives.rto, Duration::from_secs(2 * 3600));
+        assert_eq!(plan.copies[0].region, "eu-central-1");
+
+        let live = Policy::from_yaml(include_str!("../../infra/examples/live-event-service.yaml"))
+            .unwrap();
+        let plan = &live.plans[0];
+        assert_eq!(live.manual_snapshots.retain_days, 90);
+        assert_eq!(
+            (plan.copies[0].region.as_str(), plan.copies[0].retain_days),
+            ("us-west-2", 90)
+        );
+        assert_eq!(plan.objectives.rpo, Duration::from_secs(5 * 60));
+        assert_eq!(
+            plan.point_in_time.as_ref().map(|p| p.min_retention_days),
+            Some(35)
+        );
+    }
+
+    #[test]
     fn minimal_policy_parses() {
         let policy = Policy::from_yaml(&minimal("")).unwrap();
         assert_eq!(policy.plans[0].retention.min_count, 3);
