@@ -110,6 +110,11 @@ impl Ledger {
         &self.bucket
     }
 
+    /// Where the records of a run at `time` are: `s3://<bucket>/ledger/yyyy/mm/dd/`.
+    pub fn location(&self, time: DateTime<Utc>) -> String {
+        format!("s3://{}/{PREFIX}{}/", self.bucket, time.format("%Y/%m/%d"))
+    }
+
     /// Append `record`; returns its key.
     pub async fn append(&self, record: &LedgerRecord) -> Result<String, LedgerError> {
         let key = record.key(&uuid::Uuid::new_v4().simple().to_string()[..12]);

@@ -18,6 +18,7 @@ pub mod model;
 pub mod notify;
 pub mod policy;
 pub mod report;
+pub mod retention;
 pub mod snapshot;
 pub mod tags;
 pub mod telemetry;

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::tags;
 
 /// Whether a database is a DB instance or a DB cluster (Aurora or Multi-AZ cluster).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -62,5 +65,77 @@ impl Database {
     /// backing-up, modifying, deleting, failed, …) is refused or unsafe, and the database is skipped.
     pub fn can_snapshot_now(&self) -> bool {
         matches!(self.status.as_str(), "available" | "stopped")
+    }
+}
+
+/// A manual DB snapshot or DB cluster snapshot as RDS describes it, with its tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Snapshot identifier.
+    pub identifier: String,
+    /// Snapshot ARN.
+    pub arn: String,
+    /// Region it is in.
+    pub region: String,
+    /// DB snapshot (of an instance) or DB cluster snapshot.
+    pub kind: DatabaseKind,
+    /// The database it is a recovery point of: the `lifeboat:source` tag (which copies carry across regions),
+    /// else the instance or cluster identifier RDS reports.
+    pub database: String,
+    /// When the recovery point was taken: the `lifeboat:created-at` tag (which copies carry, so a copy ages from
+    /// the original), else RDS's creation time.
+    pub created_at: DateTime<Utc>,
+    /// Status (`creating`, `available`, `copying`, …).
+    pub status: String,
+    /// Whether it is encrypted.
+    pub encrypted: bool,
+    /// For a copy: the ARN of the snapshot it was copied from.
+    pub copied_from: Option<String>,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Snapshot {
+    /// Whether Lifeboat made and manages it (`lifeboat:managed=true`).
+    pub fn is_managed(&self) -> bool {
+        self.tags
+            .get(tags::MANAGED)
+            .is_some_and(|v| v == tags::TRUE)
+    }
+
+    /// Whether it is under legal hold (`lifeboat:legal-hold=true`).
+    pub fn on_legal_hold(&self) -> bool {
+        self.tags
+            .get(tags::LEGAL_HOLD)
+            .is_some_and(|v| v.eq_ignore_ascii_case(tags::TRUE))
+    }
+
+    /// Whether it is a manual (operator-requested) snapshot.
+    pub fn is_manual(&self) -> bool {
+        self.tags
+            .get(tags::TIER)
+            .is_some_and(|v| v == tags::MANUAL_TIER)
+    }
+
+    /// When a restore of it was last verified.
+    pub fn verified_at(&self) -> Option<DateTime<Utc>> {
+        self.tag_time(tags::VERIFIED_AT)
+    }
+
+    /// When a manual snapshot stops being kept.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.tag_time(tags::EXPIRES_AT)
+    }
+
+    /// Whether RDS has finished making it.
+    pub fn is_available(&self) -> bool {
+        self.status == "available"
+    }
+
+    fn tag_time(&self, key: &str) -> Option<DateTime<Utc>> {
+        self.tags
+            .get(key)
+            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+            .map(|t| t.with_timezone(&Utc))
     }
 }

@@ -137,6 +137,24 @@ impl Notifier {
         }
     }
 
+    /// Publish `summary` if anything in it needs attention. Returns the SNS message ID when one was sent; a
+    /// failed publish comes back as a message for the run's errors (reported, never swallowed).
+    pub async fn publish_if_needed(
+        &self,
+        summary: &RunSummary<'_>,
+    ) -> Result<Option<String>, String> {
+        if !summary.needs_attention() {
+            return Ok(None);
+        }
+        match self.publish(summary).await {
+            Ok(message_id) => Ok(Some(message_id)),
+            Err(e) => {
+                tracing::warn!(error = %e, "summary notification failed");
+                Err(format!("notification failed: {e}"))
+            }
+        }
+    }
+
     /// Publish `summary`; returns the SNS message ID.
     pub async fn publish(&self, summary: &RunSummary<'_>) -> Result<String, AwsError> {
         let out = self

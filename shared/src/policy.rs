@@ -470,6 +470,19 @@ impl Policy {
         self.plans.iter().find(|plan| plan.select.matches(db))
     }
 
+    /// The plan named `name`.
+    pub fn plan_named(&self, name: &str) -> Option<&Plan> {
+        self.plans.iter().find(|plan| plan.name == name)
+    }
+
+    /// Every disaster-recovery region any plan copies to.
+    pub fn copy_regions(&self) -> std::collections::BTreeSet<String> {
+        self.plans
+            .iter()
+            .flat_map(|plan| plan.copies.iter().map(|c| c.region.clone()))
+            .collect()
+    }
+
     /// Check everything the types alone cannot.
     fn validate(&self) -> Result<(), PolicyError> {
         if self.version != POLICY_VERSION {

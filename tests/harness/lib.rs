@@ -25,6 +25,7 @@ use lifeboat::clock::FixedClock;
 use lifeboat::ledger::{Ledger, LedgerRecord};
 use lifeboat::notify::Notifier;
 use lifeboat::policy::Policy;
+use lifeboat_retention::RetentionFunction;
 use lifeboat_snapshot::SnapshotFunction;
 
 /// Environment variable holding the emulator's endpoint, set by `scripts/test`.
@@ -409,6 +410,88 @@ impl Sandbox {
             concurrency: 4,
         }
     }
+}
+
+impl Sandbox {
+    /// The real retention function wired to this sandbox and to the DR regions `dr_regions`, "as of" `now`.
+    pub async fn retention_function(
+        &self,
+        policy_yaml: &str,
+        now: DateTime<Utc>,
+        dr_regions: &[&str],
+    ) -> RetentionFunction {
+        let clients = AwsClients::from_sdk_config(self.config.clone());
+        let mut dr = Vec::new();
+        for region in dr_regions {
+            dr.push(Rds::new(
+                aws_sdk_rds::Client::new(&sdk_config(region).await),
+                *region,
+            ));
+        }
+        RetentionFunction {
+            policy: Policy::from_yaml(policy_yaml).expect("test policy is valid"),
+            primary: Rds::new(clients.rds(), &self.region),
+            dr_regions: dr,
+            ledger: Ledger::new(clients.s3(), &self.bucket, &self.region),
+            notifier: Notifier::new(clients.sns(), &self.topic_arn, &self.region),
+            clock: Arc::new(FixedClock(now)),
+            concurrency: 8,
+        }
+    }
+
+    /// Build a history the way production does: run the real snapshot function once per scheduled time.
+    pub async fn snapshot_history(
+        &self,
+        policy_yaml: &str,
+        times: impl IntoIterator<Item = DateTime<Utc>>,
+    ) {
+        for time in times {
+            let function = self.snapshot_function(policy_yaml, time, &CallCounter::default());
+            let mut event = event("snapshot/scheduled-daily.json");
+            event["time"] = Value::String(time.to_rfc3339());
+            let report = function
+                .handle(event, &context(&format!("history-{time}")))
+                .await
+                .expect("history run");
+            assert_eq!(
+                report.counts.failed + report.counts.skipped,
+                0,
+                "history run failed: {report:?}"
+            );
+        }
+    }
+}
+
+/// Copy the DB snapshot `source_arn` into `region` under `identifier`, with the source's tags (as a DR copy has).
+pub async fn copy_snapshot_to(region: &str, source_arn: &str, identifier: &str) {
+    aws_sdk_rds::Client::new(&sdk_config(region).await)
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(source_arn)
+        .target_db_snapshot_identifier(identifier)
+        .copy_tags(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy {source_arn} to {region}: {e:?}"));
+}
+
+/// Manual DB snapshots in `region`, by identifier, with their tags.
+pub async fn snapshots_in(region: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let rds = aws_sdk_rds::Client::new(&sdk_config(region).await);
+    let out = rds
+        .describe_db_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .expect("describe snapshots");
+    out.db_snapshots()
+        .iter()
+        .map(|s| {
+            (
+                s.db_snapshot_identifier().unwrap_or_default().to_string(),
+                tag_map(s.tag_list()),
+            )
+        })
+        .collect()
 }
 
 fn rds_tags(tags: &[(&str, &str)]) -> Vec<Tag> {

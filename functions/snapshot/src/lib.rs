@@ -322,12 +322,7 @@ impl SnapshotFunction {
 
     /// Send one SNS summary when anything failed or was skipped; a failed publish is reported, not fatal.
     async fn notify(&self, report: &mut SnapshotReport) {
-        let ledger_location = format!(
-            "s3://{}/{}{}/",
-            self.ledger.bucket(),
-            lifeboat::ledger::PREFIX,
-            self.clock.now().format("%Y/%m/%d")
-        );
+        let ledger_location = self.ledger.location(self.clock.now());
         let summary = RunSummary {
             function: FUNCTION,
             region: &report.region,
@@ -337,15 +332,9 @@ impl SnapshotFunction {
             run_errors: &report.run_errors,
             ledger_location: &ledger_location,
         };
-        if !summary.needs_attention() {
-            return;
-        }
-        match self.notifier.publish(&summary).await {
-            Ok(message_id) => report.notification = Some(message_id),
-            Err(e) => {
-                warn!(error = %e, "summary notification failed");
-                report.run_errors.push(format!("notification failed: {e}"));
-            }
+        match self.notifier.publish_if_needed(&summary).await {
+            Ok(message_id) => report.notification = message_id,
+            Err(e) => report.run_errors.push(e),
         }
     }
 }

@@ -52,6 +52,14 @@ impl AwsClients {
         aws_sdk_rds::Client::new(&self.config)
     }
 
+    /// RDS client for `region` (a disaster-recovery region).
+    pub fn rds_in(&self, region: &str) -> aws_sdk_rds::Client {
+        let config = aws_sdk_rds::config::Builder::from(&self.config)
+            .region(aws_sdk_rds::config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_rds::Client::from_conf(config)
+    }
+
     /// S3 client; path-style addressing when an endpoint override is set.
     pub fn s3(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::from(&self.config)

@@ -1,0 +1,556 @@
+//! The retention function: deletes the snapshots the policy no longer keeps, in the primary region and in every
+//! disaster-recovery region, never past a safety floor.
+//!
+//! It lists every manual DB snapshot and DB cluster snapshot per region (tags inline, one call per 100 snapshots),
+//! groups them by database, plans each group with [`lifeboat::retention::plan`] and deletes with bounded
+//! concurrency. Every deletion is written to the ledger before (intent) and after (result); without the intent
+//! record nothing is deleted. `dry_run` returns the plan and changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use lambda_runtime::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use lifeboat::aws::rds::{DeleteSnapshotError, Rds};
+use lifeboat::clock::Clock;
+use lifeboat::input::{self, Incoming};
+use lifeboat::lambda::HandlerError;
+use lifeboat::ledger::{Ledger, LedgerRecord, Phase, RECORD_SCHEMA};
+use lifeboat::metrics::{Metrics, Unit};
+use lifeboat::model::{DatabaseKind, Snapshot};
+use lifeboat::notify::{Notifier, RunSummary};
+use lifeboat::policy::{Plan, Policy};
+use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
+use lifeboat::retention::{self, Decision, Rules};
+
+/// Name of this function in ledger records, metrics and notifications.
+pub const FUNCTION: &str = "retention";
+
+/// The manual action this function performs.
+pub const ACTION: &str = "retention";
+
+/// Snapshot statuses after which a copy is no longer running.
+const TERMINAL_STATUSES: [&str; 4] = ["available", "failed", "error", "deleted"];
+
+/// An operator's request, for example `{"action":"retention","dry_run":true}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionRequest {
+    /// Always `retention`.
+    pub action: String,
+    /// Return the plan and change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Only these databases (every database with managed snapshots when empty).
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// Lift the `max_delete_fraction` refusal for the databases named in `databases` (after a deliberate policy
+    /// change that shortens retention a lot).
+    #[serde(default)]
+    pub allow_large_deletions: bool,
+}
+
+/// The plan and outcome for one database in one region.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseRetention {
+    /// Region of the snapshots.
+    pub region: String,
+    /// The database.
+    pub database: String,
+    /// Instance or cluster snapshots.
+    pub kind: DatabaseKind,
+    /// Plan of the policy that applies, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// Snapshots kept.
+    pub kept: usize,
+    /// Snapshots the plan deletes (deleted unless dry run or refused).
+    pub delete: Vec<String>,
+    /// Why the deletions were refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Anything else an operator should know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Every snapshot with its reasons (dry runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<Vec<Decision>>,
+}
+
+/// The function's response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetentionReport {
+    /// The invocation (Lambda request ID).
+    pub run_id: String,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    /// Whether this was a dry run (nothing changed).
+    pub dry_run: bool,
+    /// The planning time.
+    pub as_of: DateTime<Utc>,
+    /// Policy in force.
+    pub policy: String,
+    /// Per database and region.
+    pub databases: Vec<DatabaseRetention>,
+    /// Per deletion (and per refused database).
+    pub results: Vec<ItemOutcome>,
+    /// Counts of `results` by outcome.
+    pub counts: Counts,
+    /// Problems with the run itself (a region that could not be listed, ledger or notification failures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_errors: Vec<String>,
+    /// Message ID of the SNS summary, when one was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<String>,
+}
+
+/// Everything the handler needs, built once per container.
+pub struct RetentionFunction {
+    /// The policy in force.
+    pub policy: Policy,
+    /// RDS in the primary region.
+    pub primary: Rds,
+    /// RDS in each disaster-recovery region of the policy.
+    pub dr_regions: Vec<Rds>,
+    /// The audit ledger.
+    pub ledger: Ledger,
+    /// The alert topic.
+    pub notifier: Notifier,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Deletions at once.
+    pub concurrency: usize,
+}
+
+/// What one run was asked to do.
+struct Run {
+    trigger: &'static str,
+    dry_run: bool,
+    only: BTreeSet<String>,
+    allow_large_deletions: bool,
+}
+
+/// One deletion to carry out.
+struct Deletion<'a> {
+    rds: &'a Rds,
+    group: &'a DatabaseRetention,
+    snapshot: String,
+}
+
+impl RetentionFunction {
+    /// Handle one invocation.
+    pub async fn handle(
+        &self,
+        payload: Value,
+        context: &Context,
+    ) -> Result<RetentionReport, HandlerError> {
+        let run = self.run_of(payload)?;
+        let run_id = context.request_id.clone();
+        let now = self.clock.now();
+        let databases = self.primary.list_databases().await?;
+        let existing: BTreeSet<(String, DatabaseKind)> = databases
+            .iter()
+            .map(|db| (db.identifier.clone(), db.kind))
+            .collect();
+
+        let mut snapshots = self.primary.list_snapshots().await?;
+        let mut run_errors = Vec::new();
+        for rds in &self.dr_regions {
+            match rds.list_snapshots().await {
+                Ok(found) => snapshots.extend(found),
+                Err(e) => {
+                    warn!(region = rds.region(), error = %e, "cannot list snapshots: region left alone");
+                    run_errors.push(format!("{e}: nothing in {} was deleted", rds.region()));
+                }
+            }
+        }
+        let in_flight: BTreeSet<String> = snapshots
+            .iter()
+            .filter(|s| !TERMINAL_STATUSES.contains(&s.status.as_str()))
+            .filter_map(|s| s.copied_from.clone())
+            .collect();
+
+        let mut groups = Vec::new();
+        for ((region, database, kind), members) in retention::group(snapshots) {
+            if !members.iter().any(Snapshot::is_managed)
+                || (!run.only.is_empty() && !run.only.contains(&database))
+            {
+                continue;
+            }
+            let context = retention::Context {
+                database_exists: existing.contains(&(database.clone(), kind)),
+                copy_sources_in_flight: in_flight.clone(),
+            };
+            groups.push(self.plan_group(&run, (region, database, kind), members, &context, now));
+        }
+        info!(
+            run_id,
+            groups = groups.len(),
+            dry_run = run.dry_run,
+            "retention planned"
+        );
+
+        let mut results: Vec<ItemOutcome> = groups
+            .iter()
+            .filter_map(|g| {
+                g.refused.as_ref().map(|why| ItemOutcome {
+                    database: g.database.clone(),
+                    kind: g.kind,
+                    region: g.region.clone(),
+                    action: "retention-plan".into(),
+                    status: ItemStatus::Skipped,
+                    resource: None,
+                    detail: Some(format!("refused: {why}")),
+                    next_step: Some(format!(
+                        "check the retention policy; if the deletions are intended, invoke with \
+                         {{\"action\":\"retention\",\"databases\":[\"{}\"],\"allow_large_deletions\":true}}",
+                        g.database
+                    )),
+                })
+            })
+            .collect();
+        if !run.dry_run {
+            let deletions: Vec<Deletion> = groups
+                .iter()
+                .filter(|g| g.refused.is_none())
+                .flat_map(|g| {
+                    let rds = self.rds_for(&g.region);
+                    g.delete.iter().filter_map(move |id| {
+                        rds.map(|rds| Deletion {
+                            rds,
+                            group: g,
+                            snapshot: id.clone(),
+                        })
+                    })
+                })
+                .collect();
+            let outcomes: Vec<(ItemOutcome, Vec<String>)> = stream::iter(deletions)
+                .map(|deletion| self.delete(deletion, &run_id, run.trigger))
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+            for (outcome, errors) in outcomes {
+                results.push(outcome);
+                run_errors.extend(errors);
+            }
+        }
+        results.sort_by(|a, b| {
+            (&a.region, &a.database, &a.resource).cmp(&(&b.region, &b.database, &b.resource))
+        });
+
+        self.emit_metrics(&groups, &results, now);
+        let mut report = RetentionReport {
+            run_id,
+            trigger: run.trigger.into(),
+            dry_run: run.dry_run,
+            as_of: now,
+            policy: self.policy.name.clone(),
+            counts: Counts::of(&results),
+            databases: groups,
+            results,
+            run_errors,
+            notification: None,
+        };
+        let ledger_location = self.ledger.location(now);
+        let summary = RunSummary {
+            function: FUNCTION,
+            region: self.primary.region(),
+            run_id: &report.run_id,
+            trigger: &report.trigger,
+            items: &report.results,
+            run_errors: &report.run_errors,
+            ledger_location: &ledger_location,
+        };
+        match self.notifier.publish_if_needed(&summary).await {
+            Ok(message_id) => report.notification = message_id,
+            Err(e) => report.run_errors.push(e),
+        }
+        info!(counts = ?report.counts, "retention run finished");
+        Ok(report)
+    }
+
+    fn run_of(&self, payload: Value) -> Result<Run, HandlerError> {
+        match input::classify(payload)? {
+            Incoming::Event(event) if event.detail_type == input::SCHEDULED_EVENT => Ok(Run {
+                trigger: "schedule",
+                dry_run: false,
+                only: BTreeSet::new(),
+                allow_large_deletions: false,
+            }),
+            Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
+                "the retention function handles EventBridge `{}` events, not `{}` (from {})",
+                input::SCHEDULED_EVENT,
+                event.detail_type,
+                event.source
+            ))),
+            Incoming::Manual { action, payload } if action == ACTION => {
+                let request: RetentionRequest = input::parse_request(payload)?;
+                if request.allow_large_deletions && request.databases.is_empty() {
+                    return Err(HandlerError::InvalidInput(
+                        "allow_large_deletions needs `databases`: name each database whose large deletion you confirm"
+                            .into(),
+                    ));
+                }
+                Ok(Run {
+                    trigger: "manual",
+                    dry_run: request.dry_run,
+                    only: request.databases.into_iter().collect(),
+                    allow_large_deletions: request.allow_large_deletions,
+                })
+            }
+            Incoming::Manual { action, .. } => Err(input::unknown_action(&action, &[ACTION])),
+        }
+    }
+
+    /// The plan that covers a group: the one its newest managed snapshot names, else the one selecting the
+    /// database now.
+    fn plan_of(&self, database: &str, kind: DatabaseKind, members: &[Snapshot]) -> Option<&Plan> {
+        let named = members
+            .iter()
+            .filter(|s| s.is_managed())
+            .max_by_key(|s| s.created_at)
+            .and_then(|s| s.tags.get(lifeboat::tags::PLAN))
+            .and_then(|name| self.policy.plan_named(name));
+        named.or_else(|| {
+            let probe = lifeboat::model::Database {
+                identifier: database.to_string(),
+                kind,
+                arn: String::new(),
+                region: self.primary.region().to_string(),
+                engine: String::new(),
+                status: String::new(),
+                encrypted: false,
+                cluster: None,
+                tags: BTreeMap::new(),
+            };
+            self.policy.plan_for(&probe)
+        })
+    }
+
+    fn plan_group(
+        &self,
+        run: &Run,
+        (region, database, kind): (String, String, DatabaseKind),
+        members: Vec<Snapshot>,
+        context: &retention::Context,
+        now: DateTime<Utc>,
+    ) -> DatabaseRetention {
+        let plan = self.plan_of(&database, kind, &members);
+        let rules = plan.and_then(|plan| {
+            if region == self.primary.region() {
+                Some(Rules::primary(&plan.retention))
+            } else {
+                plan.copies
+                    .iter()
+                    .find(|c| c.region == region)
+                    .map(|target| Rules::copies(target, &plan.retention))
+            }
+        });
+        // Without rules, scheduled snapshots are kept (a renamed plan must never wipe a history) and manual ones
+        // still expire.
+        let (mut rules, members, note, kept_unplanned) = match rules {
+            Some(rules) => (rules, members, None, 0),
+            None => {
+                let scheduled = members
+                    .iter()
+                    .filter(|s| s.is_managed() && !s.is_manual())
+                    .count();
+                let manual: Vec<Snapshot> = members
+                    .into_iter()
+                    .filter(|s| !s.is_managed() || s.is_manual())
+                    .collect();
+                let rules = Rules {
+                    keep_daily: 0,
+                    keep_weekly: 0,
+                    keep_monthly: 0,
+                    keep_yearly: 0,
+                    keep_within: None,
+                    min_count: 0,
+                    max_delete_fraction: 1.0,
+                };
+                let note = format!(
+                    "no plan of policy `{}` covers {database} in {region}: its {scheduled} scheduled snapshot(s) are kept; \
+                     manual snapshots still expire",
+                    self.policy.name
+                );
+                (rules, manual, Some(note), scheduled)
+            }
+        };
+        if run.allow_large_deletions && run.only.contains(&database) {
+            rules.max_delete_fraction = 1.0;
+        }
+        let planned = retention::plan(&members, &rules, context, now);
+        let delete: Vec<String> = planned
+            .decisions
+            .iter()
+            .filter(|d| d.keep.is_empty())
+            .map(|d| d.snapshot.clone())
+            .collect();
+        let kept = planned.kept().count() + kept_unplanned;
+        DatabaseRetention {
+            region,
+            database,
+            kind,
+            plan: plan.map(|p| p.name.clone()),
+            kept,
+            delete,
+            refused: planned.refused.clone(),
+            note,
+            decisions: run.dry_run.then_some(planned.decisions),
+        }
+    }
+
+    fn rds_for(&self, region: &str) -> Option<&Rds> {
+        std::iter::once(&self.primary)
+            .chain(&self.dr_regions)
+            .find(|rds| rds.region() == region)
+    }
+
+    /// Delete one snapshot between its intent and result ledger records; returns its outcome and any ledger errors.
+    async fn delete(
+        &self,
+        deletion: Deletion<'_>,
+        run_id: &str,
+        trigger: &str,
+    ) -> (ItemOutcome, Vec<String>) {
+        let group = deletion.group;
+        let reason = format!(
+            "policy {} plan {}: kept by no retention rule or floor",
+            self.policy.name,
+            group
+                .plan
+                .as_deref()
+                .unwrap_or("(none: expired manual snapshot)")
+        );
+        let record = |phase: Phase, outcome: Option<&str>, error: Option<String>| LedgerRecord {
+            schema: RECORD_SCHEMA,
+            time: self.clock.now(),
+            function: FUNCTION.into(),
+            run_id: run_id.into(),
+            trigger: trigger.into(),
+            action: "delete-snapshot".into(),
+            phase,
+            region: group.region.clone(),
+            database: group.database.clone(),
+            resource: deletion.snapshot.clone(),
+            reason: reason.clone(),
+            outcome: outcome.map(str::to_string),
+            error,
+            details: serde_json::json!({ "kind": group.kind }),
+        };
+        let mut outcome = ItemOutcome {
+            database: group.database.clone(),
+            kind: group.kind,
+            region: group.region.clone(),
+            action: "delete-snapshot".into(),
+            status: ItemStatus::Done,
+            resource: Some(deletion.snapshot.clone()),
+            detail: None,
+            next_step: None,
+        };
+        if let Err(e) = self.ledger.append(&record(Phase::Intent, None, None)).await {
+            outcome.status = ItemStatus::Failed;
+            outcome.detail = Some(format!(
+                "not deleted: no audit record could be written ({e})"
+            ));
+            outcome.next_step =
+                Some("check the ledger bucket and the function's s3:PutObject permission".into());
+            return (outcome, Vec::new());
+        }
+        let result = deletion
+            .rds
+            .delete_snapshot(group.kind, &deletion.snapshot)
+            .await;
+        let ledger_outcome = match &result {
+            Ok(()) => "deleted",
+            Err(DeleteSnapshotError::NotFound(_)) => {
+                outcome.status = ItemStatus::Unchanged;
+                "already-gone"
+            }
+            Err(e @ DeleteSnapshotError::InvalidState(_)) => {
+                outcome.status = ItemStatus::Skipped;
+                outcome.detail = Some(e.to_string());
+                outcome.next_step =
+                    Some("the next run retries once RDS has finished with the snapshot".into());
+                "skipped"
+            }
+            Err(DeleteSnapshotError::Aws(e)) => {
+                outcome.status = ItemStatus::Failed;
+                outcome.detail = Some(e.to_string());
+                outcome.next_step = Some(e.next_step());
+                "failed"
+            }
+        };
+        match &result {
+            Ok(()) => {
+                info!(database = %group.database, region = %group.region, snapshot = %deletion.snapshot, "snapshot deleted")
+            }
+            Err(e) => {
+                warn!(database = %group.database, region = %group.region, snapshot = %deletion.snapshot, error = %e, "snapshot not deleted")
+            }
+        }
+        let mut errors = Vec::new();
+        if let Err(e) = self
+            .ledger
+            .append(&record(
+                Phase::Result,
+                Some(ledger_outcome),
+                outcome.detail.clone(),
+            ))
+            .await
+        {
+            errors.push(e.to_string());
+        }
+        (outcome, errors)
+    }
+
+    fn emit_metrics(
+        &self,
+        groups: &[DatabaseRetention],
+        results: &[ItemOutcome],
+        now: DateTime<Utc>,
+    ) {
+        let mut metrics = Metrics::new(FUNCTION, now);
+        for group in groups {
+            let dims = [
+                ("Database", group.database.as_str()),
+                ("Region", group.region.as_str()),
+            ];
+            let mine = |status: ItemStatus| {
+                results
+                    .iter()
+                    .filter(|r| {
+                        r.database == group.database
+                            && r.region == group.region
+                            && r.kind == group.kind
+                    })
+                    .filter(|r| r.action == "delete-snapshot" && r.status == status)
+                    .count() as f64
+            };
+            metrics.put(&dims, "SnapshotsKept", group.kept as f64, Unit::Count);
+            metrics.put(
+                &dims,
+                "SnapshotsDeleted",
+                mine(ItemStatus::Done),
+                Unit::Count,
+            );
+            metrics.put(&dims, "DeleteFailed", mine(ItemStatus::Failed), Unit::Count);
+            metrics.put(
+                &dims,
+                "RetentionRefused",
+                f64::from(u8::from(group.refused.is_some())),
+                Unit::Count,
+            );
+        }
+        let counts = Counts::of(results);
+        let dims = [("Region", self.primary.region())];
+        metrics.put(&dims, "SnapshotsDeleted", counts.done as f64, Unit::Count);
+        metrics.put(&dims, "DeleteFailed", counts.failed as f64, Unit::Count);
+        metrics.emit();
+    }
+}

@@ -1,0 +1,422 @@
+//! The real retention handler against moto server, "as of" simulated dates: histories built by the real snapshot
+//! function, DR copies in a second region, unmanaged and legal-hold snapshots, a runaway plan, dry runs, bad input.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_rds::types::Tag;
+use chrono::{DateTime, Duration, Utc};
+use lifeboat::ledger::Phase;
+use lifeboat::report::ItemStatus;
+use lifeboat_integration_tests::{Sandbox, context, copy_snapshot_to, event, snapshots_in};
+use serde_json::json;
+
+const SELECTED: [(&str, &str); 1] = [("lifeboat:backup", "true")];
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("timestamp")
+}
+
+/// Scheduled times at 02:00 UTC from `first` for `days` days.
+fn daily(first: &str, days: i64) -> Vec<DateTime<Utc>> {
+    (0..days).map(|n| at(first) + Duration::days(n)).collect()
+}
+
+fn ids(snapshots: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+    snapshots.into_iter().collect()
+}
+
+/// The ledger records the retention function wrote (the history's snapshot records left out).
+async fn retention_records(sandbox: &Sandbox) -> Vec<lifeboat::ledger::LedgerRecord> {
+    sandbox
+        .ledger_records()
+        .await
+        .into_iter()
+        .filter(|r| r.function == "retention")
+        .collect()
+}
+
+fn scheduled_ids(db: &str, days: &[&str]) -> BTreeSet<String> {
+    days.iter()
+        .map(|d| format!("lifeboat-{db}-{d}-0200"))
+        .collect()
+}
+
+#[tokio::test]
+async fn deletes_exactly_the_planned_snapshots_in_both_regions() {
+    let (primary, dr) = ("sa-east-1", "ap-northeast-1");
+    let policy = format!(
+        r#"
+version: 1
+name: retention-test
+plans:
+  - name: production
+    select: {{tags: {{"lifeboat:backup": "true"}}}}
+    retention: {{keep_daily: 7, keep_weekly: 4, min_count: 3, max_delete_fraction: 0.9}}
+    copies:
+      - {{region: {dr}, kms_key_id: alias/dr, retain_days: 14}}
+    objectives: {{rpo: 1h, rto: 4h}}
+"#
+    );
+    let sandbox = Sandbox::new(primary).await;
+    sandbox.instance("booking-db", &SELECTED, None).await;
+    sandbox
+        .snapshot_history(&policy, daily("2026-10-01T02:00:00Z", 40))
+        .await;
+    // An operator's own snapshot, and one under legal hold: neither may ever be deleted.
+    sandbox
+        .rds
+        .create_db_snapshot()
+        .db_instance_identifier("booking-db")
+        .db_snapshot_identifier("dba-before-upgrade")
+        .send()
+        .await
+        .expect("unmanaged snapshot");
+    sandbox
+        .rds
+        .add_tags_to_resource()
+        .resource_name(format!(
+            "arn:aws:rds:{primary}:123456789012:snapshot:lifeboat-booking-db-2026-10-05-0200"
+        ))
+        .tags(
+            Tag::builder()
+                .key("lifeboat:legal-hold")
+                .value("true")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("legal hold");
+    // DR copies of the last 21 days, carrying the source's tags (so they age from the original snapshot time).
+    for day in daily("2026-10-20T02:00:00Z", 21) {
+        let id = format!("lifeboat-booking-db-{}", day.format("%Y-%m-%d-%H%M"));
+        copy_snapshot_to(
+            dr,
+            &format!("arn:aws:rds:{primary}:123456789012:snapshot:{id}"),
+            &id,
+        )
+        .await;
+    }
+    let before_primary = ids(sandbox.instance_snapshots("booking-db").await.into_keys());
+    let before_dr = ids(snapshots_in(dr).await.into_keys());
+    assert_eq!((before_primary.len(), before_dr.len()), (41, 21));
+
+    let function = sandbox
+        .retention_function(&policy, at("2026-11-10T03:00:00Z"), &[dr])
+        .await;
+
+    // Dry run: the plan, and nothing changed.
+    let plan = function
+        .handle(event("retention/manual-dry-run.json"), &context("dry"))
+        .await
+        .expect("dry run");
+    assert!(plan.dry_run);
+    let group = |region: &str| {
+        plan.databases
+            .iter()
+            .find(|g| g.region == region)
+            .expect("group")
+            .clone()
+    };
+    let (planned_primary, planned_dr) = (group(primary), group(dr));
+    assert_eq!(
+        (planned_primary.delete.len(), planned_primary.kept),
+        (30, 11)
+    );
+    assert_eq!((planned_dr.delete.len(), planned_dr.kept), (8, 13));
+    assert!(
+        planned_primary
+            .decisions
+            .as_ref()
+            .is_some_and(|d| d.len() == 41),
+        "dry run shows every decision"
+    );
+    assert_eq!(
+        ids(sandbox.instance_snapshots("booking-db").await.into_keys()),
+        before_primary
+    );
+    assert_eq!(ids(snapshots_in(dr).await.into_keys()), before_dr);
+    assert!(
+        retention_records(&sandbox).await.is_empty(),
+        "a dry run writes nothing"
+    );
+
+    // The scheduled run deletes exactly what the plan said.
+    let report = function
+        .handle(event("retention/scheduled-daily.json"), &context("real"))
+        .await
+        .expect("run");
+    assert_eq!(
+        (
+            report.counts.done,
+            report.counts.failed,
+            report.counts.skipped
+        ),
+        (38, 0, 0),
+        "{:?}",
+        report.run_errors
+    );
+    let mut kept_primary = scheduled_ids(
+        "booking-db",
+        &[
+            "2026-11-09",
+            "2026-11-08",
+            "2026-11-07",
+            "2026-11-06",
+            "2026-11-05",
+            "2026-11-04",
+            "2026-11-03",
+        ],
+    ); // daily
+    kept_primary.extend(scheduled_ids("booking-db", &["2026-11-01", "2026-10-25"])); // weekly (ISO weeks 44, 43)
+    kept_primary.extend(scheduled_ids("booking-db", &["2026-10-05"])); // legal hold
+    kept_primary.insert("dba-before-upgrade".into()); // unmanaged
+    assert_eq!(
+        ids(sandbox.instance_snapshots("booking-db").await.into_keys()),
+        kept_primary
+    );
+    let expected_deleted: BTreeSet<String> =
+        before_primary.difference(&kept_primary).cloned().collect();
+    assert_eq!(
+        ids(planned_primary.delete.iter().cloned()),
+        expected_deleted,
+        "the dry run planned exactly this"
+    );
+    let kept_dr: BTreeSet<String> = daily("2026-10-28T02:00:00Z", 13)
+        .iter()
+        .map(|d| format!("lifeboat-booking-db-{}", d.format("%Y-%m-%d-%H%M")))
+        .collect();
+    assert_eq!(
+        ids(snapshots_in(dr).await.into_keys()),
+        kept_dr,
+        "copies kept 14 days from the original time"
+    );
+
+    // Every deletion has an intent record and a result record.
+    let records = retention_records(&sandbox).await;
+    assert_eq!(records.len(), 2 * 38);
+    for result in report.results.iter() {
+        let resource = result.resource.as_deref().expect("snapshot id");
+        let phases: Vec<Phase> = records
+            .iter()
+            .filter(|r| r.resource == resource && r.region == result.region)
+            .map(|r| r.phase)
+            .collect();
+        assert_eq!(phases.len(), 2, "{resource}");
+        assert!(
+            phases.contains(&Phase::Intent) && phases.contains(&Phase::Result),
+            "{resource}"
+        );
+        assert_eq!(result.status, ItemStatus::Done);
+    }
+    assert!(
+        records
+            .iter()
+            .filter(|r| r.phase == Phase::Result)
+            .all(|r| r.outcome.as_deref() == Some("deleted"))
+    );
+
+    // Planning what is left deletes nothing more.
+    let again = function
+        .handle(event("retention/scheduled-daily.json"), &context("again"))
+        .await
+        .expect("rerun");
+    assert!(again.results.is_empty(), "{:?}", again.results);
+    assert!(
+        sandbox.notifications().await.is_empty(),
+        "nothing to alert about"
+    );
+}
+
+#[tokio::test]
+async fn a_runaway_plan_is_refused_and_alerted_until_an_operator_confirms() {
+    let policy = r#"
+version: 1
+name: runaway-test
+plans:
+  - name: production
+    select: {tags: {"lifeboat:backup": "true"}}
+    retention: {keep_daily: 2, min_count: 1, max_delete_fraction: 0.5}
+    objectives: {rpo: 1h, rto: 4h}
+"#;
+    let sandbox = Sandbox::new("eu-central-1").await;
+    sandbox.instance("booking-db", &SELECTED, None).await;
+    sandbox
+        .snapshot_history(policy, daily("2026-11-01T02:00:00Z", 12))
+        .await;
+    let function = sandbox
+        .retention_function(policy, at("2026-11-12T03:00:00Z"), &[])
+        .await;
+
+    let report = function
+        .handle(event("retention/scheduled-daily.json"), &context("r1"))
+        .await
+        .expect("run");
+    assert_eq!(report.counts.skipped, 1);
+    let refusal = &report.results[0];
+    assert_eq!(refusal.action, "retention-plan");
+    assert_eq!(
+        refusal.detail.as_deref(),
+        Some(
+            "refused: would delete 10 of 12 managed snapshots (83%), more than max_delete_fraction 50%"
+        )
+    );
+    assert_eq!(
+        sandbox.instance_snapshots("booking-db").await.len(),
+        12,
+        "nothing deleted"
+    );
+    assert!(retention_records(&sandbox).await.is_empty());
+    let notifications = sandbox.notifications().await;
+    assert_eq!(notifications.len(), 1);
+    let (subject, body) = &notifications[0];
+    assert_eq!(
+        subject,
+        "Lifeboat retention in eu-central-1: 1 skipped of 1 item(s)"
+    );
+    assert!(
+        body.contains("SKIPPED: instance booking-db in eu-central-1"),
+        "{body}"
+    );
+    assert!(body.contains("allow_large_deletions"), "{body}");
+
+    // The operator confirms the deletion for this database.
+    let confirmed = function
+        .handle(
+            event("retention/manual-allow-large-deletions.json"),
+            &context("r2"),
+        )
+        .await
+        .expect("confirmed run");
+    assert_eq!(confirmed.counts.done, 10);
+    assert_eq!(
+        ids(sandbox.instance_snapshots("booking-db").await.into_keys()),
+        scheduled_ids("booking-db", &["2026-11-12", "2026-11-11"])
+    );
+}
+
+#[tokio::test]
+async fn expired_manual_snapshots_go_but_a_deleted_database_keeps_its_last_recovery_point() {
+    let policy = r#"
+version: 1
+name: floors-test
+plans:
+  - name: production
+    select: {tags: {"lifeboat:backup": "true"}}
+    retention: {keep_daily: 1, min_count: 1, max_delete_fraction: 1.0}
+    objectives: {rpo: 1h, rto: 4h}
+"#;
+    let sandbox = Sandbox::new("ap-southeast-2").await;
+    sandbox.instance("booking-db", &SELECTED, None).await;
+    sandbox.instance("temp-db", &[], None).await;
+    sandbox
+        .snapshot_history(policy, daily("2026-11-01T02:00:00Z", 3))
+        .await;
+    for (key, db) in [
+        ("deploy-1", "booking-db"),
+        ("deploy-2", "booking-db"),
+        ("temp", "temp-db"),
+    ] {
+        let snapshot =
+            sandbox.snapshot_function(policy, at("2026-11-02T10:00:00Z"), &Default::default());
+        let payload = json!({"action": "snapshot", "databases": [db], "retain_days": 1, "idempotency_key": key});
+        snapshot
+            .handle(payload, &context(key))
+            .await
+            .expect("manual snapshot");
+    }
+    sandbox
+        .rds
+        .delete_db_instance()
+        .db_instance_identifier("temp-db")
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .expect("delete temp-db");
+
+    let function = sandbox
+        .retention_function(policy, at("2026-11-05T03:00:00Z"), &[])
+        .await;
+    let report = function
+        .handle(event("retention/scheduled-daily.json"), &context("floors"))
+        .await
+        .expect("run");
+    let deleted: BTreeSet<&str> = report
+        .results
+        .iter()
+        .filter_map(|r| r.resource.as_deref())
+        .collect();
+    assert_eq!(deleted.len(), 4, "{deleted:?}");
+    let left = ids(sandbox.instance_snapshots("booking-db").await.into_keys());
+    assert_eq!(
+        left,
+        scheduled_ids("booking-db", &["2026-11-03"]),
+        "expired manual ones and old dailies went"
+    );
+    let temp = sandbox.instance_snapshots("temp-db").await;
+    assert_eq!(
+        temp.len(),
+        1,
+        "the last recovery point of a deleted database stays although it expired"
+    );
+    let temp_group = report
+        .databases
+        .iter()
+        .find(|g| g.database == "temp-db")
+        .expect("temp-db group");
+    assert!(
+        temp_group
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("no plan")),
+        "{temp_group:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_and_deletes_nothing() {
+    let policy = "version: 1\nname: bad-input\nplans:\n  - name: p\n    select: {tags: {\"lifeboat:backup\": \"true\"}}\n    retention: {keep_daily: 1, min_count: 1, max_delete_fraction: 1.0}\n    objectives: {rpo: 1h, rto: 4h}\n";
+    let sandbox = Sandbox::new("eu-west-3").await;
+    sandbox.instance("booking-db", &SELECTED, None).await;
+    sandbox
+        .snapshot_history(policy, daily("2026-11-01T02:00:00Z", 3))
+        .await;
+    let function = sandbox
+        .retention_function(policy, at("2026-11-05T03:00:00Z"), &[])
+        .await;
+    let cases = [
+        (
+            event("retention/malformed.json"),
+            "dry_run: invalid type: string \"yes please\", expected a boolean",
+        ),
+        (
+            json!({"action": "forget"}),
+            "unknown action `forget`; this function performs: retention",
+        ),
+        (
+            json!({"action": "retention", "allow_large_deletions": true}),
+            "allow_large_deletions needs `databases`",
+        ),
+        (
+            json!({"action": "retention", "dryrun": true}),
+            "unknown field `dryrun`",
+        ),
+        (
+            event("snapshot/manual-pre-deploy.json"),
+            "unknown action `snapshot`",
+        ),
+        (
+            json!({"detail-type": "RDS DB Snapshot Event", "source": "aws.rds", "detail": {}}),
+            "not `RDS DB Snapshot Event`",
+        ),
+    ];
+    for (payload, expected) in cases {
+        let err = function
+            .handle(payload.clone(), &context("bad"))
+            .await
+            .expect_err("must be rejected");
+        assert_eq!(err.error_type(), "Lifeboat.InvalidInput", "{payload}");
+        assert!(err.to_string().contains(expected), "{payload}: {err}");
+    }
+    assert_eq!(sandbox.instance_snapshots("booking-db").await.len(), 3);
+    assert!(retention_records(&sandbox).await.is_empty());
+}
