@@ -152,33 +152,82 @@ impl Plan {
     }
 }
 
+/// Every keep reason, in the order of its bit in [`Reasons`].
+const ALL_REASONS: [KeepReason; 13] = [
+    KeepReason::Unmanaged,
+    KeepReason::LegalHold,
+    KeepReason::NotAvailable,
+    KeepReason::CopyInFlight,
+    KeepReason::NewestVerified,
+    KeepReason::LastOfDeletedDatabase,
+    KeepReason::ManualNotExpired,
+    KeepReason::Within,
+    KeepReason::Daily,
+    KeepReason::Weekly,
+    KeepReason::Monthly,
+    KeepReason::Yearly,
+    KeepReason::MinCount,
+];
+
+/// A set of keep reasons as bits (planning a million snapshots allocates nothing per snapshot).
+#[derive(Clone, Copy, Default)]
+struct Reasons(u16);
+
+impl Reasons {
+    fn insert(&mut self, reason: KeepReason) {
+        self.0 |= 1 << reason as u16;
+    }
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    fn to_vec(self) -> Vec<KeepReason> {
+        ALL_REASONS
+            .iter()
+            .copied()
+            .filter(|r| self.0 & (1 << *r as u16) != 0)
+            .collect()
+    }
+}
+
+/// What the tags and status of one snapshot say, read once.
+struct Facts {
+    /// Managed by Lifeboat and available: the snapshots rules and floors count.
+    counted: bool,
+    /// Managed, available and not manual: the snapshots bucket rules apply to.
+    scheduled: bool,
+    verified: bool,
+}
+
 /// Plan retention for `snapshots` (one database, one region) under `rules` at `now`.
 pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateTime<Utc>) -> Plan {
     let mut order: Vec<&Snapshot> = snapshots.iter().collect();
-    order.sort_by(|a, b| {
+    order.sort_unstable_by(|a, b| {
         b.created_at
             .cmp(&a.created_at)
             .then_with(|| a.identifier.cmp(&b.identifier))
     });
-    let mut reasons: Vec<BTreeSet<KeepReason>> = vec![BTreeSet::new(); order.len()];
+    let mut reasons = vec![Reasons::default(); order.len()];
+    let mut facts = Vec::with_capacity(order.len());
 
-    // Floors.
-    let managed = |s: &Snapshot| s.is_managed() && s.is_available();
-    for (i, snap) in order.iter().enumerate() {
-        let keep = &mut reasons[i];
-        if !snap.is_managed() {
+    // Floors, and what the snapshot is.
+    for (snap, keep) in order.iter().zip(reasons.iter_mut()) {
+        let (managed, available, manual) =
+            (snap.is_managed(), snap.is_available(), snap.is_manual());
+        if !managed {
             keep.insert(KeepReason::Unmanaged);
         }
         if snap.on_legal_hold() {
             keep.insert(KeepReason::LegalHold);
         }
-        if !snap.is_available() {
+        if !available {
             keep.insert(KeepReason::NotAvailable);
         }
-        if context.copy_sources_in_flight.contains(&snap.arn) {
+        if !context.copy_sources_in_flight.is_empty()
+            && context.copy_sources_in_flight.contains(&snap.arn)
+        {
             keep.insert(KeepReason::CopyInFlight);
         }
-        if snap.is_manual() && snap.expires_at().is_none_or(|expiry| expiry > now) {
+        if manual && snap.expires_at().is_none_or(|expiry| expiry > now) {
             keep.insert(KeepReason::ManualNotExpired);
         }
         if let Some(within) = rules.keep_within
@@ -189,26 +238,26 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
         {
             keep.insert(KeepReason::Within);
         }
+        let counted = managed && available;
+        facts.push(Facts {
+            counted,
+            scheduled: counted && !manual,
+            verified: counted && snap.verified_at().is_some(),
+        });
     }
-    if let Some(i) = order
-        .iter()
-        .position(|s| managed(s) && s.verified_at().is_some())
-    {
+    if let Some(i) = facts.iter().position(|f| f.verified) {
         reasons[i].insert(KeepReason::NewestVerified);
     }
     if !context.database_exists
-        && let Some(i) = order.iter().position(|s| managed(s))
+        && let Some(i) = facts.iter().position(|f| f.counted)
     {
         reasons[i].insert(KeepReason::LastOfDeletedDatabase);
     }
 
-    // Bucket rules over scheduled (non-manual) managed snapshots.
-    let scheduled: Vec<usize> = (0..order.len())
-        .filter(|&i| managed(order[i]) && !order[i].is_manual())
-        .collect();
+    // Bucket rules over scheduled (non-manual) managed snapshots, newest first.
     let buckets: [(u32, KeepReason, BucketOf); 4] = [
         (rules.keep_daily, KeepReason::Daily, |t| {
-            (t.year(), t.month(), t.day())
+            (t.year(), t.ordinal(), 0)
         }),
         (rules.keep_weekly, KeepReason::Weekly, |t| {
             (t.iso_week().year(), t.iso_week().week(), 0)
@@ -221,7 +270,7 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
     for (count, reason, bucket_of) in buckets {
         let mut last = None;
         let mut left = count;
-        for &i in &scheduled {
+        for i in (0..order.len()).filter(|&i| facts[i].scheduled) {
             if left == 0 {
                 break;
             }
@@ -235,31 +284,33 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
     }
 
     // Minimum count: keep the newest managed snapshots until there are enough.
-    let kept_managed = (0..order.len())
-        .filter(|&i| managed(order[i]) && !reasons[i].is_empty())
+    let kept_counted = facts
+        .iter()
+        .zip(&reasons)
+        .filter(|(f, r)| f.counted && !r.is_empty())
         .count();
-    let mut missing = (rules.min_count as usize).saturating_sub(kept_managed);
-    for i in 0..order.len() {
+    let mut missing = (rules.min_count as usize).saturating_sub(kept_counted);
+    for (fact, keep) in facts.iter().zip(reasons.iter_mut()) {
         if missing == 0 {
             break;
         }
-        if managed(order[i]) && reasons[i].is_empty() {
-            reasons[i].insert(KeepReason::MinCount);
+        if fact.counted && keep.is_empty() {
+            keep.insert(KeepReason::MinCount);
             missing -= 1;
         }
     }
 
+    let managed_count = order.iter().filter(|s| s.is_managed()).count();
+    let deleting = reasons.iter().filter(|r| r.is_empty()).count();
     let decisions: Vec<Decision> = order
         .iter()
         .zip(reasons)
         .map(|(snap, keep)| Decision {
             snapshot: snap.identifier.clone(),
             created_at: snap.created_at,
-            keep: keep.into_iter().collect(),
+            keep: keep.to_vec(),
         })
         .collect();
-    let managed_count = order.iter().filter(|s| s.is_managed()).count();
-    let deleting = decisions.iter().filter(|d| d.keep.is_empty()).count();
     let refused = (deleting as f64 > rules.max_delete_fraction * managed_count as f64).then(|| {
         format!(
             "would delete {deleting} of {managed_count} managed snapshots ({:.0}%), more than max_delete_fraction {:.0}%",

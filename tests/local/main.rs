@@ -8,9 +8,13 @@ use std::collections::BTreeMap;
 use std::error::Error;
 use std::process::{Command, ExitCode};
 
-use lifeboat::report::ItemStatus;
+use chrono::{Duration, DurationRound, Utc};
+use lifeboat::report::{ItemOutcome, ItemStatus};
 use lifeboat_integration_tests::Sandbox;
+use lifeboat_retention::RetentionReport;
 use lifeboat_snapshot::SnapshotReport;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 type Outcome<T> = Result<T, Box<dyn Error>>;
 
@@ -68,22 +72,18 @@ async fn run() -> Outcome<()> {
     println!("  ledger s3://{LEDGER_BUCKET}, alerts sns:{ALERT_TOPIC}");
 
     heading("Step 1: snapshot function, daily schedule (events/snapshot/scheduled-daily.json)");
-    print_report(&invoke_snapshot(
-        &port,
-        "events/snapshot/scheduled-daily.json",
-    )?);
+    let daily = Data::File("events/snapshot/scheduled-daily.json");
+    let report: SnapshotReport = invoke("lifeboat-snapshot", &port, &daily)?;
+    print_results(&report.results);
 
     heading("Step 2: the same schedule delivered again (idempotent: nothing is created twice)");
-    print_report(&invoke_snapshot(
-        &port,
-        "events/snapshot/scheduled-daily.json",
-    )?);
+    let report: SnapshotReport = invoke("lifeboat-snapshot", &port, &daily)?;
+    print_results(&report.results);
 
     heading("Step 3: manual pre-deployment snapshot (events/snapshot/manual-pre-deploy.json)");
-    print_report(&invoke_snapshot(
-        &port,
-        "events/snapshot/manual-pre-deploy.json",
-    )?);
+    let manual = Data::File("events/snapshot/manual-pre-deploy.json");
+    let report: SnapshotReport = invoke("lifeboat-snapshot", &port, &manual)?;
+    print_results(&report.results);
 
     heading("Snapshots Lifeboat made, with their tags");
     for db in ["booking-db", "reports-db", "scratch-db"] {
@@ -91,13 +91,98 @@ async fn run() -> Outcome<()> {
     }
     print_snapshots("billing", &sandbox.cluster_snapshots("billing").await);
 
-    heading(&format!("Ledger (s3://{LEDGER_BUCKET}/ledger/)"));
-    for record in sandbox.ledger_records().await {
+    heading(
+        "Step 4: 45 days of history, as the daily schedule made it (one scheduled event a day)",
+    );
+    let today = Utc::now().duration_trunc(Duration::days(1))? + Duration::hours(2);
+    let mut created = 0;
+    for day in (1..=45).map(|n| today - Duration::days(n)) {
+        let mut event: Value = serde_json::from_str(&std::fs::read_to_string(
+            "events/snapshot/scheduled-daily.json",
+        )?)?;
+        event["time"] = Value::String(day.to_rfc3339());
+        let report: SnapshotReport = invoke("lifeboat-snapshot", &port, &Data::Json(event))?;
+        created += report.counts.done;
+    }
+    println!("  {created} snapshots of booking-db, reports-db and billing, daily until yesterday");
+
+    heading("Step 5: retention dry run (events/retention/manual-dry-run.json): nothing changes");
+    let dry_run = Data::File("events/retention/manual-dry-run.json");
+    let plan: RetentionReport = invoke("lifeboat-retention", &port, &dry_run)?;
+    for group in &plan.databases {
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for decision in group.decisions.iter().flatten() {
+            for reason in &decision.keep {
+                let name = serde_json::to_value(reason)?;
+                *reasons
+                    .entry(name.as_str().unwrap_or_default().to_string())
+                    .or_default() += 1;
+            }
+        }
+        let refused = group.refused.as_deref().map(|r| format!(" (REFUSED: {r})"));
+        let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
         println!(
-            "  {}  {:<9} {:<16} {:<11} {:<42} {}",
+            "  {:<8} {:<11} {:<10} keep {:>3}, delete {:>3}{}  kept by: {}",
+            group.kind,
+            group.database,
+            group.region,
+            group.kept,
+            group.delete.len(),
+            refused.unwrap_or_default(),
+            reasons.join(", ")
+        );
+    }
+
+    heading("Step 6: retention, daily schedule (events/retention/scheduled-daily.json)");
+    let scheduled = Data::File("events/retention/scheduled-daily.json");
+    let report: RetentionReport = invoke("lifeboat-retention", &port, &scheduled)?;
+    let c = report.counts;
+    println!(
+        "  => {} deleted, {} already gone, {} skipped, {} failed; every deletion has an intent and a result record",
+        c.done, c.unchanged, c.skipped, c.failed
+    );
+
+    heading("Snapshots of booking-db left after retention (newest first)");
+    let mut left: Vec<(String, String, String)> = sandbox
+        .instance_snapshots("booking-db")
+        .await
+        .into_iter()
+        .map(|(id, tags)| {
+            let tag = |key: &str| tags.get(key).cloned().unwrap_or_default();
+            (tag("lifeboat:created-at"), id, tag("lifeboat:tier"))
+        })
+        .collect();
+    left.sort_by(|a, b| b.cmp(a));
+    for (created_at, id, tier) in &left {
+        println!("  {created_at}  {id:<40} {tier}");
+    }
+    println!(
+        "  ({} snapshots; reports-db has {}, billing {})",
+        left.len(),
+        sandbox.instance_snapshots("reports-db").await.len(),
+        sandbox.cluster_snapshots("billing").await.len()
+    );
+
+    heading(&format!("Ledger (s3://{LEDGER_BUCKET}/ledger/)"));
+    let records = sandbox.ledger_records().await;
+    let mut tally: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for record in &records {
+        let outcome = record.outcome.clone().unwrap_or_else(|| "intent".into());
+        *tally
+            .entry((record.function.clone(), record.action.clone(), outcome))
+            .or_default() += 1;
+    }
+    for ((function, action, outcome), count) in tally {
+        println!("  {count:>4} x {function:<9} {action:<16} {outcome}");
+    }
+    println!("  newest records:");
+    for record in records.iter().rev().take(4) {
+        println!(
+            "  {}  {:<9} {:<16} {:<8} {:<7} {:<42} {}",
             record.time.format("%Y-%m-%dT%H:%M:%SZ"),
             record.function,
             record.action,
+            format!("{:?}", record.phase).to_lowercase(),
             record.outcome.as_deref().unwrap_or("-"),
             record.resource,
             record.reason
@@ -107,7 +192,7 @@ async fn run() -> Outcome<()> {
     heading("Alerts published to SNS");
     let notifications = sandbox.notifications().await;
     if notifications.is_empty() {
-        println!("  none: every database was snapshotted");
+        println!("  none: nothing failed, was skipped or refused");
     }
     for (subject, body) in notifications {
         println!("  subject: {subject}\n{}", indent(&body));
@@ -115,22 +200,34 @@ async fn run() -> Outcome<()> {
     Ok(())
 }
 
-/// Invoke the snapshot function with the event in `file` through `cargo lambda invoke`.
-fn invoke_snapshot(port: &str, file: &str) -> Outcome<SnapshotReport> {
+/// The event an invocation sends.
+enum Data {
+    /// A sample event file from `events/`.
+    File(&'static str),
+    /// An event built here.
+    Json(Value),
+}
+
+/// Invoke `function` with `data` through `cargo lambda invoke`; returns its response.
+fn invoke<T: DeserializeOwned>(function: &str, port: &str, data: &Data) -> Outcome<T> {
+    let (flag, value) = match data {
+        Data::File(path) => ("--data-file", path.to_string()),
+        Data::Json(event) => ("--data-ascii", event.to_string()),
+    };
     let output = Command::new("cargo")
         .args([
             "lambda",
             "invoke",
-            "lifeboat-snapshot",
+            function,
             "--invoke-port",
             port,
-            "--data-file",
-            file,
+            flag,
+            &value,
         ])
         .output()?;
     if !output.status.success() {
         return Err(format!(
-            "cargo lambda invoke --data-file {file} failed:\n{}{}",
+            "cargo lambda invoke {function} {flag} {value} failed:\n{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         )
@@ -139,8 +236,8 @@ fn invoke_snapshot(port: &str, file: &str) -> Outcome<SnapshotReport> {
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-fn print_report(report: &SnapshotReport) {
-    for result in &report.results {
+fn print_results(results: &[ItemOutcome]) {
+    for result in results {
         let status = match result.status {
             ItemStatus::Done => "created",
             ItemStatus::Unchanged => "already there",
@@ -160,11 +257,6 @@ fn print_report(report: &SnapshotReport) {
                 .unwrap_or_default()
         );
     }
-    let c = report.counts;
-    println!(
-        "  => {} created, {} already there, {} skipped, {} failed (run {}, {} trigger)",
-        c.done, c.unchanged, c.skipped, c.failed, report.run_id, report.trigger
-    );
 }
 
 fn print_snapshots(database: &str, snapshots: &BTreeMap<String, BTreeMap<String, String>>) {
