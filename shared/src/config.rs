@@ -6,11 +6,15 @@
 //! | `LIFEBOAT_TOPIC_ARN` | SNS topic for alerts, unless the policy names one |
 //! | `LIFEBOAT_POLICY_FILE` | path of a policy YAML file; the built-in `infra/policy.yaml` when unset |
 //! | `LIFEBOAT_CONCURRENCY` | concurrent AWS actions per run (default 8) |
+//! | `LIFEBOAT_COPY_SLOTS` | cross-region copies in flight per destination region (default 5, the RDS limit) |
 
 use crate::policy::{Policy, PolicyError};
 
 /// Default number of concurrent AWS actions in one run.
 pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// Default number of cross-region copies in flight per destination region: the RDS limit per account.
+pub const DEFAULT_COPY_SLOTS: usize = 5;
 
 /// Configuration every function needs.
 #[derive(Debug, Clone)]
@@ -23,6 +27,8 @@ pub struct RuntimeConfig {
     pub topic_arn: String,
     /// Concurrent AWS actions per run.
     pub concurrency: usize,
+    /// Cross-region copies in flight per destination region.
+    pub copy_slots: usize,
 }
 
 /// Configuration that cannot be used.
@@ -92,24 +98,23 @@ impl RuntimeConfig {
                 "LIFEBOAT_TOPIC_ARN",
                 "the SNS topic for alerts (or set notifications.topic_arn in the policy)",
             ))?;
-        let concurrency = match non_empty("LIFEBOAT_CONCURRENCY") {
-            None => DEFAULT_CONCURRENCY,
+        let number = |name: &'static str, default: usize, max: usize| match non_empty(name) {
+            None => Ok(default),
             Some(value) => match value.parse::<usize>() {
-                Ok(n) if (1..=64).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "LIFEBOAT_CONCURRENCY",
-                        value,
-                        problem: "must be a whole number from 1 to 64".into(),
-                    });
-                }
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(ConfigError::Invalid {
+                    name,
+                    value,
+                    problem: format!("must be a whole number from 1 to {max}"),
+                }),
             },
         };
         Ok(Self {
             policy,
             ledger_bucket,
             topic_arn,
-            concurrency,
+            concurrency: number("LIFEBOAT_CONCURRENCY", DEFAULT_CONCURRENCY, 64)?,
+            copy_slots: number("LIFEBOAT_COPY_SLOTS", DEFAULT_COPY_SLOTS, 100)?,
         })
     }
 

@@ -3,6 +3,7 @@
 //! This crate is the library every function shares:
 //! - [`policy`]: the YAML policy, parsed and validated;
 //! - pure domain logic that never names SDK types: [`snapshot`] planning, [`policy::TierCalendar`] tiers;
+//! - [`copy`]: cross-region copy scheduling (pure): which copies to start within RDS's in-flight limit;
 //! - [`aws`]: SDK clients and thin per-service adapters with typed errors;
 //! - [`ledger`] (audit trail in S3), [`notify`] (SNS summaries), [`metrics`] (EMF), [`clock`];
 //! - [`input`] and [`lambda`]: reading invocation payloads and reporting failures to Lambda.
@@ -10,6 +11,7 @@
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod copy;
 pub mod input;
 pub mod lambda;
 pub mod ledger;

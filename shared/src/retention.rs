@@ -99,7 +99,7 @@ pub enum KeepReason {
     LastOfDeletedDatabase,
     /// A manual snapshot before its expiry (or without one).
     ManualNotExpired,
-    /// Younger than `keep_within`.
+    /// Younger than `keep_within` (a snapshot dated after the planning time, by clock skew, counts as new).
     Within,
     /// Newest of one of the last `keep_daily` days.
     Daily,
@@ -234,7 +234,8 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
             && now
                 .signed_duration_since(snap.created_at)
                 .to_std()
-                .is_ok_and(|age| age < within)
+                .unwrap_or_default()
+                < within
         {
             keep.insert(KeepReason::Within);
         }
@@ -708,7 +709,7 @@ mod tests {
             out.insert(KeepReason::ManualNotExpired);
         }
         if let Some(w) = rules.keep_within
-            && (now - s.created_at).to_std().is_ok_and(|age| age < w)
+            && (now - s.created_at).to_std().unwrap_or_default() < w
         {
             out.insert(KeepReason::Within);
         }

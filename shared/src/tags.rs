@@ -24,6 +24,13 @@ pub const REASON: &str = "lifeboat:reason";
 pub const LEGAL_HOLD: &str = "lifeboat:legal-hold";
 /// When a restore of the snapshot was last verified (RFC 3339, UTC).
 pub const VERIFIED_AT: &str = "lifeboat:verified-at";
+/// On a cross-region copy: ARN of the snapshot it was copied from.
+pub const COPIED_FROM: &str = "lifeboat:copied-from";
+/// On a cross-region copy: region of the snapshot it was copied from.
+pub const SOURCE_REGION: &str = "lifeboat:source-region";
+/// On a cross-region copy: when Lifeboat requested the copy (RFC 3339, UTC). Copies age from [`CREATED_AT`],
+/// the original snapshot's time, never from this.
+pub const COPIED_AT: &str = "lifeboat:copied-at";
 
 /// Tag value `MANAGED` carries.
 pub const TRUE: &str = "true";

@@ -22,9 +22,11 @@ use serde_json::Value;
 use lifeboat::aws::AwsClients;
 use lifeboat::aws::rds::Rds;
 use lifeboat::clock::FixedClock;
+use lifeboat::copy::CopyLimits;
 use lifeboat::ledger::{Ledger, LedgerRecord};
 use lifeboat::notify::Notifier;
 use lifeboat::policy::Policy;
+use lifeboat_copy::CopyFunction;
 use lifeboat_retention::RetentionFunction;
 use lifeboat_snapshot::SnapshotFunction;
 
@@ -439,6 +441,35 @@ impl Sandbox {
         }
     }
 
+    /// The real copy function wired to this sandbox and the DR regions `dr_regions`, "as of" `now`, with
+    /// `slots` copies in flight per region at most.
+    pub async fn copy_function(
+        &self,
+        policy_yaml: &str,
+        now: DateTime<Utc>,
+        dr_regions: &[&str],
+        slots: usize,
+    ) -> CopyFunction {
+        let clients = AwsClients::from_sdk_config(self.config.clone());
+        let mut dr = Vec::new();
+        for region in dr_regions {
+            dr.push(Rds::new(
+                aws_sdk_rds::Client::new(&sdk_config(region).await),
+                *region,
+            ));
+        }
+        CopyFunction {
+            policy: Policy::from_yaml(policy_yaml).expect("test policy is valid"),
+            primary: Rds::new(clients.rds(), &self.region),
+            dr_regions: dr,
+            ledger: Ledger::new(clients.s3(), &self.bucket, &self.region),
+            notifier: Notifier::new(clients.sns(), &self.topic_arn, &self.region),
+            clock: Arc::new(FixedClock(now)),
+            limits: CopyLimits::uniform(slots),
+            concurrency: 8,
+        }
+    }
+
     /// Build a history the way production does: run the real snapshot function once per scheduled time.
     pub async fn snapshot_history(
         &self,
@@ -460,6 +491,48 @@ impl Sandbox {
             );
         }
     }
+}
+
+/// Create a KMS key in `region` with the alias `alias` (for example `alias/lifeboat-dr`); returns the key's ARN.
+pub async fn kms_key_in(region: &str, alias: &str) -> String {
+    let kms = aws_sdk_kms::Client::new(&sdk_config(region).await);
+    let key = kms
+        .create_key()
+        .description("lifeboat DR key")
+        .send()
+        .await
+        .expect("create key");
+    let metadata = key.key_metadata().expect("key metadata");
+    kms.create_alias()
+        .alias_name(alias)
+        .target_key_id(metadata.key_id())
+        .send()
+        .await
+        .expect("create alias");
+    metadata.arn().expect("key ARN").to_string()
+}
+
+/// Manual DB snapshots in `region` with their KMS key (if encrypted) and tags, by identifier.
+pub async fn snapshot_keys_in(
+    region: &str,
+) -> BTreeMap<String, (Option<String>, BTreeMap<String, String>)> {
+    let rds = aws_sdk_rds::Client::new(&sdk_config(region).await);
+    let out = rds
+        .describe_db_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .expect("describe snapshots");
+    out.db_snapshots()
+        .iter()
+        .map(|s| {
+            let id = s.db_snapshot_identifier().unwrap_or_default().to_string();
+            (
+                id,
+                (s.kms_key_id().map(str::to_string), tag_map(s.tag_list())),
+            )
+        })
+        .collect()
 }
 
 /// Copy the DB snapshot `source_arn` into `region` under `identifier`, with the source's tags (as a DR copy has).

@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_rds::Client;
+use aws_sdk_rds::error::ProvideErrorMetadata;
+use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDBClusterSnapshotError;
+use aws_sdk_rds::operation::copy_db_snapshot::CopyDBSnapshotError;
 use aws_sdk_rds::operation::create_db_cluster_snapshot::CreateDBClusterSnapshotError;
 use aws_sdk_rds::operation::create_db_snapshot::CreateDBSnapshotError;
 use aws_sdk_rds::operation::delete_db_cluster_snapshot::DeleteDBClusterSnapshotError;
@@ -12,6 +15,7 @@ use aws_sdk_rds::types::Tag;
 use chrono::{DateTime, Utc};
 
 use super::AwsError;
+use crate::copy::PlannedCopy;
 use crate::model::{Database, DatabaseKind, Snapshot};
 use crate::tags;
 
@@ -54,6 +58,49 @@ pub enum DeleteSnapshotError {
     /// RDS cannot delete it in its current state (being created or copied).
     #[error("snapshot cannot be deleted now: {0}")]
     InvalidState(String),
+    /// Any other failure.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// Why a copy was not started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CopySnapshotError {
+    /// The target exists already (in flight or done): the work is done.
+    #[error("copy `{0}` already exists")]
+    AlreadyExists(String),
+    /// The source snapshot is gone.
+    #[error("source snapshot not found: {0}")]
+    SourceNotFound(String),
+    /// The source is not in a state RDS copies from.
+    #[error("source not ready for a copy: {0}")]
+    NotReady(String),
+    /// RDS refused because the region's concurrent-copy limit is reached: the copy waits for a slot.
+    #[error("concurrent copy limit reached in {region}: {message}")]
+    CopyLimitReached {
+        /// Destination region.
+        region: String,
+        /// RDS's message.
+        message: String,
+    },
+    /// The destination KMS key cannot be used.
+    #[error("KMS key `{key}` in {region} is not accessible: {message}")]
+    KeyNotAccessible {
+        /// The key named in the policy.
+        key: String,
+        /// Destination region.
+        region: String,
+        /// RDS's message.
+        message: String,
+    },
+    /// The destination region's manual snapshot quota is used up.
+    #[error("manual snapshot quota exceeded in {region}: {message}")]
+    QuotaExceeded {
+        /// Destination region.
+        region: String,
+        /// RDS's message.
+        message: String,
+    },
     /// Any other failure.
     #[error(transparent)]
     Aws(#[from] AwsError),
@@ -341,6 +388,142 @@ impl Rds {
             }
         }
     }
+}
+
+impl Rds {
+    /// Start `copy` into this adapter's region (the destination); returns the copy's ARN. The destination key is
+    /// passed only for encrypted sources, the option group only when the policy names one.
+    pub async fn copy_snapshot(&self, copy: &PlannedCopy) -> Result<String, CopySnapshotError> {
+        let tags: Vec<Tag> = copy
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let region = &self.region;
+        let key_error = |message: Option<&str>| CopySnapshotError::KeyNotAccessible {
+            key: copy
+                .kms_key_id
+                .clone()
+                .unwrap_or_else(|| "(none: unencrypted source)".into()),
+            region: region.clone(),
+            message: message.unwrap_or("no message").to_string(),
+        };
+        // RDS reports its concurrent-copy limit as a quota fault (or a generic error) whose message says so.
+        let quota_error = |message: Option<&str>| {
+            let message = message.unwrap_or("no message").to_string();
+            if is_copy_limit_message(&message) {
+                CopySnapshotError::CopyLimitReached {
+                    region: region.clone(),
+                    message,
+                }
+            } else {
+                CopySnapshotError::QuotaExceeded {
+                    region: region.clone(),
+                    message,
+                }
+            }
+        };
+        let other_error = |message: Option<&str>, error: AwsError| match message {
+            Some(message) if is_copy_limit_message(message) => {
+                CopySnapshotError::CopyLimitReached {
+                    region: region.clone(),
+                    message: message.to_string(),
+                }
+            }
+            _ => CopySnapshotError::Aws(error),
+        };
+        match copy.source.kind {
+            DatabaseKind::Instance => {
+                let result = self
+                    .client
+                    .copy_db_snapshot()
+                    .source_db_snapshot_identifier(&copy.source.arn)
+                    .target_db_snapshot_identifier(&copy.target_id)
+                    .set_kms_key_id(copy.kms_key_id.clone())
+                    .set_option_group_name(copy.option_group.clone())
+                    .set_tags(Some(tags))
+                    .send()
+                    .await;
+                match result {
+                    Ok(out) => Ok(out
+                        .db_snapshot()
+                        .and_then(|s| s.db_snapshot_arn())
+                        .unwrap_or_default()
+                        .to_string()),
+                    Err(err) => Err(match err.as_service_error() {
+                        Some(CopyDBSnapshotError::DbSnapshotAlreadyExistsFault(_)) => {
+                            CopySnapshotError::AlreadyExists(copy.target_id.clone())
+                        }
+                        Some(CopyDBSnapshotError::DbSnapshotNotFoundFault(_)) => {
+                            CopySnapshotError::SourceNotFound(copy.source.arn.clone())
+                        }
+                        Some(CopyDBSnapshotError::InvalidDbSnapshotStateFault(e)) => {
+                            CopySnapshotError::NotReady(
+                                e.message().unwrap_or("invalid state").to_string(),
+                            )
+                        }
+                        Some(CopyDBSnapshotError::KmsKeyNotAccessibleFault(e)) => {
+                            key_error(e.message())
+                        }
+                        Some(CopyDBSnapshotError::SnapshotQuotaExceededFault(e)) => {
+                            quota_error(e.message())
+                        }
+                        _ => other_error(
+                            err.message(),
+                            AwsError::from_sdk("rds:CopyDBSnapshot", region, &err),
+                        ),
+                    }),
+                }
+            }
+            DatabaseKind::Cluster => {
+                let result = self
+                    .client
+                    .copy_db_cluster_snapshot()
+                    .source_db_cluster_snapshot_identifier(&copy.source.arn)
+                    .target_db_cluster_snapshot_identifier(&copy.target_id)
+                    .set_kms_key_id(copy.kms_key_id.clone())
+                    .set_tags(Some(tags))
+                    .send()
+                    .await;
+                match result {
+                    Ok(out) => Ok(out
+                        .db_cluster_snapshot()
+                        .and_then(|s| s.db_cluster_snapshot_arn())
+                        .unwrap_or_default()
+                        .to_string()),
+                    Err(err) => Err(match err.as_service_error() {
+                        Some(CopyDBClusterSnapshotError::DbClusterSnapshotAlreadyExistsFault(
+                            _,
+                        )) => CopySnapshotError::AlreadyExists(copy.target_id.clone()),
+                        Some(CopyDBClusterSnapshotError::DbClusterSnapshotNotFoundFault(_)) => {
+                            CopySnapshotError::SourceNotFound(copy.source.arn.clone())
+                        }
+                        Some(CopyDBClusterSnapshotError::InvalidDbClusterSnapshotStateFault(e)) => {
+                            CopySnapshotError::NotReady(
+                                e.message().unwrap_or("invalid state").to_string(),
+                            )
+                        }
+                        Some(CopyDBClusterSnapshotError::KmsKeyNotAccessibleFault(e)) => {
+                            key_error(e.message())
+                        }
+                        Some(CopyDBClusterSnapshotError::SnapshotQuotaExceededFault(e)) => {
+                            quota_error(e.message())
+                        }
+                        _ => other_error(
+                            err.message(),
+                            AwsError::from_sdk("rds:CopyDBClusterSnapshot", region, &err),
+                        ),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Whether an RDS error message is about the concurrent cross-region copy limit.
+fn is_copy_limit_message(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("concurrent") || (message.contains("in progress") && message.contains("cop"))
 }
 
 /// The database a snapshot belongs to: its `lifeboat:source` tag, else what RDS reports.

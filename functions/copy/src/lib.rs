@@ -1,0 +1,445 @@
+//! The copy function: keeps every disaster-recovery region of the policy supplied with copies of the managed
+//! snapshots, with the destination region's KMS key, never exceeding the per-region in-flight copy limit.
+//!
+//! Every trigger runs the same reconciliation: list the managed snapshots in the primary region and the
+//! snapshots in each DR region (tags inline), plan with [`lifeboat::copy::plan_copies`] (what is missing, what
+//! is in flight, which free slots to fill, oldest-needed first), start the planned copies and return. RDS events
+//! make it prompt: "snapshot created" (RDS-EVENT-0042, cluster RDS-EVENT-0075) starts the copy at once, "copy
+//! finished" or "canceled" (RDS-EVENT-0060/0061, forwarded from the DR regions) refills the freed slot. The hourly
+//! schedule is the safety net for lost events and backlog. Target identifiers are deterministic, so an existing
+//! or in-flight copy counts as done.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use lambda_runtime::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use lifeboat::aws::rds::{CopySnapshotError, Rds};
+use lifeboat::clock::Clock;
+use lifeboat::copy::{CopyLimits, PlannedCopy, plan_copies};
+use lifeboat::input::{self, Incoming};
+use lifeboat::lambda::HandlerError;
+use lifeboat::ledger::{Ledger, LedgerRecord, Phase, RECORD_SCHEMA};
+use lifeboat::metrics::{Metrics, Unit};
+use lifeboat::model::Snapshot;
+use lifeboat::notify::{Notifier, RunSummary};
+use lifeboat::policy::Policy;
+use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
+
+/// Name of this function in ledger records, metrics and notifications.
+pub const FUNCTION: &str = "copy";
+
+/// The manual action this function performs.
+pub const ACTION: &str = "copy";
+
+/// EventBridge detail types of the RDS events the function listens to.
+pub const SNAPSHOT_EVENT_TYPES: [&str; 2] =
+    ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"];
+
+/// RDS event IDs that call for a reconciliation, with what they mean.
+pub const RELEVANT_EVENTS: [(&str, &str); 4] = [
+    ("RDS-EVENT-0042", "manual snapshot created"),
+    ("RDS-EVENT-0075", "cluster snapshot created"),
+    ("RDS-EVENT-0060", "cross-region copy finished"),
+    ("RDS-EVENT-0061", "cross-region copy canceled"),
+];
+
+/// An operator's request: `{"action":"copy"}` reconciles now; `databases` narrows it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyRequest {
+    /// Always `copy`.
+    pub action: String,
+    /// Only snapshots of these databases (all when empty).
+    #[serde(default)]
+    pub databases: Vec<String>,
+}
+
+/// Copy slots of one destination region after the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RegionSlots {
+    /// The in-flight limit.
+    pub limit: usize,
+    /// Copies that were already running.
+    pub in_flight: usize,
+    /// Copies this run started.
+    pub started: usize,
+    /// Copies waiting for a slot.
+    pub backlog: usize,
+}
+
+/// The function's response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CopyReport {
+    /// The invocation (Lambda request ID).
+    pub run_id: String,
+    /// `schedule`, `rds-event` or `manual`.
+    pub trigger: String,
+    /// The RDS event ID that caused the run, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// Why nothing was done, for events that need no copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+    /// Slots per destination region.
+    pub regions: BTreeMap<String, RegionSlots>,
+    /// One entry per copy started (or attempted).
+    pub results: Vec<ItemOutcome>,
+    /// Counts of `results` by outcome.
+    pub counts: Counts,
+    /// Things an operator should know that are not failures (unencrypted sources, failed copies to clean up).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
+    /// Sources not copied on purpose, with the reason (too old for the region's retention, not yet available, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_copied: Vec<String>,
+    /// Problems with the run itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_errors: Vec<String>,
+    /// Message ID of the SNS summary, when one was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<String>,
+}
+
+/// Everything the handler needs, built once per container.
+pub struct CopyFunction {
+    /// The policy in force.
+    pub policy: Policy,
+    /// RDS in the primary region (the sources).
+    pub primary: Rds,
+    /// RDS in each DR region of the policy (the destinations).
+    pub dr_regions: Vec<Rds>,
+    /// The audit ledger.
+    pub ledger: Ledger,
+    /// The alert topic.
+    pub notifier: Notifier,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// In-flight copy limits per destination region.
+    pub limits: CopyLimits,
+    /// Copies started at once.
+    pub concurrency: usize,
+}
+
+/// What caused a run.
+struct Trigger {
+    name: &'static str,
+    event: Option<String>,
+    ignored: Option<String>,
+    databases: Vec<String>,
+}
+
+impl CopyFunction {
+    /// Handle one invocation.
+    pub async fn handle(
+        &self,
+        payload: Value,
+        context: &Context,
+    ) -> Result<CopyReport, HandlerError> {
+        let trigger = Self::trigger_of(payload)?;
+        let run_id = context.request_id.clone();
+        let mut report = CopyReport {
+            run_id: run_id.clone(),
+            trigger: trigger.name.into(),
+            event: trigger.event.clone(),
+            ignored: trigger.ignored.clone(),
+            regions: BTreeMap::new(),
+            results: Vec::new(),
+            counts: Counts::default(),
+            findings: Vec::new(),
+            not_copied: Vec::new(),
+            run_errors: Vec::new(),
+            notification: None,
+        };
+        if let Some(why) = &trigger.ignored {
+            info!(run_id, why, "event ignored");
+            return Ok(report);
+        }
+        let now = self.clock.now();
+        let mut sources = self.primary.list_snapshots().await?;
+        if !trigger.databases.is_empty() {
+            sources.retain(|s| trigger.databases.contains(&s.database));
+        }
+        let mut dr_snapshots = Vec::new();
+        let mut reachable = Vec::new();
+        for rds in &self.dr_regions {
+            match rds.list_snapshots().await {
+                Ok(found) => {
+                    dr_snapshots.extend(found);
+                    reachable.push(rds.region().to_string());
+                }
+                Err(e) => {
+                    warn!(region = rds.region(), error = %e, "cannot list DR region: no copies started there");
+                    report
+                        .run_errors
+                        .push(format!("{e}: no copies were started in {}", rds.region()));
+                }
+            }
+        }
+        let plan = plan_copies(&self.policy, &sources, &dr_snapshots, &self.limits, now);
+        report.findings = plan.findings.iter().map(ToString::to_string).collect();
+        report.not_copied = plan
+            .skipped
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} to {}: {}",
+                    s.source.identifier,
+                    s.region.as_deref().unwrap_or("-"),
+                    s.reason
+                )
+            })
+            .collect();
+        for finding in &report.findings {
+            warn!(finding, "copy finding");
+        }
+
+        let starts: Vec<&PlannedCopy> = plan
+            .starts
+            .iter()
+            .filter(|c| reachable.contains(&c.region))
+            .collect();
+        let attempts: Vec<(ItemOutcome, LedgerRecord)> = stream::iter(starts)
+            .map(|copy| self.start(copy, &run_id, trigger.name, now))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for (outcome, record) in attempts {
+            if outcome.status != ItemStatus::Unchanged
+                && let Err(e) = self.ledger.append(&record).await
+            {
+                report.run_errors.push(e.to_string());
+            }
+            report.results.push(outcome);
+        }
+        report
+            .results
+            .sort_by(|a, b| (&a.region, &a.resource).cmp(&(&b.region, &b.resource)));
+        for (region, slots) in &plan.regions {
+            let started = report
+                .results
+                .iter()
+                .filter(|r| &r.region == region && r.status == ItemStatus::Done)
+                .count();
+            let refused = slots.starting.saturating_sub(started);
+            report.regions.insert(
+                region.clone(),
+                RegionSlots {
+                    limit: slots.limit,
+                    in_flight: slots.in_flight,
+                    started,
+                    backlog: slots.backlog.len() + refused,
+                },
+            );
+        }
+        report.counts = Counts::of(&report.results);
+        self.emit_metrics(&report, &dr_snapshots, now);
+
+        let ledger_location = self.ledger.location(now);
+        let summary = RunSummary {
+            function: FUNCTION,
+            region: self.primary.region(),
+            run_id: &report.run_id,
+            trigger: &report.trigger,
+            items: &report.results,
+            run_errors: &report.run_errors,
+            ledger_location: &ledger_location,
+        };
+        match self.notifier.publish_if_needed(&summary).await {
+            Ok(message_id) => report.notification = message_id,
+            Err(e) => report.run_errors.push(e),
+        }
+        info!(counts = ?report.counts, regions = ?report.regions, "copy run finished");
+        Ok(report)
+    }
+
+    fn trigger_of(payload: Value) -> Result<Trigger, HandlerError> {
+        let trigger = |name, event, ignored, databases| Trigger {
+            name,
+            event,
+            ignored,
+            databases,
+        };
+        match input::classify(payload)? {
+            Incoming::Event(event) if event.detail_type == input::SCHEDULED_EVENT => {
+                Ok(trigger("schedule", None, None, Vec::new()))
+            }
+            Incoming::Event(event)
+                if SNAPSHOT_EVENT_TYPES.contains(&event.detail_type.as_str()) =>
+            {
+                let id = event
+                    .detail
+                    .get("EventID")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        HandlerError::InvalidInput(format!(
+                            "`{}` event has no detail.EventID: cannot tell what happened",
+                            event.detail_type
+                        ))
+                    })?;
+                let ignored = (!RELEVANT_EVENTS.iter().any(|(known, _)| *known == id)).then(|| {
+                    format!(
+                        "{id} needs no copy; the function acts on {}",
+                        RELEVANT_EVENTS
+                            .iter()
+                            .map(|(i, what)| format!("{i} ({what})"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                });
+                Ok(trigger(
+                    "rds-event",
+                    Some(id.to_string()),
+                    ignored,
+                    Vec::new(),
+                ))
+            }
+            Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
+                "the copy function handles EventBridge `{}`, `{}` and `{}` events, not `{}` (from {})",
+                input::SCHEDULED_EVENT,
+                SNAPSHOT_EVENT_TYPES[0],
+                SNAPSHOT_EVENT_TYPES[1],
+                event.detail_type,
+                event.source
+            ))),
+            Incoming::Manual { action, payload } if action == ACTION => {
+                let request: CopyRequest = input::parse_request(payload)?;
+                Ok(trigger("manual", None, None, request.databases))
+            }
+            Incoming::Manual { action, .. } => Err(input::unknown_action(&action, &[ACTION])),
+        }
+    }
+
+    /// Start one copy; returns its outcome and its ledger record.
+    async fn start(
+        &self,
+        copy: &PlannedCopy,
+        run_id: &str,
+        trigger: &str,
+        now: DateTime<Utc>,
+    ) -> (ItemOutcome, LedgerRecord) {
+        let destination = self
+            .dr_regions
+            .iter()
+            .find(|rds| rds.region() == copy.region);
+        let result = match destination {
+            Some(rds) => rds.copy_snapshot(copy).await,
+            None => Err(CopySnapshotError::NotReady(format!(
+                "no RDS client for {}",
+                copy.region
+            ))),
+        };
+        let (status, detail, next_step, outcome) = match &result {
+            Ok(_) => (ItemStatus::Done, None, None, "started"),
+            Err(CopySnapshotError::AlreadyExists(_)) => (ItemStatus::Unchanged, None, None, "already-exists"),
+            Err(e @ (CopySnapshotError::SourceNotFound(_) | CopySnapshotError::NotReady(_))) => (
+                ItemStatus::Skipped,
+                Some(e.to_string()),
+                Some("the next run retries if the source is still wanted".to_string()),
+                "skipped",
+            ),
+            Err(e @ CopySnapshotError::CopyLimitReached { .. }) => (
+                ItemStatus::Skipped,
+                Some(e.to_string()),
+                Some("waits for a free slot: the next copy-finished event or the hourly run starts it".to_string()),
+                "waiting",
+            ),
+            Err(e @ CopySnapshotError::KeyNotAccessible { key, region, .. }) => (
+                ItemStatus::Failed,
+                Some(e.to_string()),
+                Some(format!(
+                    "check that KMS key `{key}` exists in {region} and that its key policy lets the copy function's \
+                     role use it (kms:CreateGrant, kms:DescribeKey); fix copies[].kms_key_id in the policy otherwise"
+                )),
+                "failed",
+            ),
+            Err(e @ CopySnapshotError::QuotaExceeded { region, .. }) => (
+                ItemStatus::Failed,
+                Some(e.to_string()),
+                Some(format!("raise the RDS manual snapshot quota in {region}, or shorten copy retention")),
+                "failed",
+            ),
+            Err(CopySnapshotError::Aws(e)) => (ItemStatus::Failed, Some(e.to_string()), Some(e.next_step()), "failed"),
+        };
+        match &result {
+            Ok(arn) => {
+                info!(source = %copy.source.identifier, region = %copy.region, arn, "copy started")
+            }
+            Err(e) => {
+                warn!(source = %copy.source.identifier, region = %copy.region, error = %e, "copy not started")
+            }
+        }
+        let record = LedgerRecord {
+            schema: RECORD_SCHEMA,
+            time: now,
+            function: FUNCTION.into(),
+            run_id: run_id.into(),
+            trigger: trigger.into(),
+            action: "copy-snapshot".into(),
+            phase: Phase::Result,
+            region: copy.region.clone(),
+            database: copy.source.database.clone(),
+            resource: copy.target_id.clone(),
+            reason: format!("policy {}: copies to {}", self.policy.name, copy.region),
+            outcome: Some(outcome.into()),
+            error: detail.clone(),
+            details: serde_json::json!({
+                "source": copy.source.arn,
+                "kms_key_id": copy.kms_key_id,
+                "option_group": copy.option_group,
+                "encrypted": copy.source.encrypted,
+            }),
+        };
+        let item = ItemOutcome {
+            database: copy.source.database.clone(),
+            kind: copy.source.kind,
+            region: copy.region.clone(),
+            action: "copy-snapshot".into(),
+            status,
+            resource: Some(copy.target_id.clone()),
+            detail,
+            next_step,
+        };
+        (item, record)
+    }
+
+    fn emit_metrics(&self, report: &CopyReport, dr_snapshots: &[Snapshot], now: DateTime<Utc>) {
+        let mut metrics = Metrics::new(FUNCTION, now);
+        for (region, slots) in &report.regions {
+            let dims = [("Region", region.as_str())];
+            metrics.put(&dims, "CopiesStarted", slots.started as f64, Unit::Count);
+            metrics.put(
+                &dims,
+                "CopiesInFlight",
+                (slots.in_flight + slots.started) as f64,
+                Unit::Count,
+            );
+            metrics.put(&dims, "CopyBacklog", slots.backlog as f64, Unit::Count);
+        }
+        let mut newest: BTreeMap<(&str, &str), DateTime<Utc>> = BTreeMap::new();
+        for snap in dr_snapshots
+            .iter()
+            .filter(|s| s.is_managed() && s.is_available())
+        {
+            let entry = newest
+                .entry((snap.database.as_str(), snap.region.as_str()))
+                .or_insert(snap.created_at);
+            *entry = (*entry).max(snap.created_at);
+        }
+        for ((database, region), created_at) in newest {
+            let age = now.signed_duration_since(created_at).num_seconds().max(0) as f64;
+            metrics.put(
+                &[("Database", database), ("Region", region)],
+                "NewestCopyAgeSeconds",
+                age,
+                Unit::Seconds,
+            );
+        }
+        metrics.emit();
+    }
+}

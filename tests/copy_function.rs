@@ -1,0 +1,278 @@
+//! The real copy handler against moto server, with KMS keys created there per region: copies land in each DR
+//! region with that region's key and the expected tags, a second run copies nothing, a backlog larger than the
+//! limit is started in slots, an unencrypted source is copied and reported, a wrong key is a clear failure, and
+//! bad input is rejected.
+
+use chrono::{DateTime, Duration, Utc};
+use lifeboat::report::ItemStatus;
+use lifeboat_integration_tests::{Sandbox, context, event, kms_key_in, snapshot_keys_in};
+use serde_json::json;
+
+const SELECTED: [(&str, &str); 1] = [("lifeboat:backup", "true")];
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("timestamp")
+}
+
+fn policy(copies: &[(&str, &str)]) -> String {
+    let targets: String = copies
+        .iter()
+        .map(|(region, key)| {
+            format!("      - {{region: {region}, kms_key_id: \"{key}\", retain_days: 90}}\n")
+        })
+        .collect();
+    format!(
+        "version: 1\nname: copy-test\nplans:\n  - name: production\n    select: {{tags: {{\"lifeboat:backup\": \"true\"}}}}\n    retention: {{keep_daily: 30}}\n    copies:\n{targets}    objectives: {{rpo: 1h, rto: 4h}}\n"
+    )
+}
+
+#[tokio::test]
+async fn copies_reach_every_dr_region_with_that_regions_key_and_once_only() {
+    let (primary, west, east) = ("eu-north-1", "ap-northeast-2", "ap-southeast-1");
+    let sandbox = Sandbox::new(primary).await;
+    let source_key = sandbox.kms_key().await;
+    let west_key = kms_key_in(west, "alias/lifeboat-dr").await;
+    let east_key = kms_key_in(east, "alias/lifeboat-dr").await;
+    let policy = policy(&[(west, "alias/lifeboat-dr"), (east, &east_key)]);
+    sandbox
+        .instance("booking-db", &SELECTED, Some(&source_key))
+        .await;
+    sandbox
+        .snapshot_history(&policy, [at("2026-11-22T02:00:00Z")])
+        .await;
+
+    // "Manual snapshot created" starts the copies at once.
+    let function = sandbox
+        .copy_function(&policy, at("2026-11-22T02:05:00Z"), &[west, east], 5)
+        .await;
+    let report = function
+        .handle(event("copy/snapshot-created.json"), &context("c1"))
+        .await
+        .expect("run");
+    assert_eq!(report.trigger, "rds-event");
+    assert_eq!(report.event.as_deref(), Some("RDS-EVENT-0042"));
+    assert_eq!(report.counts.done, 2, "{report:#?}");
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+
+    let source_arn =
+        format!("arn:aws:rds:{primary}:123456789012:snapshot:lifeboat-booking-db-2026-11-22-0200");
+    for (region, key) in [(west, &west_key), (east, &east_key)] {
+        let copies = snapshot_keys_in(region).await;
+        let (copy_key, tags) = &copies["lifeboat-booking-db-2026-11-22-0200"];
+        assert_eq!(
+            copy_key.as_ref(),
+            Some(key),
+            "the destination region's own key in {region}"
+        );
+        assert_ne!(copy_key.as_deref(), Some(source_key.as_str()));
+        assert_eq!(tags["lifeboat:copied-from"], source_arn);
+        assert_eq!(tags["lifeboat:source-region"], primary);
+        assert_eq!(tags["lifeboat:copied-at"], "2026-11-22T02:05:00Z");
+        assert_eq!(
+            tags["lifeboat:created-at"], "2026-11-22T02:00:00Z",
+            "copies age from the original"
+        );
+        assert_eq!(tags["lifeboat:source"], "booking-db");
+        assert_eq!(tags["lifeboat:managed"], "true");
+        assert_eq!(tags["lifeboat:policy"], "copy-test");
+    }
+    let records = sandbox.ledger_records().await;
+    let copies: Vec<_> = records.iter().filter(|r| r.function == "copy").collect();
+    assert_eq!(copies.len(), 2);
+    assert!(
+        copies
+            .iter()
+            .all(|r| r.outcome.as_deref() == Some("started"))
+    );
+
+    // The schedule's safety-net run finds every copy in place: nothing is started twice.
+    let again = function
+        .handle(event("copy/scheduled-hourly.json"), &context("c2"))
+        .await
+        .expect("rerun");
+    assert!(again.results.is_empty(), "{:?}", again.results);
+    assert_eq!(snapshot_keys_in(west).await.len(), 1);
+    assert_eq!(snapshot_keys_in(east).await.len(), 1);
+    assert!(sandbox.notifications().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_backlog_larger_than_the_limit_is_started_oldest_first_in_slots() {
+    let (primary, dr) = ("us-west-1", "eu-south-1");
+    let sandbox = Sandbox::new(primary).await;
+    kms_key_in(dr, "alias/lifeboat-dr").await;
+    let policy = policy(&[(dr, "alias/lifeboat-dr")]);
+    sandbox.instance("booking-db", &SELECTED, None).await;
+    let days: Vec<DateTime<Utc>> = (0..7)
+        .map(|n| at("2026-11-15T02:00:00Z") + Duration::days(n))
+        .collect();
+    sandbox.snapshot_history(&policy, days.clone()).await;
+    let id = |day: &DateTime<Utc>| format!("lifeboat-booking-db-{}", day.format("%Y-%m-%d-%H%M"));
+
+    // Slots of 3: each run fills the free slots with the oldest snapshots still missing. (moto finishes copies at
+    // once, so every run finds its slots free again; in-flight accounting is proven by the planner's tests and
+    // the simulation.)
+    let function = sandbox
+        .copy_function(&policy, at("2026-11-21T03:00:00Z"), &[dr], 3)
+        .await;
+    let mut copied = Vec::new();
+    for (run, expected_started, expected_backlog) in [(1, 3, 4), (2, 3, 1), (3, 1, 0), (4, 0, 0)] {
+        let report = function
+            .handle(
+                event("copy/scheduled-hourly.json"),
+                &context(&format!("run-{run}")),
+            )
+            .await
+            .expect("run");
+        let slots = &report.regions[dr];
+        assert_eq!(
+            (slots.limit, slots.started, slots.backlog),
+            (3, expected_started, expected_backlog),
+            "run {run}"
+        );
+        let mut started: Vec<String> = report
+            .results
+            .iter()
+            .filter_map(|r| r.resource.clone())
+            .collect();
+        started.sort();
+        copied.extend(started);
+    }
+    let expected: Vec<String> = days.iter().map(id).collect();
+    assert_eq!(copied, expected, "oldest first, each exactly once");
+    assert_eq!(snapshot_keys_in(dr).await.len(), 7);
+}
+
+#[tokio::test]
+async fn unencrypted_sources_are_copied_without_a_key_and_reported() {
+    let (primary, dr) = ("me-south-1", "af-south-1");
+    let sandbox = Sandbox::new(primary).await;
+    kms_key_in(dr, "alias/lifeboat-dr").await;
+    let policy = policy(&[(dr, "alias/lifeboat-dr")]);
+    sandbox.instance("legacy-db", &SELECTED, None).await;
+    sandbox
+        .snapshot_history(&policy, [at("2026-11-22T02:00:00Z")])
+        .await;
+    let function = sandbox
+        .copy_function(&policy, at("2026-11-22T02:05:00Z"), &[dr], 5)
+        .await;
+    let report = function
+        .handle(event("copy/scheduled-hourly.json"), &context("u1"))
+        .await
+        .expect("run");
+    assert_eq!(report.counts.done, 1, "{report:#?}");
+    let copies = snapshot_keys_in(dr).await;
+    assert_eq!(
+        copies["lifeboat-legacy-db-2026-11-22-0200"].0, None,
+        "no key for an unencrypted source"
+    );
+    assert_eq!(report.findings.len(), 1);
+    assert!(
+        report.findings[0].contains("unencrypted"),
+        "{:?}",
+        report.findings
+    );
+    assert!(
+        report.findings[0].contains("lifeboat-legacy-db-2026-11-22-0200"),
+        "{:?}",
+        report.findings
+    );
+}
+
+#[tokio::test]
+async fn the_source_regions_key_is_refused_clearly_naming_key_and_region() {
+    // The classic mistake: one key for everything. A key of the source region cannot encrypt a copy elsewhere.
+    let (primary, dr) = ("ap-east-1", "ap-south-2");
+    let sandbox = Sandbox::new(primary).await;
+    let source_key = kms_key_in(primary, "alias/booking").await;
+    let policy = policy(&[(dr, &source_key)]);
+    sandbox
+        .instance("booking-db", &SELECTED, Some(&source_key))
+        .await;
+    sandbox
+        .snapshot_history(&policy, [at("2026-11-22T02:00:00Z")])
+        .await;
+    let function = sandbox
+        .copy_function(&policy, at("2026-11-22T02:05:00Z"), &[dr], 5)
+        .await;
+    let report = function
+        .handle(event("copy/scheduled-hourly.json"), &context("k1"))
+        .await
+        .expect("run");
+    let failed = &report.results[0];
+    assert_eq!(failed.status, ItemStatus::Failed);
+    let detail = failed.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.starts_with(&format!("KMS key `{source_key}` in {dr} is not accessible")),
+        "{detail}"
+    );
+    assert!(
+        failed
+            .next_step
+            .as_deref()
+            .unwrap_or_default()
+            .contains("kms:CreateGrant")
+    );
+    let notifications = sandbox.notifications().await;
+    assert_eq!(notifications.len(), 1);
+    assert!(
+        notifications[0].1.contains(&source_key),
+        "{}",
+        notifications[0].1
+    );
+    assert!(snapshot_keys_in(dr).await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_and_irrelevant_events_are_ignored() {
+    let (primary, dr) = ("il-central-1", "eu-central-2");
+    let sandbox = Sandbox::new(primary).await;
+    kms_key_in(dr, "alias/lifeboat-dr").await;
+    let policy = policy(&[(dr, "alias/lifeboat-dr")]);
+    sandbox.instance("booking-db", &SELECTED, None).await;
+    sandbox
+        .snapshot_history(&policy, [at("2026-11-22T02:00:00Z")])
+        .await;
+    let function = sandbox
+        .copy_function(&policy, at("2026-11-22T02:05:00Z"), &[dr], 5)
+        .await;
+    let cases = [
+        (
+            event("copy/malformed.json"),
+            "`RDS DB Snapshot Event` event has no detail.EventID",
+        ),
+        (
+            json!({"action": "copy-everything"}),
+            "unknown action `copy-everything`; this function performs: copy",
+        ),
+        (
+            json!({"action": "copy", "database": "booking-db"}),
+            "unknown field `database`",
+        ),
+        (
+            json!({"detail-type": "RDS DB Instance Event", "source": "aws.rds", "detail": {}}),
+            "not `RDS DB Instance Event`",
+        ),
+        (json!(42), "expected a JSON object"),
+    ];
+    for (payload, expected) in cases {
+        let err = function
+            .handle(payload.clone(), &context("bad"))
+            .await
+            .expect_err("must be rejected");
+        assert_eq!(err.error_type(), "Lifeboat.InvalidInput", "{payload}");
+        assert!(err.to_string().contains(expected), "{payload}: {err}");
+    }
+    let ignored = function
+        .handle(event("copy/snapshot-deleted.json"), &context("del"))
+        .await
+        .expect("ignored");
+    assert!(
+        ignored
+            .ignored
+            .as_deref()
+            .is_some_and(|why| why.starts_with("RDS-EVENT-0041 needs no copy"))
+    );
+    assert!(ignored.results.is_empty());
+    assert!(snapshot_keys_in(dr).await.is_empty(), "nothing was copied");
+}
