@@ -10,7 +10,8 @@ use std::process::{Command, ExitCode};
 
 use chrono::{Duration, DurationRound, Utc};
 use lifeboat::report::{ItemOutcome, ItemStatus};
-use lifeboat_integration_tests::Sandbox;
+use lifeboat_copy::CopyReport;
+use lifeboat_integration_tests::{Sandbox, kms_key_in, snapshot_keys_in};
 use lifeboat_retention::RetentionReport;
 use lifeboat_snapshot::SnapshotReport;
 use serde::de::DeserializeOwned;
@@ -21,6 +22,8 @@ type Outcome<T> = Result<T, Box<dyn Error>>;
 /// Names the local run shares with `scripts/dr-run` (which hands them to the functions).
 const LEDGER_BUCKET: &str = "lifeboat-local-ledger";
 const ALERT_TOPIC: &str = "lifeboat-local-alerts";
+/// The DR region of the default policy.
+const DR_REGION: &str = "us-west-2";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -69,7 +72,11 @@ async fn run() -> Outcome<()> {
         "  billing      Aurora PostgreSQL cluster (member billing-1), tagged lifeboat:backup=true"
     );
     println!("  scratch-db   postgres instance, not tagged: the default policy leaves it alone");
+    kms_key_in(DR_REGION, "alias/lifeboat-dr").await;
     println!("  ledger s3://{LEDGER_BUCKET}, alerts sns:{ALERT_TOPIC}");
+    println!(
+        "  {DR_REGION}: KMS key alias/lifeboat-dr for DR copies (the default policy's copy target)"
+    );
 
     heading("Step 1: snapshot function, daily schedule (events/snapshot/scheduled-daily.json)");
     let daily = Data::File("events/snapshot/scheduled-daily.json");
@@ -92,7 +99,33 @@ async fn run() -> Outcome<()> {
     print_snapshots("billing", &sandbox.cluster_snapshots("billing").await);
 
     heading(
-        "Step 4: 45 days of history, as the daily schedule made it (one scheduled event a day)",
+        "Step 4: copy function, \"manual snapshot created\" event (events/copy/snapshot-created.json)",
+    );
+    let created = Data::File("events/copy/snapshot-created.json");
+    let report: CopyReport = invoke("lifeboat-copy", &port, &created)?;
+    print_copies(&report);
+    let copies = snapshot_keys_in(DR_REGION).await;
+    if let Some((id, (key, tags))) = copies.iter().next() {
+        println!("  for example {id} in {DR_REGION}:");
+        println!(
+            "      kms key = {}",
+            key.as_deref().unwrap_or("(unencrypted source: none)")
+        );
+        for key in [
+            "lifeboat:copied-from",
+            "lifeboat:source-region",
+            "lifeboat:copied-at",
+            "lifeboat:created-at",
+        ] {
+            println!(
+                "      {key} = {}",
+                tags.get(key).map(String::as_str).unwrap_or("-")
+            );
+        }
+    }
+
+    heading(
+        "Step 5: 45 days of history, as the daily schedule made it (one scheduled event a day)",
     );
     let today = Utc::now().duration_trunc(Duration::days(1))? + Duration::hours(2);
     let mut created = 0;
@@ -106,7 +139,21 @@ async fn run() -> Outcome<()> {
     }
     println!("  {created} snapshots of booking-db, reports-db and billing, daily until yesterday");
 
-    heading("Step 5: retention dry run (events/retention/manual-dry-run.json): nothing changes");
+    heading("Step 6: copy function, hourly safety net: the backlog goes out 5 copies at a time");
+    let hourly = Data::File("events/copy/scheduled-hourly.json");
+    for run in 1..=3 {
+        let report: CopyReport = invoke("lifeboat-copy", &port, &hourly)?;
+        let slots = &report.regions[DR_REGION];
+        println!(
+            "  run {run}: {} started ({} in flight before, limit {}), {} waiting",
+            slots.started, slots.in_flight, slots.limit, slots.backlog
+        );
+    }
+    println!(
+        "  (moto finishes copies at once; in AWS each run or copy-finished event refills the freed slots)"
+    );
+
+    heading("Step 7: retention dry run (events/retention/manual-dry-run.json): nothing changes");
     let dry_run = Data::File("events/retention/manual-dry-run.json");
     let plan: RetentionReport = invoke("lifeboat-retention", &port, &dry_run)?;
     for group in &plan.databases {
@@ -133,7 +180,7 @@ async fn run() -> Outcome<()> {
         );
     }
 
-    heading("Step 6: retention, daily schedule (events/retention/scheduled-daily.json)");
+    heading("Step 8: retention, daily schedule (events/retention/scheduled-daily.json)");
     let scheduled = Data::File("events/retention/scheduled-daily.json");
     let report: RetentionReport = invoke("lifeboat-retention", &port, &scheduled)?;
     let c = report.counts;
@@ -256,6 +303,33 @@ fn print_results(results: &[ItemOutcome]) {
                 .map(|d| format!("  ({d})"))
                 .unwrap_or_default()
         );
+    }
+}
+
+fn print_copies(report: &CopyReport) {
+    for result in &report.results {
+        println!(
+            "  {:<8} {:<11} -> {:<10} {:<9} {}{}",
+            result.kind,
+            result.database,
+            result.region,
+            format!("{:?}", result.status).to_lowercase(),
+            result.resource.as_deref().unwrap_or("-"),
+            result
+                .detail
+                .as_deref()
+                .map(|d| format!("  ({d})"))
+                .unwrap_or_default()
+        );
+    }
+    for (region, slots) in &report.regions {
+        println!(
+            "  {region}: {} started, {} already in flight, limit {}, {} waiting",
+            slots.started, slots.in_flight, slots.limit, slots.backlog
+        );
+    }
+    for finding in &report.findings {
+        println!("  finding: {finding}");
     }
 }
 
