@@ -6,7 +6,8 @@
 //! - [`copy`]: cross-region copy scheduling (pure): which copies to start within RDS's in-flight limit;
 //! - [`aws`]: SDK clients and thin per-service adapters with typed errors;
 //! - [`ledger`] (audit trail in S3), [`notify`] (SNS summaries), [`metrics`] (EMF), [`clock`];
-//! - [`input`] and [`lambda`]: reading invocation payloads and reporting failures to Lambda.
+//! - [`input`] and [`lambda`]: reading invocation payloads and reporting failures to Lambda;
+//! - [`services`]: what every function shares (policy, ledger, alert topic, clock) and its run summary.
 
 pub mod aws;
 pub mod clock;
@@ -21,6 +22,7 @@ pub mod notify;
 pub mod policy;
 pub mod report;
 pub mod retention;
+pub mod services;
 pub mod snapshot;
 pub mod tags;
 pub mod telemetry;

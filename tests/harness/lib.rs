@@ -26,6 +26,7 @@ use lifeboat::copy::CopyLimits;
 use lifeboat::ledger::{Ledger, LedgerRecord};
 use lifeboat::notify::Notifier;
 use lifeboat::policy::Policy;
+use lifeboat::services::Services;
 use lifeboat_copy::CopyFunction;
 use lifeboat_retention::RetentionFunction;
 use lifeboat_snapshot::SnapshotFunction;
@@ -397,19 +398,14 @@ impl Sandbox {
         now: DateTime<Utc>,
         counter: &CallCounter,
     ) -> SnapshotFunction {
-        let clients = AwsClients::from_sdk_config(self.config.clone());
         let rds = aws_sdk_rds::Client::from_conf(
             aws_sdk_rds::config::Builder::from(&self.config)
                 .interceptor(counter.clone())
                 .build(),
         );
         SnapshotFunction {
-            policy: Policy::from_yaml(policy_yaml).expect("test policy is valid"),
+            services: self.services(policy_yaml, now),
             rds: Rds::new(rds, &self.region),
-            ledger: Ledger::new(clients.s3(), &self.bucket, &self.region),
-            notifier: Notifier::new(clients.sns(), &self.topic_arn, &self.region),
-            clock: Arc::new(FixedClock(now)),
-            concurrency: 4,
         }
     }
 }
@@ -422,18 +418,18 @@ impl Sandbox {
         now: DateTime<Utc>,
         dr_regions: &[&str],
     ) -> RetentionFunction {
-        let clients = AwsClients::from_sdk_config(self.config.clone());
-        let mut dr = Vec::new();
-        for region in dr_regions {
-            dr.push(Rds::new(
-                aws_sdk_rds::Client::new(&sdk_config(region).await),
-                *region,
-            ));
-        }
         RetentionFunction {
+            services: self.services(policy_yaml, now),
+            primary: Rds::new(self.rds.clone(), &self.region),
+            dr_regions: dr_adapters(dr_regions).await,
+        }
+    }
+
+    /// The shared services of a function in this sandbox, running "as of" `now`.
+    pub fn services(&self, policy_yaml: &str, now: DateTime<Utc>) -> Services {
+        let clients = AwsClients::from_sdk_config(self.config.clone());
+        Services {
             policy: Policy::from_yaml(policy_yaml).expect("test policy is valid"),
-            primary: Rds::new(clients.rds(), &self.region),
-            dr_regions: dr,
             ledger: Ledger::new(clients.s3(), &self.bucket, &self.region),
             notifier: Notifier::new(clients.sns(), &self.topic_arn, &self.region),
             clock: Arc::new(FixedClock(now)),
@@ -450,23 +446,11 @@ impl Sandbox {
         dr_regions: &[&str],
         slots: usize,
     ) -> CopyFunction {
-        let clients = AwsClients::from_sdk_config(self.config.clone());
-        let mut dr = Vec::new();
-        for region in dr_regions {
-            dr.push(Rds::new(
-                aws_sdk_rds::Client::new(&sdk_config(region).await),
-                *region,
-            ));
-        }
         CopyFunction {
-            policy: Policy::from_yaml(policy_yaml).expect("test policy is valid"),
-            primary: Rds::new(clients.rds(), &self.region),
-            dr_regions: dr,
-            ledger: Ledger::new(clients.s3(), &self.bucket, &self.region),
-            notifier: Notifier::new(clients.sns(), &self.topic_arn, &self.region),
-            clock: Arc::new(FixedClock(now)),
+            services: self.services(policy_yaml, now),
+            primary: Rds::new(self.rds.clone(), &self.region),
+            dr_regions: dr_adapters(dr_regions).await,
             limits: CopyLimits::uniform(slots),
-            concurrency: 8,
         }
     }
 
@@ -491,6 +475,18 @@ impl Sandbox {
             );
         }
     }
+}
+
+/// RDS adapters for the DR regions `regions` in the emulator.
+async fn dr_adapters(regions: &[&str]) -> Vec<Rds> {
+    let mut adapters = Vec::new();
+    for region in regions {
+        adapters.push(Rds::new(
+            aws_sdk_rds::Client::new(&sdk_config(region).await),
+            *region,
+        ));
+    }
+    adapters
 }
 
 /// Create a KMS key in `region` with the alias `alias` (for example `alias/lifeboat-dr`); returns the key's ARN.

@@ -10,7 +10,6 @@
 //! or in-flight copy counts as done.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
@@ -20,16 +19,14 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use lifeboat::aws::rds::{CopySnapshotError, Rds};
-use lifeboat::clock::Clock;
 use lifeboat::copy::{CopyLimits, PlannedCopy, plan_copies};
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
-use lifeboat::ledger::{Ledger, LedgerRecord, Phase, RECORD_SCHEMA};
+use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA};
 use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::model::Snapshot;
-use lifeboat::notify::{Notifier, RunSummary};
-use lifeboat::policy::Policy;
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
+use lifeboat::services::{RunOutcome, Services};
 
 /// Name of this function in ledger records, metrics and notifications.
 pub const FUNCTION: &str = "copy";
@@ -108,22 +105,14 @@ pub struct CopyReport {
 
 /// Everything the handler needs, built once per container.
 pub struct CopyFunction {
-    /// The policy in force.
-    pub policy: Policy,
+    /// Policy, ledger, alert topic, clock.
+    pub services: Services,
     /// RDS in the primary region (the sources).
     pub primary: Rds,
     /// RDS in each DR region of the policy (the destinations).
     pub dr_regions: Vec<Rds>,
-    /// The audit ledger.
-    pub ledger: Ledger,
-    /// The alert topic.
-    pub notifier: Notifier,
-    /// Time source.
-    pub clock: Arc<dyn Clock>,
     /// In-flight copy limits per destination region.
     pub limits: CopyLimits,
-    /// Copies started at once.
-    pub concurrency: usize,
 }
 
 /// What caused a run.
@@ -160,7 +149,7 @@ impl CopyFunction {
             info!(run_id, why, "event ignored");
             return Ok(report);
         }
-        let now = self.clock.now();
+        let now = self.services.clock.now();
         let mut sources = self.primary.list_snapshots().await?;
         if !trigger.databases.is_empty() {
             sources.retain(|s| trigger.databases.contains(&s.database));
@@ -181,7 +170,13 @@ impl CopyFunction {
                 }
             }
         }
-        let plan = plan_copies(&self.policy, &sources, &dr_snapshots, &self.limits, now);
+        let plan = plan_copies(
+            &self.services.policy,
+            &sources,
+            &dr_snapshots,
+            &self.limits,
+            now,
+        );
         report.findings = plan.findings.iter().map(ToString::to_string).collect();
         report.not_copied = plan
             .skipped
@@ -206,12 +201,12 @@ impl CopyFunction {
             .collect();
         let attempts: Vec<(ItemOutcome, LedgerRecord)> = stream::iter(starts)
             .map(|copy| self.start(copy, &run_id, trigger.name, now))
-            .buffer_unordered(self.concurrency)
+            .buffer_unordered(self.services.concurrency)
             .collect()
             .await;
         for (outcome, record) in attempts {
             if outcome.status != ItemStatus::Unchanged
-                && let Err(e) = self.ledger.append(&record).await
+                && let Err(e) = self.services.ledger.append(&record).await
             {
                 report.run_errors.push(e.to_string());
             }
@@ -240,20 +235,14 @@ impl CopyFunction {
         report.counts = Counts::of(&report.results);
         self.emit_metrics(&report, &dr_snapshots, now);
 
-        let ledger_location = self.ledger.location(now);
-        let summary = RunSummary {
+        let run = RunOutcome {
             function: FUNCTION,
             region: self.primary.region(),
             run_id: &report.run_id,
             trigger: &report.trigger,
             items: &report.results,
-            run_errors: &report.run_errors,
-            ledger_location: &ledger_location,
         };
-        match self.notifier.publish_if_needed(&summary).await {
-            Ok(message_id) => report.notification = message_id,
-            Err(e) => report.run_errors.push(e),
-        }
+        report.notification = self.services.summarize(run, &mut report.run_errors).await;
         info!(counts = ?report.counts, regions = ?report.regions, "copy run finished");
         Ok(report)
     }
@@ -385,7 +374,10 @@ impl CopyFunction {
             region: copy.region.clone(),
             database: copy.source.database.clone(),
             resource: copy.target_id.clone(),
-            reason: format!("policy {}: copies to {}", self.policy.name, copy.region),
+            reason: format!(
+                "policy {}: copies to {}",
+                self.services.policy.name, copy.region
+            ),
             outcome: Some(outcome.into()),
             error: detail.clone(),
             details: serde_json::json!({

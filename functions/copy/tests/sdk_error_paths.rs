@@ -26,6 +26,7 @@ use lifeboat::ledger::Ledger;
 use lifeboat::notify::Notifier;
 use lifeboat::policy::Policy;
 use lifeboat::report::ItemStatus;
+use lifeboat::services::Services;
 use lifeboat_copy::CopyFunction;
 
 const POLICY: &str = "version: 1\nname: mocked\nplans:\n  - name: all\n    select:\n      patterns: ['*']\n    retention: {keep_daily: 7}\n    copies:\n      - {region: us-west-2, kms_key_id: alias/lifeboat-dr, retain_days: 90}\n    objectives: {rpo: 1h, rto: 4h}\n";
@@ -111,22 +112,24 @@ fn function(primary: &[&Rule], dr: &[&Rule], subjects: &Arc<Mutex<Vec<String>>>)
         })
         .then_output(|| PublishOutput::builder().message_id("m").build());
     CopyFunction {
-        policy: Policy::from_yaml(POLICY).expect("policy"),
+        services: Services {
+            policy: Policy::from_yaml(POLICY).expect("policy"),
+            ledger: Ledger::new(
+                mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put]),
+                "ledger",
+                "us-east-1",
+            ),
+            notifier: Notifier::new(
+                mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]),
+                "arn:aws:sns:us-east-1:123456789012:lifeboat",
+                "us-east-1",
+            ),
+            clock: Arc::new(FixedClock("2026-11-22T03:00:00Z".parse().expect("time"))),
+            concurrency: 4,
+        },
         primary: Rds::new(rds(primary), "us-east-1"),
         dr_regions: vec![Rds::new(rds(dr), "us-west-2")],
-        ledger: Ledger::new(
-            mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put]),
-            "ledger",
-            "us-east-1",
-        ),
-        notifier: Notifier::new(
-            mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]),
-            "arn:aws:sns:us-east-1:123456789012:lifeboat",
-            "us-east-1",
-        ),
-        clock: Arc::new(FixedClock("2026-11-22T03:00:00Z".parse().expect("time"))),
         limits: CopyLimits::default(),
-        concurrency: 4,
     }
 }
 

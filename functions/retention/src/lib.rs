@@ -7,7 +7,6 @@
 //! record nothing is deleted. `dry_run` returns the plan and changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
@@ -17,16 +16,15 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use lifeboat::aws::rds::{DeleteSnapshotError, Rds};
-use lifeboat::clock::Clock;
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
-use lifeboat::ledger::{Ledger, LedgerRecord, Phase, RECORD_SCHEMA};
+use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA};
 use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::model::{DatabaseKind, Snapshot};
-use lifeboat::notify::{Notifier, RunSummary};
-use lifeboat::policy::{Plan, Policy};
+use lifeboat::policy::Plan;
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
 use lifeboat::retention::{self, Decision, Rules};
+use lifeboat::services::{RunOutcome, Services};
 
 /// Name of this function in ledger records, metrics and notifications.
 pub const FUNCTION: &str = "retention";
@@ -111,20 +109,12 @@ pub struct RetentionReport {
 
 /// Everything the handler needs, built once per container.
 pub struct RetentionFunction {
-    /// The policy in force.
-    pub policy: Policy,
+    /// Policy, ledger, alert topic, clock.
+    pub services: Services,
     /// RDS in the primary region.
     pub primary: Rds,
     /// RDS in each disaster-recovery region of the policy.
     pub dr_regions: Vec<Rds>,
-    /// The audit ledger.
-    pub ledger: Ledger,
-    /// The alert topic.
-    pub notifier: Notifier,
-    /// Time source.
-    pub clock: Arc<dyn Clock>,
-    /// Deletions at once.
-    pub concurrency: usize,
 }
 
 /// What one run was asked to do.
@@ -151,7 +141,7 @@ impl RetentionFunction {
     ) -> Result<RetentionReport, HandlerError> {
         let run = self.run_of(payload)?;
         let run_id = context.request_id.clone();
-        let now = self.clock.now();
+        let now = self.services.clock.now();
         let databases = self.primary.list_databases().await?;
         let existing: BTreeSet<(String, DatabaseKind)> = databases
             .iter()
@@ -231,7 +221,7 @@ impl RetentionFunction {
                 .collect();
             let outcomes: Vec<(ItemOutcome, Vec<String>)> = stream::iter(deletions)
                 .map(|deletion| self.delete(deletion, &run_id, run.trigger))
-                .buffer_unordered(self.concurrency)
+                .buffer_unordered(self.services.concurrency)
                 .collect()
                 .await;
             for (outcome, errors) in outcomes {
@@ -249,27 +239,21 @@ impl RetentionFunction {
             trigger: run.trigger.into(),
             dry_run: run.dry_run,
             as_of: now,
-            policy: self.policy.name.clone(),
+            policy: self.services.policy.name.clone(),
             counts: Counts::of(&results),
             databases: groups,
             results,
             run_errors,
             notification: None,
         };
-        let ledger_location = self.ledger.location(now);
-        let summary = RunSummary {
+        let run = RunOutcome {
             function: FUNCTION,
             region: self.primary.region(),
             run_id: &report.run_id,
             trigger: &report.trigger,
             items: &report.results,
-            run_errors: &report.run_errors,
-            ledger_location: &ledger_location,
         };
-        match self.notifier.publish_if_needed(&summary).await {
-            Ok(message_id) => report.notification = message_id,
-            Err(e) => report.run_errors.push(e),
-        }
+        report.notification = self.services.summarize(run, &mut report.run_errors).await;
         info!(counts = ?report.counts, "retention run finished");
         Ok(report)
     }
@@ -315,7 +299,7 @@ impl RetentionFunction {
             .filter(|s| s.is_managed())
             .max_by_key(|s| s.created_at)
             .and_then(|s| s.tags.get(lifeboat::tags::PLAN))
-            .and_then(|name| self.policy.plan_named(name));
+            .and_then(|name| self.services.policy.plan_named(name));
         named.or_else(|| {
             let probe = lifeboat::model::Database {
                 identifier: database.to_string(),
@@ -328,7 +312,7 @@ impl RetentionFunction {
                 cluster: None,
                 tags: BTreeMap::new(),
             };
-            self.policy.plan_for(&probe)
+            self.services.policy.plan_for(&probe)
         })
     }
 
@@ -376,7 +360,7 @@ impl RetentionFunction {
                 let note = format!(
                     "no plan of policy `{}` covers {database} in {region}: its {scheduled} scheduled snapshot(s) are kept; \
                      manual snapshots still expire",
-                    self.policy.name
+                    self.services.policy.name
                 );
                 (rules, manual, Some(note), scheduled)
             }
@@ -421,7 +405,7 @@ impl RetentionFunction {
         let group = deletion.group;
         let reason = format!(
             "policy {} plan {}: kept by no retention rule or floor",
-            self.policy.name,
+            self.services.policy.name,
             group
                 .plan
                 .as_deref()
@@ -429,7 +413,7 @@ impl RetentionFunction {
         );
         let record = |phase: Phase, outcome: Option<&str>, error: Option<String>| LedgerRecord {
             schema: RECORD_SCHEMA,
-            time: self.clock.now(),
+            time: self.services.clock.now(),
             function: FUNCTION.into(),
             run_id: run_id.into(),
             trigger: trigger.into(),
@@ -453,7 +437,12 @@ impl RetentionFunction {
             detail: None,
             next_step: None,
         };
-        if let Err(e) = self.ledger.append(&record(Phase::Intent, None, None)).await {
+        if let Err(e) = self
+            .services
+            .ledger
+            .append(&record(Phase::Intent, None, None))
+            .await
+        {
             outcome.status = ItemStatus::Failed;
             outcome.detail = Some(format!(
                 "not deleted: no audit record could be written ({e})"
@@ -496,6 +485,7 @@ impl RetentionFunction {
         }
         let mut errors = Vec::new();
         if let Err(e) = self
+            .services
             .ledger
             .append(&record(
                 Phase::Result,

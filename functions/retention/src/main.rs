@@ -6,35 +6,18 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
-use lifeboat::aws::AwsClients;
 use lifeboat::aws::rds::Rds;
-use lifeboat::clock::SystemClock;
-use lifeboat::config::RuntimeConfig;
-use lifeboat::ledger::Ledger;
-use lifeboat::notify::Notifier;
+use lifeboat::services::Services;
 use lifeboat_retention::RetentionFunction;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lifeboat::telemetry::init();
-    let config = RuntimeConfig::from_env()?;
-    let aws = AwsClients::from_env().await;
-    let region = aws.region();
-    let dr_regions = config
-        .policy
-        .copy_regions()
-        .into_iter()
-        .filter(|dr| *dr != region)
-        .map(|dr| Rds::new(aws.rds_in(&dr), dr))
-        .collect();
+    let (services, aws, _) = Services::from_env().await?;
     let function = Arc::new(RetentionFunction {
-        primary: Rds::new(aws.rds(), &region),
-        dr_regions,
-        ledger: Ledger::new(aws.s3(), &config.ledger_bucket, &region),
-        notifier: Notifier::new(aws.sns(), &config.topic_arn, &region),
-        policy: config.policy,
-        clock: Arc::new(SystemClock),
-        concurrency: config.concurrency,
+        primary: Rds::new(aws.rds(), aws.region()),
+        dr_regions: aws.dr_rds(&services.policy),
+        services,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let function = Arc::clone(&function);

@@ -6,8 +6,6 @@
 //! idempotency key), so a retried or duplicated invocation finds "already exists" and counts it as done. Cost per
 //! run: one describe call per 100 databases plus one create call per database, whatever the number of snapshots.
 
-use std::sync::Arc;
-
 use futures::stream::{self, StreamExt};
 use lambda_runtime::Context;
 use serde::{Deserialize, Serialize};
@@ -15,14 +13,12 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use lifeboat::aws::rds::{CreateSnapshotError, Rds};
-use lifeboat::clock::Clock;
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
-use lifeboat::ledger::{Ledger, LedgerRecord, Phase, RECORD_SCHEMA};
+use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA};
 use lifeboat::metrics::{Metrics, Unit};
-use lifeboat::notify::{Notifier, RunSummary};
-use lifeboat::policy::Policy;
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
+use lifeboat::services::{RunOutcome, Services};
 use lifeboat::snapshot::{ManualRequest, PlannedSnapshot, SnapshotTrigger, plan_snapshots};
 
 /// Name of this function in ledger records, metrics and notifications.
@@ -77,18 +73,10 @@ pub struct SnapshotReport {
 
 /// Everything the handler needs, built once per container.
 pub struct SnapshotFunction {
-    /// The policy in force.
-    pub policy: Policy,
+    /// Policy, ledger, alert topic, clock.
+    pub services: Services,
     /// RDS in the primary region.
     pub rds: Rds,
-    /// The audit ledger.
-    pub ledger: Ledger,
-    /// The alert topic.
-    pub notifier: Notifier,
-    /// Time source.
-    pub clock: Arc<dyn Clock>,
-    /// Snapshots requested at once.
-    pub concurrency: usize,
 }
 
 impl SnapshotFunction {
@@ -106,7 +94,7 @@ impl SnapshotFunction {
         };
         let region = self.rds.region().to_string();
         let databases = self.rds.list_databases().await?;
-        let plan = plan_snapshots(&self.policy, &databases, &trigger)
+        let plan = plan_snapshots(&self.services.policy, &databases, &trigger)
             .map_err(|e| HandlerError::InvalidInput(e.to_string()))?;
         info!(
             run_id,
@@ -119,13 +107,13 @@ impl SnapshotFunction {
 
         let reason = match &trigger {
             SnapshotTrigger::Scheduled { .. } => {
-                format!("policy {} daily schedule", self.policy.name)
+                format!("policy {} daily schedule", self.services.policy.name)
             }
             SnapshotTrigger::Manual(request) => request.reason.clone(),
         };
         let attempts: Vec<(ItemOutcome, Option<LedgerRecord>)> = stream::iter(&plan.snapshots)
             .map(|planned| self.take(planned, &run_id, trigger_name, &reason))
-            .buffered(self.concurrency)
+            .buffered(self.services.concurrency)
             .collect()
             .await;
 
@@ -133,7 +121,7 @@ impl SnapshotFunction {
         let mut run_errors = Vec::new();
         for (outcome, record) in attempts {
             if let Some(record) = record
-                && let Err(e) = self.ledger.append(&record).await
+                && let Err(e) = self.services.ledger.append(&record).await
             {
                 warn!(error = %e, "ledger write failed");
                 run_errors.push(e.to_string());
@@ -158,13 +146,20 @@ impl SnapshotFunction {
             run_id,
             trigger: trigger_name.into(),
             region,
-            policy: self.policy.name.clone(),
+            policy: self.services.policy.name.clone(),
             counts: Counts::of(&results),
             results,
             run_errors,
             notification: None,
         };
-        self.notify(&mut report).await;
+        let run = RunOutcome {
+            function: FUNCTION,
+            region: &report.region,
+            run_id: &report.run_id,
+            trigger: &report.trigger,
+            items: &report.results,
+        };
+        report.notification = self.services.summarize(run, &mut report.run_errors).await;
         info!(counts = ?report.counts, "snapshot run finished");
         Ok(report)
     }
@@ -201,7 +196,7 @@ impl SnapshotFunction {
                     reason: request.reason.unwrap_or_else(|| "manual snapshot".into()),
                     retain_days: request.retain_days,
                     idempotency_key: key,
-                    requested_at: self.clock.now(),
+                    requested_at: self.services.clock.now(),
                 }))
             }
             Incoming::Manual { action, .. } => Err(input::unknown_action(&action, &[ACTION])),
@@ -251,7 +246,7 @@ impl SnapshotFunction {
         }
         let record = ledger_outcome.map(|outcome| LedgerRecord {
             schema: RECORD_SCHEMA,
-            time: self.clock.now(),
+            time: self.services.clock.now(),
             function: FUNCTION.into(),
             run_id: run_id.into(),
             trigger: trigger.into(),
@@ -283,7 +278,7 @@ impl SnapshotFunction {
     }
 
     fn emit_metrics(&self, results: &[ItemOutcome], region: &str) {
-        let mut metrics = Metrics::new(FUNCTION, self.clock.now());
+        let mut metrics = Metrics::new(FUNCTION, self.services.clock.now());
         for item in results {
             let dims = [("Database", item.database.as_str()), ("Region", region)];
             let is = |s: ItemStatus| if item.status == s { 1.0 } else { 0.0 };
@@ -318,23 +313,5 @@ impl SnapshotFunction {
             Unit::Count,
         );
         metrics.emit();
-    }
-
-    /// Send one SNS summary when anything failed or was skipped; a failed publish is reported, not fatal.
-    async fn notify(&self, report: &mut SnapshotReport) {
-        let ledger_location = self.ledger.location(self.clock.now());
-        let summary = RunSummary {
-            function: FUNCTION,
-            region: &report.region,
-            run_id: &report.run_id,
-            trigger: &report.trigger,
-            items: &report.results,
-            run_errors: &report.run_errors,
-            ledger_location: &ledger_location,
-        };
-        match self.notifier.publish_if_needed(&summary).await {
-            Ok(message_id) => report.notification = message_id,
-            Err(e) => report.run_errors.push(e),
-        }
     }
 }

@@ -6,27 +6,17 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
-use lifeboat::aws::AwsClients;
 use lifeboat::aws::rds::Rds;
-use lifeboat::clock::SystemClock;
-use lifeboat::config::RuntimeConfig;
-use lifeboat::ledger::Ledger;
-use lifeboat::notify::Notifier;
+use lifeboat::services::Services;
 use lifeboat_snapshot::SnapshotFunction;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lifeboat::telemetry::init();
-    let config = RuntimeConfig::from_env()?;
-    let aws = AwsClients::from_env().await;
-    let region = aws.region();
+    let (services, aws, _) = Services::from_env().await?;
     let function = Arc::new(SnapshotFunction {
-        rds: Rds::new(aws.rds(), &region),
-        ledger: Ledger::new(aws.s3(), &config.ledger_bucket, &region),
-        notifier: Notifier::new(aws.sns(), &config.topic_arn, &region),
-        policy: config.policy,
-        clock: Arc::new(SystemClock),
-        concurrency: config.concurrency,
+        rds: Rds::new(aws.rds(), aws.region()),
+        services,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let function = Arc::clone(&function);

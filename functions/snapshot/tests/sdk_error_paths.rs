@@ -25,6 +25,7 @@ use lifeboat::ledger::Ledger;
 use lifeboat::notify::Notifier;
 use lifeboat::policy::Policy;
 use lifeboat::report::ItemStatus;
+use lifeboat::services::Services;
 use lifeboat_snapshot::SnapshotFunction;
 
 const POLICY: &str = "version: 1\nname: mocked\nplans:\n  - name: all\n    select:\n      patterns: ['*']\n    retention: {keep_daily: 7}\n    objectives: {rpo: 1h, rto: 4h}\n";
@@ -110,16 +111,18 @@ fn function(rds_rules: &[&Rule], seen: &Seen) -> SnapshotFunction {
         .then_output(|| PublishOutput::builder().message_id("msg-1").build());
     let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]);
     SnapshotFunction {
-        policy: Policy::from_yaml(POLICY).expect("policy"),
+        services: Services {
+            policy: Policy::from_yaml(POLICY).expect("policy"),
+            ledger: Ledger::new(s3, "ledger-bucket", "us-east-1"),
+            notifier: Notifier::new(
+                sns,
+                "arn:aws:sns:us-east-1:123456789012:lifeboat",
+                "us-east-1",
+            ),
+            clock: Arc::new(FixedClock("2026-11-21T02:00:03Z".parse().expect("time"))),
+            concurrency: 4,
+        },
         rds: Rds::new(rds, "us-east-1"),
-        ledger: Ledger::new(s3, "ledger-bucket", "us-east-1"),
-        notifier: Notifier::new(
-            sns,
-            "arn:aws:sns:us-east-1:123456789012:lifeboat",
-            "us-east-1",
-        ),
-        clock: Arc::new(FixedClock("2026-11-21T02:00:03Z".parse().expect("time"))),
-        concurrency: 4,
     }
 }
 

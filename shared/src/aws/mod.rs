@@ -60,6 +60,17 @@ impl AwsClients {
         aws_sdk_rds::Client::from_conf(config)
     }
 
+    /// An RDS adapter for every disaster-recovery region `policy` copies to (other than the primary region).
+    pub fn dr_rds(&self, policy: &crate::policy::Policy) -> Vec<rds::Rds> {
+        let primary = self.region();
+        policy
+            .copy_regions()
+            .into_iter()
+            .filter(|region| *region != primary)
+            .map(|region| rds::Rds::new(self.rds_in(&region), region))
+            .collect()
+    }
+
     /// S3 client; path-style addressing when an endpoint override is set.
     pub fn s3(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::from(&self.config)
