@@ -217,6 +217,8 @@ pub fn plan_for_source<'p>(policy: &'p Policy, source: &Snapshot) -> Option<&'p 
         status: String::new(),
         encrypted: source.encrypted,
         cluster: None,
+        endpoint: None,
+        master_username: None,
         tags: source
             .tags
             .iter()

@@ -13,6 +13,7 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod copy;
+pub mod drill;
 pub mod input;
 pub mod lambda;
 pub mod ledger;

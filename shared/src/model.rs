@@ -54,8 +54,23 @@ pub struct Database {
     /// For a DB instance that belongs to a cluster: the cluster's identifier. Such instances are backed up
     /// through their cluster.
     pub cluster: Option<String>,
+    /// Where it accepts connections, once RDS has given it an address.
+    #[serde(default)]
+    pub endpoint: Option<Endpoint>,
+    /// Its master user name.
+    #[serde(default)]
+    pub master_username: Option<String>,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
+}
+
+/// A database's network address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Host name.
+    pub host: String,
+    /// Port.
+    pub port: u16,
 }
 
 impl Database {

@@ -305,6 +305,8 @@ mod tests {
             status: status.into(),
             encrypted: true,
             cluster: None,
+            endpoint: None,
+            master_username: None,
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -32,6 +32,23 @@ pub const SOURCE_REGION: &str = "lifeboat:source-region";
 /// the original snapshot's time, never from this.
 pub const COPIED_AT: &str = "lifeboat:copied-at";
 
+/// Marks a restore drill's temporary instance or cluster; the value is the drill identifier.
+pub const DRILL: &str = "lifeboat:drill";
+/// The snapshot a drill restored.
+pub const DRILL_SNAPSHOT: &str = "lifeboat:drill-snapshot";
+/// The ARN of the snapshot a drill restored.
+pub const DRILL_SNAPSHOT_ARN: &str = "lifeboat:drill-snapshot-arn";
+/// When the recovery point a drill restored was taken (RFC 3339, UTC): what freshness checks measure against.
+pub const DRILL_SNAPSHOT_TIME: &str = "lifeboat:drill-snapshot-time";
+/// Where a drill is (`restoring`, `securing`, `cleaning-up`).
+pub const DRILL_PHASE: &str = "lifeboat:drill-phase";
+/// When a drill's restore was requested (RFC 3339, UTC).
+pub const DRILL_STARTED_AT: &str = "lifeboat:drill-started-at";
+/// When a drill's temporary database was first seen available (RFC 3339, UTC).
+pub const DRILL_AVAILABLE_AT: &str = "lifeboat:drill-available-at";
+/// The result of the last restore drill of a snapshot (`passed` or `failed`).
+pub const VERIFY_RESULT: &str = "lifeboat:verify-result";
+
 /// Tag value `MANAGED` carries.
 pub const TRUE: &str = "true";
 

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use lifeboat::aws::AwsClients;
 use lifeboat::aws::rds::Rds;
+use lifeboat::aws::secrets::Secrets;
 use lifeboat::clock::FixedClock;
 use lifeboat::copy::CopyLimits;
 use lifeboat::ledger::{Ledger, LedgerRecord};
@@ -30,6 +31,8 @@ use lifeboat::services::Services;
 use lifeboat_copy::CopyFunction;
 use lifeboat_retention::RetentionFunction;
 use lifeboat_snapshot::SnapshotFunction;
+use lifeboat_verify::checks::TlsMode;
+use lifeboat_verify::{EndpointOverride, VerifyFunction};
 
 /// Environment variable holding the emulator's endpoint, set by `scripts/test`.
 pub const ENDPOINT_VAR: &str = "LIFEBOAT_TEST_ENDPOINT";
@@ -251,6 +254,37 @@ impl Sandbox {
             .unwrap_or_else(|e| panic!("create instance {id}: {e:?}"));
     }
 
+    /// Create a DB instance of `engine` with the master user `user` and `tags`.
+    pub async fn instance_of(&self, id: &str, engine: &str, user: &str, tags: &[(&str, &str)]) {
+        self.rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t3.micro")
+            .engine(engine)
+            .allocated_storage(20)
+            .master_username(user)
+            .master_user_password("not-a-real-password")
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create instance {id}: {e:?}"));
+    }
+
+    /// Identifiers of the DB instances and clusters in the region whose identifier starts with `prefix`.
+    pub async fn databases_named(&self, prefix: &str) -> Vec<String> {
+        let rds = Rds::new(self.rds.clone(), &self.region);
+        let mut names: Vec<String> = rds
+            .list_databases()
+            .await
+            .expect("list databases")
+            .into_iter()
+            .map(|db| db.identifier)
+            .filter(|id| id.starts_with(prefix))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Create an Aurora PostgreSQL cluster with one member instance.
     pub async fn aurora_cluster(&self, id: &str, tags: &[(&str, &str)]) {
         self.rds
@@ -454,6 +488,67 @@ impl Sandbox {
         }
     }
 
+    /// Create the DB subnet group `name` that restore drills are placed in, over the subnets of moto's default
+    /// VPC.
+    pub async fn drill_subnet_group(&self, name: &str) {
+        let subnets = default_subnets(&self.region).await;
+        self.rds
+            .create_db_subnet_group()
+            .db_subnet_group_name(name)
+            .db_subnet_group_description("private subnets for Lifeboat restore drills")
+            .set_subnet_ids(Some(subnets))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create subnet group {name}: {e:?}"));
+    }
+
+    /// The real verify function wired to this sandbox, "as of" `now`, its checks connecting to the local
+    /// PostgreSQL and MariaDB servers (`postgres_port` lets a test point PostgreSQL drills at a closed port).
+    pub fn verify_function(
+        &self,
+        policy_yaml: &str,
+        now: DateTime<Utc>,
+        postgres_port: u16,
+    ) -> VerifyFunction {
+        VerifyFunction {
+            services: self.services(policy_yaml, now),
+            primary: Rds::new(self.rds.clone(), &self.region),
+            dr_regions: Vec::new(),
+            secrets: Secrets::new(
+                aws_sdk_secretsmanager::Client::new(&self.config),
+                &self.region,
+            ),
+            tls: TlsMode::Disable,
+            check_timeout: std::time::Duration::from_secs(5),
+            endpoint_override: Some(EndpointOverride {
+                postgres: ("127.0.0.1".into(), postgres_port),
+                mysql: ("127.0.0.1".into(), 3306),
+            }),
+        }
+    }
+
+    /// The value of secret `name` in the sandbox's region, if it exists.
+    pub async fn secret(&self, name: &str) -> Option<String> {
+        Secrets::new(
+            aws_sdk_secretsmanager::Client::new(&self.config),
+            &self.region,
+        )
+        .get(name)
+        .await
+        .expect("read secret")
+    }
+
+    /// Create secret `name` with `value` (as a crashed run would have left it).
+    pub async fn create_secret(&self, name: &str, value: &str) {
+        aws_sdk_secretsmanager::Client::new(&self.config)
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("create secret");
+    }
+
     /// Build a history the way production does: run the real snapshot function once per scheduled time.
     pub async fn snapshot_history(
         &self,
@@ -475,6 +570,35 @@ impl Sandbox {
             );
         }
     }
+}
+
+/// The subnet IDs of moto's default VPC in `region`, read with one EC2 DescribeSubnets query sent over a plain
+/// TCP connection (the tests need nothing else of EC2, whose SDK crate would double their build time).
+async fn default_subnets(region: &str) -> Vec<String> {
+    let endpoint = endpoint();
+    let address = endpoint.trim_start_matches("http://").to_string();
+    let region = region.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let body = "Action=DescribeSubnets&Version=2016-11-15";
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/ec2/aws4_request, \
+             SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect to moto");
+        stream.write_all(request.as_bytes()).expect("send DescribeSubnets");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read DescribeSubnets");
+        response
+            .split("<subnetId>")
+            .skip(1)
+            .filter_map(|rest| rest.split("</subnetId>").next().map(str::to_string))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("describe subnets")
 }
 
 /// RDS adapters for the DR regions `regions` in the emulator.

@@ -310,6 +310,8 @@ impl RetentionFunction {
                 status: String::new(),
                 encrypted: false,
                 cluster: None,
+                endpoint: None,
+                master_username: None,
                 tags: BTreeMap::new(),
             };
             self.services.policy.plan_for(&probe)

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod rds;
+pub mod secrets;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -77,6 +78,11 @@ impl AwsClients {
             .force_path_style(self.config.endpoint_url().is_some())
             .build();
         aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Secrets Manager client.
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.config)
     }
 
     /// SNS client.

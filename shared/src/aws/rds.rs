@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 
 use super::AwsError;
 use crate::copy::PlannedCopy;
-use crate::model::{Database, DatabaseKind, Snapshot};
+use crate::model::{Database, DatabaseKind, Endpoint, Snapshot};
+use crate::policy::Verification;
 use crate::tags;
 
 /// Engines that DescribeDBInstances/DescribeDBClusters also return but that are not RDS databases.
@@ -143,6 +144,13 @@ impl Rds {
                     status: db.db_instance_status().unwrap_or_default().to_string(),
                     encrypted: db.storage_encrypted().unwrap_or(false),
                     cluster: db.db_cluster_identifier().map(str::to_string),
+                    endpoint: db.endpoint().and_then(|e| {
+                        Some(Endpoint {
+                            host: e.address()?.to_string(),
+                            port: u16::try_from(e.port()?).ok()?,
+                        })
+                    }),
+                    master_username: db.master_username().map(str::to_string),
                     tags: tag_map(db.tag_list()),
                 });
             }
@@ -170,6 +178,14 @@ impl Rds {
                     status: cluster.status().unwrap_or_default().to_string(),
                     encrypted: cluster.storage_encrypted().unwrap_or(false),
                     cluster: None,
+                    endpoint: cluster.endpoint().map(|host| Endpoint {
+                        host: host.to_string(),
+                        port: cluster
+                            .port()
+                            .and_then(|p| u16::try_from(p).ok())
+                            .unwrap_or(0),
+                    }),
+                    master_username: cluster.master_username().map(str::to_string),
                     tags: tag_map(cluster.tag_list()),
                 });
             }
@@ -518,6 +534,249 @@ impl Rds {
             }
         }
     }
+}
+
+/// A temporary database to restore for a restore drill.
+pub struct DrillRestore<'a> {
+    /// Identifier of the temporary instance or cluster (the drill identifier).
+    pub id: &'a str,
+    /// The snapshot to restore.
+    pub snapshot: &'a Snapshot,
+    /// Engine of the source database (required to restore an Aurora cluster).
+    pub engine: &'a str,
+    /// Instance class, subnet group and security groups from the policy.
+    pub verification: &'a Verification,
+    /// Tags of the temporary resources.
+    pub tags: &'a [(String, String)],
+}
+
+impl Rds {
+    /// Restore `restore.snapshot` into a temporary database: private, without deletion protection, Multi-AZ or
+    /// automated backups, tagged as a drill. Aurora: a cluster plus one instance (`<id>-1`). A restore that
+    /// exists already counts as done.
+    pub async fn restore_for_drill(&self, restore: &DrillRestore<'_>) -> Result<(), AwsError> {
+        let tags: Vec<Tag> = restore
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let v = restore.verification;
+        let groups = (!v.security_groups.is_empty()).then(|| v.security_groups.clone());
+        match restore.snapshot.kind {
+            DatabaseKind::Instance => {
+                let result = self
+                    .client
+                    .restore_db_instance_from_db_snapshot()
+                    .db_instance_identifier(restore.id)
+                    .db_snapshot_identifier(&restore.snapshot.arn)
+                    .db_instance_class(&v.instance_class)
+                    .db_subnet_group_name(&v.subnet_group)
+                    .set_vpc_security_group_ids(groups)
+                    .publicly_accessible(false)
+                    .deletion_protection(false)
+                    .multi_az(false)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(err)
+                        if err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_db_instance_already_exists_fault()) =>
+                    {
+                        Ok(())
+                    }
+                    Err(err) => Err(AwsError::from_sdk(
+                        "rds:RestoreDBInstanceFromDBSnapshot",
+                        &self.region,
+                        &err,
+                    )),
+                }
+            }
+            DatabaseKind::Cluster => {
+                let result = self
+                    .client
+                    .restore_db_cluster_from_snapshot()
+                    .db_cluster_identifier(restore.id)
+                    .snapshot_identifier(&restore.snapshot.arn)
+                    .engine(restore.engine)
+                    .db_subnet_group_name(&v.subnet_group)
+                    .set_vpc_security_group_ids(groups)
+                    .deletion_protection(false)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => {}
+                    Err(err)
+                        if err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_db_cluster_already_exists_fault()) => {}
+                    Err(err) => {
+                        return Err(AwsError::from_sdk(
+                            "rds:RestoreDBClusterFromSnapshot",
+                            &self.region,
+                            &err,
+                        ));
+                    }
+                }
+                let result = self
+                    .client
+                    .create_db_instance()
+                    .db_instance_identifier(drill_member(restore.id))
+                    .db_cluster_identifier(restore.id)
+                    .engine(restore.engine)
+                    .db_instance_class(&v.instance_class)
+                    .publicly_accessible(false)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(err)
+                        if err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_db_instance_already_exists_fault()) =>
+                    {
+                        Ok(())
+                    }
+                    Err(err) => Err(AwsError::from_sdk(
+                        "rds:CreateDBInstance",
+                        &self.region,
+                        &err,
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Give the temporary database drill-only credentials (and, for an instance, switch automated backups off).
+    pub async fn secure_drill(
+        &self,
+        kind: DatabaseKind,
+        id: &str,
+        password: &str,
+    ) -> Result<(), AwsError> {
+        match kind {
+            DatabaseKind::Instance => self
+                .client
+                .modify_db_instance()
+                .db_instance_identifier(id)
+                .master_user_password(password)
+                .backup_retention_period(0)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk("rds:ModifyDBInstance", &self.region, &e)),
+            DatabaseKind::Cluster => self
+                .client
+                .modify_db_cluster()
+                .db_cluster_identifier(id)
+                .master_user_password(password)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk("rds:ModifyDBCluster", &self.region, &e)),
+        }
+    }
+
+    /// Add `tags` to the resource `arn` (a drill's phase; a snapshot's verification result).
+    pub async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        self.client
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("rds:AddTagsToResource", &self.region, &e))
+    }
+
+    /// Delete a drill's temporary database without a final snapshot (Aurora: its instance, then the cluster once
+    /// the instance is gone). Already gone or already being deleted counts as done; returns whether the drill's
+    /// resources are all gone.
+    pub async fn delete_drill(&self, kind: DatabaseKind, id: &str) -> Result<bool, AwsError> {
+        let instance = match kind {
+            DatabaseKind::Instance => id.to_string(),
+            DatabaseKind::Cluster => drill_member(id),
+        };
+        let result = self
+            .client
+            .delete_db_instance()
+            .db_instance_identifier(&instance)
+            .skip_final_snapshot(true)
+            .delete_automated_backups(true)
+            .send()
+            .await;
+        let instance_gone = match result {
+            Ok(_) => false,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
+            {
+                true
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_invalid_db_instance_state_fault()) =>
+            {
+                false
+            }
+            Err(err) => {
+                return Err(AwsError::from_sdk(
+                    "rds:DeleteDBInstance",
+                    &self.region,
+                    &err,
+                ));
+            }
+        };
+        if kind == DatabaseKind::Instance {
+            return Ok(instance_gone);
+        }
+        let result = self
+            .client
+            .delete_db_cluster()
+            .db_cluster_identifier(id)
+            .skip_final_snapshot(true)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(false),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_db_cluster_not_found_fault()) =>
+            {
+                Ok(true)
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_invalid_db_cluster_state_fault()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(AwsError::from_sdk(
+                "rds:DeleteDBCluster",
+                &self.region,
+                &err,
+            )),
+        }
+    }
+}
+
+/// Identifier of the instance inside an Aurora drill cluster.
+pub fn drill_member(cluster_id: &str) -> String {
+    format!("{cluster_id}-1")
 }
 
 /// Whether an RDS error message is about the concurrent cross-region copy limit.

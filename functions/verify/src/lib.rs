@@ -1,0 +1,951 @@
+//! The verify function: restore drills that prove every week that the newest recovery point restores and holds
+//! the data.
+//!
+//! A drill takes longer than an invocation, so the function is a reconciler: every run (schedule, RDS
+//! "restored" events, manual requests) finds the drills in progress by their tags, advances each by one step, and
+//! starts the drills that are due. The steps: restore the snapshot into a temporary private database (Aurora: a
+//! cluster and one instance); once it is available, give it credentials that exist only for the drill (a secret
+//! deleted with it); once RDS has applied them, connect with TLS and run the policy's SQL checks; record the result
+//! on the snapshot (`lifeboat:verified-at`, `lifeboat:verify-result`), in the ledger and as metrics; delete
+//! everything. Expired drills left behind by crashes are swept.
+
+pub mod checks;
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use lambda_runtime::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use lifeboat::aws::AwsError;
+use lifeboat::aws::rds::{DrillRestore, Rds};
+use lifeboat::aws::secrets::{Secrets, drill_secret_name};
+use lifeboat::drill::{self, Drill, DueDrill, Phase, Step};
+use lifeboat::input::{self, Incoming};
+use lifeboat::lambda::HandlerError;
+use lifeboat::ledger::{LedgerRecord, Phase as LedgerPhase, RECORD_SCHEMA};
+use lifeboat::metrics::{Metrics, Unit};
+use lifeboat::model::{Database, DatabaseKind};
+use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
+use lifeboat::services::{RunOutcome, Services};
+use lifeboat::tags;
+
+use checks::{CheckResult, Engine, Secret, Target, TlsMode};
+
+/// Name of this function in ledger records, metrics and notifications.
+pub const FUNCTION: &str = "verify";
+
+/// The manual action this function performs.
+pub const ACTION: &str = "verify";
+
+/// EventBridge detail types of the RDS events that advance drills.
+pub const DRILL_EVENT_TYPES: [&str; 2] = ["RDS DB Instance Event", "RDS DB Cluster Event"];
+
+/// An operator's request: `{"action":"verify","database":"booking-db","snapshot":"latest","region":"us-west-2"}`
+/// starts a drill now; `{"action":"verify"}` only advances the drills in progress.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// Always `verify`.
+    pub action: String,
+    /// The database to drill now.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// A snapshot identifier, or `latest` (the default).
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// Region of the recovery point (the primary region by default; a DR region drills its copies).
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// Test-only: connect the checks to these servers instead of the temporary instance's endpoint, without TLS (the
+/// emulator's instances have no real endpoint). Never set in production: `main` reads it only from
+/// `LIFEBOAT_TEST_DRILL_POSTGRES` / `LIFEBOAT_TEST_DRILL_MYSQL` (`host:port`), which the template never sets.
+#[derive(Debug, Clone)]
+pub struct EndpointOverride {
+    /// Where PostgreSQL-family drills connect.
+    pub postgres: (String, u16),
+    /// Where MySQL-family drills connect.
+    pub mysql: (String, u16),
+}
+
+/// What one drill did in this run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrillReport {
+    /// Drill identifier (the temporary database).
+    pub drill: String,
+    /// Database whose recovery point is proven.
+    pub database: String,
+    /// Snapshot restored.
+    pub snapshot: String,
+    /// Region of the drill.
+    pub region: String,
+    /// What this run did.
+    pub step: String,
+    /// The check results, once the checks ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
+    /// Whether every check passed, once the checks ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<bool>,
+    /// Restore requested to available, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_seconds: Option<i64>,
+    /// Restore requested to checks done, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_seconds: Option<i64>,
+    /// The database's RTO target, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_seconds: Option<i64>,
+}
+
+/// The function's response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// The invocation (Lambda request ID).
+    pub run_id: String,
+    /// `schedule`, `rds-event` or `manual`.
+    pub trigger: String,
+    /// Every drill this run touched.
+    pub drills: Vec<DrillReport>,
+    /// Outcomes that matter to operators: drills finished, started, swept, failed; overdue databases.
+    pub results: Vec<ItemOutcome>,
+    /// Counts of `results` by outcome.
+    pub counts: Counts,
+    /// Problems with the run itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_errors: Vec<String>,
+    /// Message ID of the SNS summary, when one was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<String>,
+}
+
+/// Everything the handler needs, built once per container.
+pub struct VerifyFunction {
+    /// Policy, ledger, alert topic, clock.
+    pub services: Services,
+    /// RDS in the primary region.
+    pub primary: Rds,
+    /// RDS in each DR region of the policy (drills of copies).
+    pub dr_regions: Vec<Rds>,
+    /// Where drill credentials live.
+    pub secrets: Secrets,
+    /// TLS for the checks' connections.
+    pub tls: TlsMode,
+    /// Bound on connecting and on each check's query.
+    pub check_timeout: Duration,
+    /// Test-only endpoint override (see [`EndpointOverride`]).
+    pub endpoint_override: Option<EndpointOverride>,
+}
+
+/// What caused a run.
+struct Trigger {
+    name: &'static str,
+    start: Option<VerifyRequest>,
+}
+
+impl VerifyFunction {
+    /// Handle one invocation.
+    pub async fn handle(
+        &self,
+        payload: Value,
+        context: &Context,
+    ) -> Result<VerifyReport, HandlerError> {
+        let trigger = Self::trigger_of(payload)?;
+        let mut report = VerifyReport {
+            run_id: context.request_id.clone(),
+            trigger: trigger.name.into(),
+            drills: Vec::new(),
+            results: Vec::new(),
+            counts: Counts::default(),
+            run_errors: Vec::new(),
+            notification: None,
+        };
+        let now = self.services.clock.now();
+        let primary_databases = self.primary.list_databases().await?;
+
+        // A manual request is checked before anything changes.
+        let requested = match &trigger.start {
+            Some(VerifyRequest {
+                database: Some(database),
+                snapshot,
+                region,
+                ..
+            }) => Some(
+                self.requested_drill(
+                    &primary_databases,
+                    database,
+                    snapshot.as_deref(),
+                    region.as_deref(),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+
+        // Advance every drill in progress, in every region.
+        let mut in_progress = Vec::new();
+        for rds in self.regions() {
+            let databases = if rds.region() == self.primary.region() {
+                primary_databases.clone()
+            } else {
+                match rds.list_databases().await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        report
+                            .run_errors
+                            .push(format!("{e}: drills in {} not advanced", rds.region()));
+                        continue;
+                    }
+                }
+            };
+            for drill in drills_in(&databases) {
+                let progress = self.advance(rds, &drill, now, &mut report).await;
+                if progress.step != "cleaned-up" {
+                    in_progress.push(drill.clone());
+                }
+                report.drills.push(progress);
+            }
+        }
+
+        // Start what is due (schedule) or what was asked for (manual).
+        let to_start = match (trigger.name, requested) {
+            (_, Some(requested)) => vec![requested],
+            ("schedule", None) => {
+                let snapshots = self.primary.list_snapshots().await?;
+                let (due, overdue) = drill::due_drills(
+                    &self.services.policy,
+                    &primary_databases,
+                    &snapshots,
+                    &in_progress,
+                    now,
+                );
+                for late in overdue
+                    .iter()
+                    .filter(|o| !due.iter().any(|d| d.database.identifier == o.database))
+                {
+                    if in_progress.iter().any(|d| d.database == late.database) {
+                        continue;
+                    }
+                    report.results.push(ItemOutcome {
+                        database: late.database.clone(),
+                        kind: DatabaseKind::Instance,
+                        region: self.primary.region().into(),
+                        action: "restore-drill".into(),
+                        status: ItemStatus::Failed,
+                        resource: None,
+                        detail: Some(format!(
+                            "drill overdue: last verified {} and no recovery point to drill",
+                            late.last_verified
+                                .map(rfc3339)
+                                .unwrap_or_else(|| "never".into())
+                        )),
+                        next_step: Some(
+                            "check that the snapshot function runs for this database".into(),
+                        ),
+                    });
+                }
+                due.into_iter()
+                    .map(|d| (d, self.primary.region().to_string()))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        for (due, region) in to_start {
+            self.start(&due, &region, now, &mut report).await;
+        }
+
+        report.counts = Counts::of(&report.results);
+        self.emit_metrics(&report, now);
+        let run = RunOutcome {
+            function: FUNCTION,
+            region: self.primary.region(),
+            run_id: &report.run_id,
+            trigger: &report.trigger,
+            items: &report.results,
+        };
+        report.notification = self.services.summarize(run, &mut report.run_errors).await;
+        info!(counts = ?report.counts, drills = report.drills.len(), "verify run finished");
+        Ok(report)
+    }
+
+    fn trigger_of(payload: Value) -> Result<Trigger, HandlerError> {
+        match input::classify(payload)? {
+            Incoming::Event(event) if event.detail_type == input::SCHEDULED_EVENT => Ok(Trigger {
+                name: "schedule",
+                start: None,
+            }),
+            Incoming::Event(event) if DRILL_EVENT_TYPES.contains(&event.detail_type.as_str()) => {
+                if event
+                    .detail
+                    .get("EventID")
+                    .and_then(Value::as_str)
+                    .is_none()
+                {
+                    return Err(HandlerError::InvalidInput(format!(
+                        "`{}` event has no detail.EventID: cannot tell what happened",
+                        event.detail_type
+                    )));
+                }
+                Ok(Trigger {
+                    name: "rds-event",
+                    start: None,
+                })
+            }
+            Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
+                "the verify function handles EventBridge `{}`, `{}` and `{}` events, not `{}` (from {})",
+                input::SCHEDULED_EVENT,
+                DRILL_EVENT_TYPES[0],
+                DRILL_EVENT_TYPES[1],
+                event.detail_type,
+                event.source
+            ))),
+            Incoming::Manual { action, payload } if action == ACTION => {
+                let request: VerifyRequest = input::parse_request(payload)?;
+                if request.database.is_none()
+                    && (request.snapshot.is_some() || request.region.is_some())
+                {
+                    return Err(HandlerError::InvalidInput(
+                        "`snapshot` and `region` need `database`: name the database to drill"
+                            .into(),
+                    ));
+                }
+                Ok(Trigger {
+                    name: "manual",
+                    start: Some(request),
+                })
+            }
+            Incoming::Manual { action, .. } => Err(input::unknown_action(&action, &[ACTION])),
+        }
+    }
+
+    /// Resolve an operator's drill request, or reject it naming the problem.
+    async fn requested_drill(
+        &self,
+        databases: &[Database],
+        database: &str,
+        snapshot: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<(DueDrill, String), HandlerError> {
+        let db = databases
+            .iter()
+            .find(|db| db.identifier == database && db.cluster.is_none())
+            .ok_or_else(|| {
+                HandlerError::InvalidInput(format!(
+                    "no DB instance or cluster named `{database}` in {}",
+                    self.primary.region()
+                ))
+            })?;
+        if self
+            .services
+            .policy
+            .plan_for(db)
+            .and_then(|p| p.verification.as_ref())
+            .is_none()
+        {
+            return Err(HandlerError::InvalidInput(format!(
+                "no plan of policy `{}` gives `{database}` a `verification` section (instance class, subnet group, \
+                 checks)",
+                self.services.policy.name
+            )));
+        }
+        let region = region.unwrap_or(self.primary.region()).to_string();
+        let rds = self.rds_in(&region).ok_or_else(|| {
+            HandlerError::InvalidInput(format!(
+                "region `{region}` is neither the primary region nor a DR region of the policy"
+            ))
+        })?;
+        let snapshots = rds.list_snapshots().await?;
+        let mine = snapshots
+            .into_iter()
+            .filter(|s| s.database == database && s.kind == db.kind && s.is_available());
+        let chosen = match snapshot.unwrap_or("latest") {
+            "latest" => mine.filter(|s| s.is_managed()).max_by_key(|s| s.created_at),
+            id => mine.into_iter().find(|s| s.identifier == id),
+        }
+        .ok_or_else(|| {
+            HandlerError::InvalidInput(format!(
+                "no available snapshot `{}` of `{database}` in {region}",
+                snapshot.unwrap_or("latest")
+            ))
+        })?;
+        Ok((
+            DueDrill {
+                id: drill::drill_identifier(database, &chosen.identifier),
+                database: db.clone(),
+                snapshot: chosen,
+            },
+            region,
+        ))
+    }
+
+    fn regions(&self) -> impl Iterator<Item = &Rds> {
+        std::iter::once(&self.primary).chain(&self.dr_regions)
+    }
+
+    fn rds_in(&self, region: &str) -> Option<&Rds> {
+        self.regions().find(|rds| rds.region() == region)
+    }
+
+    /// Request the restore of a drill.
+    async fn start(
+        &self,
+        due: &DueDrill,
+        region: &str,
+        now: DateTime<Utc>,
+        report: &mut VerifyReport,
+    ) {
+        let Some(rds) = self.rds_in(region) else {
+            return;
+        };
+        let Some(verification) = self
+            .services
+            .policy
+            .plan_for(&due.database)
+            .and_then(|plan| plan.verification.as_ref())
+        else {
+            return;
+        };
+        let drill_tags = drill::drill_tags(&self.services.policy, due, now);
+        let restore = DrillRestore {
+            id: &due.id,
+            snapshot: &due.snapshot,
+            engine: &due.database.engine,
+            verification,
+            tags: &drill_tags,
+        };
+        let result = rds.restore_for_drill(&restore).await;
+        let record = self.record(
+            "start-drill",
+            LedgerPhase::Result,
+            (region, &due.database.identifier, &due.id),
+            now,
+            result.as_ref().err().map(ToString::to_string),
+            serde_json::json!({ "snapshot": due.snapshot.arn, "instance_class": verification.instance_class }),
+        );
+        self.append(record, report).await;
+        let (status, detail) = match &result {
+            Ok(()) => {
+                info!(drill = %due.id, snapshot = %due.snapshot.identifier, "drill restore requested");
+                (ItemStatus::Done, None)
+            }
+            Err(e) => {
+                warn!(drill = %due.id, error = %e, "drill restore not requested");
+                (ItemStatus::Failed, Some(e.to_string()))
+            }
+        };
+        report.results.push(ItemOutcome {
+            database: due.database.identifier.clone(),
+            kind: due.database.kind,
+            region: region.into(),
+            action: "start-drill".into(),
+            status,
+            resource: Some(due.id.clone()),
+            next_step: detail
+                .as_ref()
+                .map(|_| "fix the cause; the next scheduled run tries again".into()),
+            detail,
+        });
+        report.drills.push(DrillReport {
+            drill: due.id.clone(),
+            database: due.database.identifier.clone(),
+            snapshot: due.snapshot.identifier.clone(),
+            region: region.into(),
+            step: "restore-requested".into(),
+            checks: Vec::new(),
+            passed: None,
+            restore_seconds: None,
+            drill_seconds: None,
+            rto_seconds: None,
+        });
+    }
+
+    /// Advance one drill by one step.
+    async fn advance(
+        &self,
+        rds: &Rds,
+        drill: &Drill,
+        now: DateTime<Utc>,
+        report: &mut VerifyReport,
+    ) -> DrillReport {
+        let mut progress = DrillReport {
+            drill: drill.id.clone(),
+            database: drill.database.clone(),
+            snapshot: drill.snapshot.clone(),
+            region: rds.region().into(),
+            step: "waiting".into(),
+            checks: Vec::new(),
+            passed: None,
+            restore_seconds: None,
+            drill_seconds: None,
+            rto_seconds: None,
+        };
+        let step = drill::next_step(drill, now);
+        let outcome = match step {
+            Step::Wait => Ok(()),
+            Step::SecureCredentials => self.secure(rds, drill, now, &mut progress).await,
+            Step::RunChecks => match self.check(rds, drill, now, &mut progress, report).await {
+                Ok(()) => self.clean_up(rds, drill, now, &mut progress, report).await,
+                Err(e) => Err(e),
+            },
+            Step::RecordFailedRestore => {
+                self.record_failed_restore(drill, now, &mut progress, report)
+                    .await;
+                self.clean_up(rds, drill, now, &mut progress, report).await
+            }
+            Step::CleanUp => {
+                if drill.expires_at <= now && drill.phase != Phase::CleaningUp {
+                    report.results.push(ItemOutcome {
+                        database: drill.database.clone(),
+                        kind: drill.resource.kind,
+                        region: rds.region().into(),
+                        action: "sweep-drill".into(),
+                        status: ItemStatus::Done,
+                        resource: Some(drill.id.clone()),
+                        detail: Some(format!(
+                            "expired {} in phase {}",
+                            rfc3339(drill.expires_at),
+                            drill.phase.as_str()
+                        )),
+                        next_step: None,
+                    });
+                }
+                self.clean_up(rds, drill, now, &mut progress, report).await
+            }
+        };
+        if let Err(e) = outcome {
+            warn!(drill = %drill.id, error = %e, "drill step failed");
+            report.results.push(ItemOutcome {
+                database: drill.database.clone(),
+                kind: drill.resource.kind,
+                region: rds.region().into(),
+                action: "restore-drill".into(),
+                status: ItemStatus::Failed,
+                resource: Some(drill.id.clone()),
+                detail: Some(e.to_string()),
+                next_step: Some(e.next_step()),
+            });
+        }
+        progress
+    }
+
+    /// The restore is done: drill-only credentials, in a secret deleted with the drill.
+    async fn secure(
+        &self,
+        rds: &Rds,
+        drill: &Drill,
+        now: DateTime<Utc>,
+        progress: &mut DrillReport,
+    ) -> Result<(), AwsError> {
+        let candidate = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let secret_tags = [(tags::DRILL.to_string(), drill.id.clone())];
+        let password = self
+            .secrets
+            .get_or_create(&drill_secret_name(&drill.id), &candidate, &secret_tags)
+            .await?;
+        rds.secure_drill(drill.resource.kind, &drill.id, &password)
+            .await?;
+        let mut phase = vec![(
+            tags::DRILL_PHASE.to_string(),
+            Phase::Securing.as_str().to_string(),
+        )];
+        if drill.available_at.is_none() {
+            phase.push((tags::DRILL_AVAILABLE_AT.to_string(), rfc3339(now)));
+        }
+        rds.add_tags(&drill.resource.arn, &phase).await?;
+        progress.step = "credentials-set".into();
+        progress.restore_seconds =
+            Some((drill.available_at.unwrap_or(now) - drill.started_at).num_seconds());
+        Ok(())
+    }
+
+    /// Credentials are in place: run the checks and record the result everywhere.
+    async fn check(
+        &self,
+        rds: &Rds,
+        drill: &Drill,
+        now: DateTime<Utc>,
+        progress: &mut DrillReport,
+        report: &mut VerifyReport,
+    ) -> Result<(), AwsError> {
+        let Some(password) = self.secrets.get(&drill_secret_name(&drill.id)).await? else {
+            // The credentials are gone (a crash, or someone deleted them): set them again.
+            return self.secure(rds, drill, now, progress).await;
+        };
+        let plan = drill
+            .plan
+            .as_deref()
+            .and_then(|name| self.services.policy.plan_named(name));
+        let verification = plan.and_then(|p| p.verification.as_ref());
+        let results = match self.target(
+            drill,
+            password,
+            verification.and_then(|v| v.database_name.clone()),
+        ) {
+            Ok(target) => {
+                let policy_checks = verification.map(|v| v.checks.clone()).unwrap_or_default();
+                checks::run_checks(
+                    &target,
+                    &policy_checks,
+                    drill.snapshot_time,
+                    self.check_timeout,
+                )
+                .await
+                .results
+            }
+            Err(problem) => vec![CheckResult {
+                name: "connectivity".into(),
+                expected: "connect".into(),
+                actual: problem,
+                passed: false,
+                duration_ms: 0,
+            }],
+        };
+        let passed = results.iter().all(|r| r.passed);
+        let available_at = drill.available_at.unwrap_or(now);
+        let restore_seconds = (available_at - drill.started_at).num_seconds();
+        let drill_seconds = (now - drill.started_at).num_seconds();
+        let rto = plan.map(|p| p.objectives.rto.as_secs() as i64);
+
+        // On the snapshot: the verification time only when it passed; the result either way.
+        let mut snapshot_tags = vec![(
+            tags::VERIFY_RESULT.to_string(),
+            if passed { "passed" } else { "failed" }.to_string(),
+        )];
+        if passed {
+            snapshot_tags.push((tags::VERIFIED_AT.to_string(), rfc3339(now)));
+        }
+        let snapshot_region = drill.snapshot_arn.split(':').nth(3).unwrap_or(rds.region());
+        if let Some(owner) = self.rds_in(snapshot_region)
+            && let Err(e) = owner.add_tags(&drill.snapshot_arn, &snapshot_tags).await
+        {
+            report
+                .run_errors
+                .push(format!("result not tagged on {}: {e}", drill.snapshot));
+        }
+        let record = self.record(
+            "restore-drill",
+            LedgerPhase::Result,
+            (rds.region(), &drill.database, &drill.id),
+            now,
+            (!passed).then(|| failures(&results)),
+            serde_json::json!({
+                "snapshot": drill.snapshot_arn,
+                "passed": passed,
+                "checks": results,
+                "restore_seconds": restore_seconds,
+                "drill_seconds": drill_seconds,
+                "rto_seconds": rto,
+            }),
+        );
+        self.append(record, report).await;
+
+        let mut outcome = ItemOutcome {
+            database: drill.database.clone(),
+            kind: drill.resource.kind,
+            region: rds.region().into(),
+            action: "restore-drill".into(),
+            status: ItemStatus::Done,
+            resource: Some(drill.snapshot.clone()),
+            detail: None,
+            next_step: None,
+        };
+        if !passed {
+            outcome.status = ItemStatus::Failed;
+            outcome.detail = Some(format!(
+                "snapshot {} failed its restore drill: {}",
+                drill.snapshot,
+                failures(&results)
+            ));
+            outcome.next_step = Some(
+                "the recovery point does not hold what the policy expects: investigate before relying on it".into(),
+            );
+        } else if rto.is_some_and(|rto| restore_seconds > rto) {
+            outcome.status = ItemStatus::Failed;
+            outcome.detail = Some(format!(
+                "restore of {} took {}s, slower than the RTO of {}s",
+                drill.snapshot,
+                restore_seconds,
+                rto.unwrap_or_default()
+            ));
+            outcome.next_step = Some("the RTO target cannot be met from snapshots: consider a standby or a smaller restore".into());
+        }
+        report.results.push(outcome);
+        info!(drill = %drill.id, passed, restore_seconds, drill_seconds, "drill checked");
+        progress.step = "checked".into();
+        progress.passed = Some(passed);
+        progress.checks = results;
+        progress.restore_seconds = Some(restore_seconds);
+        progress.drill_seconds = Some(drill_seconds);
+        progress.rto_seconds = rto;
+        rds.add_tags(
+            &drill.resource.arn,
+            &[(
+                tags::DRILL_PHASE.to_string(),
+                Phase::CleaningUp.as_str().to_string(),
+            )],
+        )
+        .await
+    }
+
+    /// Where and how the checks connect to the drill's temporary database.
+    fn target(
+        &self,
+        drill: &Drill,
+        password: String,
+        database: Option<String>,
+    ) -> Result<Target, String> {
+        let engine = Engine::from_rds_engine(&drill.resource.engine).map_err(|e| e.to_string())?;
+        let user = drill
+            .resource
+            .master_username
+            .clone()
+            .ok_or("RDS reports no master user name for the restored database")?;
+        let (host, port, tls) = match &self.endpoint_override {
+            Some(over) => {
+                let (host, port) = match engine {
+                    Engine::Postgres => over.postgres.clone(),
+                    Engine::MySql => over.mysql.clone(),
+                };
+                (host, port, TlsMode::Disable)
+            }
+            None => {
+                let endpoint = drill
+                    .resource
+                    .endpoint
+                    .clone()
+                    .ok_or("the restored database has no endpoint yet")?;
+                (endpoint.host, endpoint.port, self.tls.clone())
+            }
+        };
+        Ok(Target {
+            engine,
+            host,
+            port,
+            user,
+            password: Secret::new(password),
+            database,
+            tls,
+        })
+    }
+
+    /// The restore failed: record it, then the drill is cleaned up.
+    async fn record_failed_restore(
+        &self,
+        drill: &Drill,
+        now: DateTime<Utc>,
+        progress: &mut DrillReport,
+        report: &mut VerifyReport,
+    ) {
+        let detail = format!(
+            "restore of {} ended in status `{}`",
+            drill.snapshot, drill.resource.status
+        );
+        let record = self.record(
+            "restore-drill",
+            LedgerPhase::Result,
+            (&drill.resource.region, &drill.database, &drill.id),
+            now,
+            Some(detail.clone()),
+            serde_json::json!({ "snapshot": drill.snapshot_arn, "passed": false }),
+        );
+        self.append(record, report).await;
+        let snapshot_region = drill.snapshot_arn.split(':').nth(3).unwrap_or_default();
+        if let Some(owner) = self.rds_in(snapshot_region)
+            && let Err(e) = owner
+                .add_tags(
+                    &drill.snapshot_arn,
+                    &[(tags::VERIFY_RESULT.to_string(), "failed".to_string())],
+                )
+                .await
+        {
+            report
+                .run_errors
+                .push(format!("result not tagged on {}: {e}", drill.snapshot));
+        }
+        report.results.push(ItemOutcome {
+            database: drill.database.clone(),
+            kind: drill.resource.kind,
+            region: drill.resource.region.clone(),
+            action: "restore-drill".into(),
+            status: ItemStatus::Failed,
+            resource: Some(drill.snapshot.clone()),
+            detail: Some(detail),
+            next_step: Some("the snapshot could not be restored: check its encryption key and the drill settings".into()),
+        });
+        progress.passed = Some(false);
+    }
+
+    /// Delete the drill's temporary resources and its credentials, between ledger records.
+    async fn clean_up(
+        &self,
+        rds: &Rds,
+        drill: &Drill,
+        now: DateTime<Utc>,
+        progress: &mut DrillReport,
+        report: &mut VerifyReport,
+    ) -> Result<(), AwsError> {
+        let at = (rds.region(), drill.database.as_str(), drill.id.as_str());
+        let intent = self.record(
+            "delete-drill",
+            LedgerPhase::Intent,
+            at,
+            now,
+            None,
+            Value::Null,
+        );
+        if !self.append(intent, report).await {
+            return Ok(());
+        }
+        let gone = rds.delete_drill(drill.resource.kind, &drill.id).await?;
+        self.secrets.delete(&drill_secret_name(&drill.id)).await?;
+        let result = self.record(
+            "delete-drill",
+            LedgerPhase::Result,
+            at,
+            now,
+            None,
+            serde_json::json!({ "kind": drill.resource.kind, "gone": gone }),
+        );
+        self.append(result, report).await;
+        progress.step = if gone { "cleaned-up" } else { "deleting" }.into();
+        Ok(())
+    }
+
+    fn record(
+        &self,
+        action: &str,
+        phase: LedgerPhase,
+        (region, database, drill): (&str, &str, &str),
+        now: DateTime<Utc>,
+        error: Option<String>,
+        details: Value,
+    ) -> LedgerRecord {
+        LedgerRecord {
+            schema: RECORD_SCHEMA,
+            time: now,
+            function: FUNCTION.into(),
+            run_id: String::new(),
+            trigger: String::new(),
+            action: action.into(),
+            phase,
+            region: region.into(),
+            database: database.into(),
+            resource: drill.into(),
+            reason: format!("policy {}: restore drill", self.services.policy.name),
+            outcome: Some(if error.is_some() { "failed" } else { "ok" }.into())
+                .filter(|_| phase == LedgerPhase::Result),
+            error,
+            details,
+        }
+    }
+
+    /// Append a ledger record; a failure is a run error. Returns whether it was written.
+    async fn append(&self, mut record: LedgerRecord, report: &mut VerifyReport) -> bool {
+        record.run_id = report.run_id.clone();
+        record.trigger = report.trigger.clone();
+        match self.services.ledger.append(&record).await {
+            Ok(_) => true,
+            Err(e) => {
+                report.run_errors.push(e.to_string());
+                false
+            }
+        }
+    }
+
+    fn emit_metrics(&self, report: &VerifyReport, now: DateTime<Utc>) {
+        let mut metrics = Metrics::new(FUNCTION, now);
+        for drill in report.drills.iter().filter(|d| d.passed.is_some()) {
+            let dims = [
+                ("Database", drill.database.as_str()),
+                ("Region", drill.region.as_str()),
+            ];
+            metrics.put(
+                &dims,
+                "DrillSucceeded",
+                f64::from(u8::from(drill.passed == Some(true))),
+                Unit::Count,
+            );
+            if let Some(seconds) = drill.restore_seconds {
+                metrics.put(&dims, "RestoreSeconds", seconds as f64, Unit::Seconds);
+            }
+            if let Some(seconds) = drill.drill_seconds {
+                metrics.put(&dims, "DrillSeconds", seconds as f64, Unit::Seconds);
+            }
+        }
+        metrics.emit();
+    }
+}
+
+/// The drills among `databases` (Aurora drill members are handled through their cluster).
+fn drills_in(databases: &[Database]) -> Vec<Drill> {
+    databases
+        .iter()
+        .filter(|db| db.cluster.is_none())
+        .filter_map(|db| {
+            let mut drill = Drill::from_resource(db)?;
+            if db.kind == DatabaseKind::Cluster {
+                // A cluster is ready when its instance is.
+                let member = databases
+                    .iter()
+                    .find(|m| m.cluster.as_deref() == Some(db.identifier.as_str()));
+                drill.resource.status = match member {
+                    Some(m) if db.status == "available" => m.status.clone(),
+                    Some(_) => db.status.clone(),
+                    None if drill.phase == Phase::CleaningUp => db.status.clone(),
+                    None => "creating".into(),
+                };
+            }
+            Some(drill)
+        })
+        .collect()
+}
+
+/// The failed checks as `name: expected …, actual …`.
+fn failures(results: &[CheckResult]) -> String {
+    results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("{}: expected {}, actual {}", r.name, r.expected, r.actual))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl EndpointOverride {
+    /// The override from `LIFEBOAT_TEST_DRILL_POSTGRES` and `LIFEBOAT_TEST_DRILL_MYSQL` (`host:port`), if either is
+    /// set; the other defaults to the engine's port on 127.0.0.1.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let parse = |name: &str| -> Result<Option<(String, u16)>, String> {
+            let Some(value) = var(name).filter(|v| !v.trim().is_empty()) else {
+                return Ok(None);
+            };
+            let (host, port) = value
+                .rsplit_once(':')
+                .ok_or(format!("{name} = `{value}`: expected host:port"))?;
+            let port = port
+                .parse()
+                .map_err(|_| format!("{name} = `{value}`: the port is not a number"))?;
+            Ok(Some((host.to_string(), port)))
+        };
+        let postgres = parse("LIFEBOAT_TEST_DRILL_POSTGRES")?;
+        let mysql = parse("LIFEBOAT_TEST_DRILL_MYSQL")?;
+        if postgres.is_none() && mysql.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            postgres: postgres.unwrap_or(("127.0.0.1".into(), 5432)),
+            mysql: mysql.unwrap_or(("127.0.0.1".into(), 3306)),
+        }))
+    }
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}

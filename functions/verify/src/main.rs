@@ -1,0 +1,37 @@
+//! Lambda entry point of the verify function: wires logging, configuration and AWS clients once, then serves
+//! invocations with [`lifeboat_verify::VerifyFunction`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+use lifeboat::aws::rds::Rds;
+use lifeboat::aws::secrets::Secrets;
+use lifeboat::services::Services;
+use lifeboat_verify::checks::TlsMode;
+use lifeboat_verify::{EndpointOverride, VerifyFunction};
+
+/// Bound on connecting to a restored database and on each check's query.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lifeboat::telemetry::init();
+    let (services, aws, _) = Services::from_env().await?;
+    let function = Arc::new(VerifyFunction {
+        primary: Rds::new(aws.rds(), aws.region()),
+        dr_regions: aws.dr_rds(&services.policy),
+        secrets: Secrets::new(aws.secrets(), aws.region()),
+        tls: TlsMode::require_from_env()?,
+        check_timeout: CHECK_TIMEOUT,
+        endpoint_override: EndpointOverride::from_vars(|name| std::env::var(name).ok())?,
+        services,
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let function = Arc::clone(&function);
+        async move { function.handle(event.payload, &event.context).await }
+    }))
+    .await
+}

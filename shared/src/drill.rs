@@ -1,0 +1,435 @@
+//! Restore-drill planning (pure): which databases are due for a drill and from which recovery point, and what the
+//! next step of each drill in progress is.
+//!
+//! A drill restores a snapshot into a temporary, private instance (Aurora: a temporary cluster with one instance),
+//! sets credentials that exist only for the drill, runs the policy's SQL checks, records the result and deletes
+//! everything. A restore takes longer than an invocation, so the state of a drill lives in the tags of its
+//! temporary resources ([`Phase`] in `lifeboat:drill-phase`) and every run advances each drill by one step.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Database, Snapshot};
+use crate::policy::Policy;
+use crate::tags;
+
+/// How long a drill may live before the sweeper deletes what is left of it.
+pub const DRILL_LIFETIME: Duration = Duration::from_secs(6 * 3600);
+
+/// Grace after `every` before a drill counts as overdue.
+pub const OVERDUE_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// Where a drill is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The restore was requested; waiting for the temporary database to become available.
+    Restoring,
+    /// Drill-only credentials were requested; waiting for RDS to apply them.
+    Securing,
+    /// The checks ran and the result is recorded; the temporary resources are being deleted.
+    CleaningUp,
+}
+
+impl Phase {
+    /// Tag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Restoring => "restoring",
+            Phase::Securing => "securing",
+            Phase::CleaningUp => "cleaning-up",
+        }
+    }
+
+    /// Parse a tag value.
+    pub fn parse(value: &str) -> Option<Phase> {
+        match value {
+            "restoring" => Some(Phase::Restoring),
+            "securing" => Some(Phase::Securing),
+            "cleaning-up" => Some(Phase::CleaningUp),
+            _ => None,
+        }
+    }
+}
+
+/// The temporary database of a drill (instance or cluster), read back from its tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drill {
+    /// The temporary instance or cluster.
+    pub resource: Database,
+    /// Drill identifier (also the temporary database's identifier).
+    pub id: String,
+    /// The database whose recovery point is being proven.
+    pub database: String,
+    /// The plan whose verification settings and checks apply.
+    pub plan: Option<String>,
+    /// The snapshot restored.
+    pub snapshot: String,
+    /// ARN of the snapshot restored.
+    pub snapshot_arn: String,
+    /// When the recovery point was taken.
+    pub snapshot_time: DateTime<Utc>,
+    /// The drill's phase.
+    pub phase: Phase,
+    /// When the restore was requested.
+    pub started_at: DateTime<Utc>,
+    /// When the temporary database was first seen available.
+    pub available_at: Option<DateTime<Utc>>,
+    /// When the sweeper may delete it.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Drill {
+    /// Read a drill from a database carrying `lifeboat:drill` tags; `None` for anything else.
+    pub fn from_resource(resource: &Database) -> Option<Drill> {
+        let tag = |key: &str| resource.tags.get(key).cloned();
+        let time = |key: &str| {
+            tag(key)
+                .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let id = tag(tags::DRILL)?;
+        Some(Drill {
+            id,
+            database: tag(tags::SOURCE).unwrap_or_default(),
+            plan: tag(tags::PLAN),
+            snapshot: tag(tags::DRILL_SNAPSHOT).unwrap_or_default(),
+            snapshot_arn: tag(tags::DRILL_SNAPSHOT_ARN).unwrap_or_default(),
+            snapshot_time: time(tags::DRILL_SNAPSHOT_TIME).unwrap_or(DateTime::<Utc>::MIN_UTC),
+            phase: tag(tags::DRILL_PHASE)
+                .as_deref()
+                .and_then(Phase::parse)
+                .unwrap_or(Phase::Restoring),
+            started_at: time(tags::DRILL_STARTED_AT).unwrap_or(DateTime::<Utc>::MIN_UTC),
+            available_at: time(tags::DRILL_AVAILABLE_AT),
+            expires_at: time(tags::EXPIRES_AT).unwrap_or(DateTime::<Utc>::MIN_UTC),
+            resource: resource.clone(),
+        })
+    }
+
+    /// Whether the temporary database is ready for the next step.
+    pub fn is_available(&self) -> bool {
+        self.resource.status == "available"
+    }
+}
+
+/// What to do with a drill now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing yet: RDS is still working (restoring, modifying, backing up).
+    Wait,
+    /// The restore is done: record when, then set drill-only credentials.
+    SecureCredentials,
+    /// Credentials are in place: run the checks, record the result, then clean up.
+    RunChecks,
+    /// Delete the temporary resources (and the drill credentials).
+    CleanUp,
+    /// The restore failed: record the failure, then clean up.
+    RecordFailedRestore,
+}
+
+/// The next step of `drill` at `now`. An expired drill is cleaned up whatever its phase (the sweeper).
+pub fn next_step(drill: &Drill, now: DateTime<Utc>) -> Step {
+    if drill.phase == Phase::CleaningUp || drill.expires_at <= now {
+        return Step::CleanUp;
+    }
+    match drill.resource.status.as_str() {
+        "failed"
+        | "incompatible-restore"
+        | "incompatible-parameters"
+        | "incompatible-network"
+        | "inaccessible-encryption-credentials" => Step::RecordFailedRestore,
+        "deleting" => Step::Wait,
+        "available" => match drill.phase {
+            Phase::Restoring => Step::SecureCredentials,
+            Phase::Securing => Step::RunChecks,
+            Phase::CleaningUp => Step::CleanUp,
+        },
+        _ => Step::Wait,
+    }
+}
+
+/// A drill to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDrill {
+    /// The database whose newest recovery point is drilled.
+    pub database: Database,
+    /// The snapshot to restore.
+    pub snapshot: Snapshot,
+    /// The deterministic drill identifier.
+    pub id: String,
+}
+
+/// A database whose last verified recovery point is older than its cadence allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overdue {
+    /// The database.
+    pub database: String,
+    /// When a restore was last verified, if ever.
+    pub last_verified: Option<DateTime<Utc>>,
+}
+
+/// Which drills to start at `now`: every database whose plan has `verification`, whose newest verification is
+/// older than `every`, and that has no drill in progress, drilled from its newest available managed snapshot.
+/// Also returns the databases that are overdue (past `every` plus a day).
+pub fn due_drills(
+    policy: &Policy,
+    databases: &[Database],
+    snapshots: &[Snapshot],
+    drills: &[Drill],
+    now: DateTime<Utc>,
+) -> (Vec<DueDrill>, Vec<Overdue>) {
+    let mut due = Vec::new();
+    let mut overdue = Vec::new();
+    for db in databases
+        .iter()
+        .filter(|db| db.cluster.is_none() && !db.tags.contains_key(tags::DRILL))
+    {
+        let Some(every) = policy
+            .plan_for(db)
+            .and_then(|plan| plan.verification.as_ref())
+            .map(|v| v.every)
+        else {
+            continue;
+        };
+        let mine: Vec<&Snapshot> = snapshots
+            .iter()
+            .filter(|s| s.database == db.identifier && s.kind == db.kind && s.is_managed())
+            .collect();
+        let last_verified = mine.iter().filter_map(|s| s.verified_at()).max();
+        let age = |t: DateTime<Utc>| now.signed_duration_since(t).to_std().unwrap_or_default();
+        if last_verified.is_some_and(|t| age(t) < every) {
+            continue;
+        }
+        if last_verified.is_none_or(|t| age(t) >= every + OVERDUE_GRACE) {
+            overdue.push(Overdue {
+                database: db.identifier.clone(),
+                last_verified,
+            });
+        }
+        if drills.iter().any(|d| d.database == db.identifier) {
+            continue;
+        }
+        let newest = mine
+            .into_iter()
+            .filter(|s| s.is_available())
+            .max_by(|a, b| {
+                a.created_at
+                    .cmp(&b.created_at)
+                    .then_with(|| b.identifier.cmp(&a.identifier))
+            });
+        if let Some(snapshot) = newest {
+            due.push(DueDrill {
+                database: db.clone(),
+                id: drill_identifier(&db.identifier, &snapshot.identifier),
+                snapshot: snapshot.clone(),
+            });
+        }
+    }
+    (due, overdue)
+}
+
+/// The deterministic identifier of the drill of `snapshot` (a valid DB instance and cluster identifier):
+/// `lbdrill-<database, cut>-<8 hex>`, so starting the same drill twice finds "already exists".
+pub fn drill_identifier(database: &str, snapshot: &str) -> String {
+    let digest = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{database}/{snapshot}").as_bytes(),
+    );
+    let cut: String = database.chars().take(40).collect();
+    let cut = cut.trim_end_matches('-');
+    format!("lbdrill-{cut}-{}", &digest.simple().to_string()[..8])
+}
+
+/// Tags of a drill's temporary database at its start.
+pub fn drill_tags(policy: &Policy, due: &DueDrill, now: DateTime<Utc>) -> Vec<(String, String)> {
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let expires = now + chrono::Duration::from_std(DRILL_LIFETIME).unwrap_or_default();
+    let plan = policy
+        .plan_for(&due.database)
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    vec![
+        (tags::PLAN.into(), plan),
+        (tags::DRILL.into(), due.id.clone()),
+        (tags::POLICY.into(), policy.name.clone()),
+        (tags::SOURCE.into(), due.database.identifier.clone()),
+        (tags::DRILL_SNAPSHOT.into(), due.snapshot.identifier.clone()),
+        (tags::DRILL_SNAPSHOT_ARN.into(), due.snapshot.arn.clone()),
+        (
+            tags::DRILL_SNAPSHOT_TIME.into(),
+            time(due.snapshot.created_at),
+        ),
+        (tags::DRILL_PHASE.into(), Phase::Restoring.as_str().into()),
+        (tags::DRILL_STARTED_AT.into(), time(now)),
+        (tags::EXPIRES_AT.into(), time(expires)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DatabaseKind;
+    use std::collections::BTreeMap;
+
+    fn db(id: &str, tags: &[(&str, &str)]) -> Database {
+        Database {
+            identifier: id.into(),
+            kind: DatabaseKind::Instance,
+            arn: format!("arn:aws:rds:us-east-1:123456789012:db:{id}"),
+            region: "us-east-1".into(),
+            engine: "postgres".into(),
+            status: "available".into(),
+            encrypted: true,
+            cluster: None,
+            endpoint: None,
+            master_username: None,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn snap(id: &str, database: &str, created: &str, verified: Option<&str>) -> Snapshot {
+        let mut tags: BTreeMap<String, String> =
+            [(tags::MANAGED.to_string(), tags::TRUE.to_string())]
+                .into_iter()
+                .collect();
+        if let Some(v) = verified {
+            tags.insert(tags::VERIFIED_AT.into(), v.into());
+        }
+        Snapshot {
+            identifier: id.into(),
+            arn: format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}"),
+            region: "us-east-1".into(),
+            kind: DatabaseKind::Instance,
+            database: database.into(),
+            created_at: created.parse().unwrap(),
+            status: "available".into(),
+            encrypted: true,
+            copied_from: None,
+            tags,
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy::from_yaml(
+            "version: 1\nname: t\nplans:\n  - name: p\n    select: {tags: {drill: \"yes\"}}\n    retention: {keep_daily: 7}\n    verification: {every: 7d, instance_class: db.t3.micro, subnet_group: drills}\n    objectives: {rpo: 1h, rto: 4h}\n",
+        )
+        .unwrap()
+    }
+
+    fn at(t: &str) -> DateTime<Utc> {
+        t.parse().unwrap()
+    }
+
+    #[test]
+    fn due_when_never_or_long_ago_verified_from_the_newest_snapshot() {
+        let fleet = [
+            db("booking", &[("drill", "yes")]),
+            db("fresh", &[("drill", "yes")]),
+            db("other", &[]),
+        ];
+        let snaps = [
+            snap(
+                "b-old",
+                "booking",
+                "2026-11-20T02:00:00Z",
+                Some("2026-11-01T05:00:00Z"),
+            ),
+            snap("b-new", "booking", "2026-11-21T02:00:00Z", None),
+            snap(
+                "f-1",
+                "fresh",
+                "2026-11-21T02:00:00Z",
+                Some("2026-11-19T05:00:00Z"),
+            ),
+            snap("o-1", "other", "2026-11-21T02:00:00Z", None),
+        ];
+        let (due, overdue) = due_drills(&policy(), &fleet, &snaps, &[], at("2026-11-22T03:00:00Z"));
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (
+                due[0].database.identifier.as_str(),
+                due[0].snapshot.identifier.as_str()
+            ),
+            ("booking", "b-new")
+        );
+        assert_eq!(
+            overdue.len(),
+            1,
+            "21 days since the last verification is past 7 days and a grace day"
+        );
+        assert_eq!(overdue[0].last_verified, Some(at("2026-11-01T05:00:00Z")));
+    }
+
+    #[test]
+    fn a_drill_in_progress_is_not_started_twice() {
+        let fleet = [db("booking", &[("drill", "yes")])];
+        let snaps = [snap("b-new", "booking", "2026-11-21T02:00:00Z", None)];
+        let id = drill_identifier("booking", "b-new");
+        let mut resource = db(&id, &[]);
+        resource.tags = [(tags::DRILL, id.as_str()), (tags::SOURCE, "booking")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let drill = Drill::from_resource(&resource).unwrap();
+        let (due, _) = due_drills(
+            &policy(),
+            &fleet,
+            &snaps,
+            &[drill],
+            at("2026-11-22T03:00:00Z"),
+        );
+        assert!(due.is_empty());
+    }
+
+    #[test]
+    fn steps_follow_phase_status_and_expiry() {
+        let now = at("2026-11-22T03:00:00Z");
+        let due = DueDrill {
+            database: db("booking", &[]),
+            snapshot: snap("b-new", "booking", "2026-11-21T02:00:00Z", None),
+            id: drill_identifier("booking", "b-new"),
+        };
+        let mut resource = db(&due.id, &[]);
+        resource.tags = drill_tags(&policy(), &due, now).into_iter().collect();
+        let mut drill = Drill::from_resource(&resource).unwrap();
+        assert_eq!(drill.phase, Phase::Restoring);
+        assert_eq!(next_step(&drill, now), Step::SecureCredentials);
+        drill.resource.status = "creating".into();
+        assert_eq!(next_step(&drill, now), Step::Wait);
+        drill.resource.status = "failed".into();
+        assert_eq!(next_step(&drill, now), Step::RecordFailedRestore);
+        drill.resource.status = "available".into();
+        drill.phase = Phase::Securing;
+        assert_eq!(next_step(&drill, now), Step::RunChecks);
+        drill.resource.status = "modifying".into();
+        assert_eq!(next_step(&drill, now), Step::Wait);
+        assert_eq!(
+            next_step(&drill, now + chrono::Duration::hours(7)),
+            Step::CleanUp,
+            "expired: swept"
+        );
+        drill.phase = Phase::CleaningUp;
+        assert_eq!(next_step(&drill, now), Step::CleanUp);
+    }
+
+    #[test]
+    fn drill_identifiers_are_valid_and_deterministic() {
+        let id = drill_identifier(&"a-very-long-database-name-".repeat(4), "snap-1");
+        assert!(id.len() <= 63, "{id}");
+        assert!(id.starts_with("lbdrill-") && !id.contains("--"), "{id}");
+        assert_eq!(
+            id,
+            drill_identifier(&"a-very-long-database-name-".repeat(4), "snap-1")
+        );
+        assert_ne!(
+            drill_identifier("db", "snap-1"),
+            drill_identifier("db", "snap-2")
+        );
+    }
+}

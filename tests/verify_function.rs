@@ -1,0 +1,662 @@
+//! The real verify handler against moto server, with the temporary instances' endpoints mapped (test-only
+//! override) to the real PostgreSQL and MariaDB servers on this machine, which the tests seed: a passing drill end
+//! to end, a failing row count, a stale freshness check, an unreachable database, a crash between steps followed
+//! by a run that converges, an expired orphan swept, and bad input.
+
+use chrono::{DateTime, Duration, Utc};
+use lifeboat::ledger::Phase;
+use lifeboat::report::ItemStatus;
+use lifeboat_integration_tests::{Sandbox, context, event, unique};
+use lifeboat_verify::VerifyReport;
+use serde_json::json;
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("timestamp")
+}
+
+/// The snapshot time of the history all tests build (the sample schedule event).
+const SNAPSHOT_TIME: &str = "2026-11-22T02:00:00Z";
+
+fn policy(database: &str) -> String {
+    format!(
+        r#"
+version: 1
+name: verify-test
+plans:
+  - name: production
+    select: {{tags: {{"lifeboat:backup": "true"}}}}
+    retention: {{keep_daily: 30}}
+    verification:
+      every: 7d
+      instance_class: db.t3.micro
+      subnet_group: lifeboat-drills
+      database_name: {database}
+      checks:
+        - {{kind: tables_present, tables: [bookings]}}
+        - {{kind: min_rows, table: bookings, at_least: 3}}
+        - {{kind: freshness, table: bookings, column: created_at, tolerance: 24h}}
+        - {{kind: sql, name: no-unpaid-bookings, query: "select count(*) from bookings where paid = false", equals: "0"}}
+    objectives: {{rpo: 1h, rto: 4h}}
+"#
+    )
+}
+
+/// A PostgreSQL database on the local server with `rows` bookings, the newest created at `newest`.
+async fn seed_postgres(rows: i64, newest: DateTime<Utc>) -> String {
+    let name = unique("lifeboat_drill").replace('-', "_");
+    let (client, connection) = tokio_postgres::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("the local PostgreSQL server (127.0.0.1:5432) must be running");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    client
+        .batch_execute("DO $$ BEGIN CREATE ROLE lifeboat LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        .await
+        .expect("drill role");
+    let (db, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port=5432 user=postgres dbname={name}"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect to the drill database");
+    tokio::spawn(connection);
+    db.batch_execute(
+        "CREATE TABLE bookings (id serial PRIMARY KEY, created_at timestamptz NOT NULL, paid boolean NOT NULL DEFAULT true);
+         GRANT SELECT ON bookings TO lifeboat;",
+    )
+    .await
+    .expect("create table");
+    for n in 0..rows {
+        let created = newest - Duration::hours(n);
+        let created = created.to_rfc3339();
+        db.execute(
+            "INSERT INTO bookings (created_at) VALUES ($1::text::timestamptz)",
+            &[&created],
+        )
+        .await
+        .expect("insert booking");
+    }
+    name
+}
+
+/// Run the verify function "as of" `now`; `postgres_port` points PostgreSQL drills elsewhere.
+async fn run(
+    sandbox: &Sandbox,
+    policy: &str,
+    now: &str,
+    port: u16,
+    payload: serde_json::Value,
+) -> VerifyReport {
+    sandbox
+        .verify_function(policy, at(now), port)
+        .handle(payload, &context(&format!("verify-{now}")))
+        .await
+        .expect("verify run")
+}
+
+fn restored_event() -> serde_json::Value {
+    event("verify/instance-restored.json")
+}
+
+const SELECTED: [(&str, &str); 1] = [("lifeboat:backup", "true")];
+
+#[tokio::test]
+async fn a_passing_drill_end_to_end_leaves_nothing_behind() {
+    let database = seed_postgres(10, at(SNAPSHOT_TIME) - Duration::minutes(5)).await;
+    let policy = policy(&database);
+    let sandbox = Sandbox::new("ap-northeast-3").await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    sandbox
+        .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
+        .await;
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+    let schedule = event("verify/scheduled.json");
+
+    // 03:00 the schedule starts the drill: a private temporary instance restored from the newest snapshot.
+    let started = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:00:00Z",
+        5432,
+        schedule.clone(),
+    )
+    .await;
+    assert_eq!(started.results.len(), 1, "{started:#?}");
+    assert_eq!(
+        (
+            started.results[0].action.as_str(),
+            started.results[0].status
+        ),
+        ("start-drill", ItemStatus::Done),
+        "{started:#?}"
+    );
+    let drill_id = started.results[0].resource.clone().expect("drill id");
+    assert_eq!(
+        sandbox.databases_named("lbdrill-").await,
+        std::slice::from_ref(&drill_id)
+    );
+    let drill = sandbox
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(&drill_id)
+        .send()
+        .await
+        .expect("drill");
+    let instance = &drill.db_instances()[0];
+    assert_ne!(
+        instance.publicly_accessible(),
+        Some(true),
+        "drill instances are private"
+    );
+    let tags: Vec<(&str, &str)> = instance
+        .tag_list()
+        .iter()
+        .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+        .collect();
+    assert!(tags.contains(&("lifeboat:drill", drill_id.as_str())));
+    assert!(tags.contains(&(
+        "lifeboat:drill-snapshot",
+        "lifeboat-booking-db-2026-11-22-0200"
+    )));
+    assert!(
+        tags.iter()
+            .any(|(k, v)| *k == "lifeboat:expires-at" && v.starts_with("2026-11-22T09:00"))
+    );
+
+    // 03:20 "restored from snapshot": drill-only credentials, in a secret of the drill's own.
+    let secured = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:20:00Z",
+        5432,
+        restored_event(),
+    )
+    .await;
+    assert_eq!(secured.drills[0].step, "credentials-set");
+    let secret = sandbox.secret(&format!("lifeboat/drill/{drill_id}")).await;
+    assert!(
+        secret.as_ref().is_some_and(|s| s.len() >= 32),
+        "a drill-only password exists"
+    );
+
+    // 03:25 the checks run against the real database, the result is recorded and everything is deleted.
+    let checked = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:25:00Z",
+        5432,
+        schedule.clone(),
+    )
+    .await;
+    let report = &checked.drills[0];
+    assert_eq!(report.passed, Some(true), "{report:#?}");
+    let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "connectivity",
+            "tables_present",
+            "min_rows:bookings",
+            "freshness:bookings.created_at",
+            "no-unpaid-bookings"
+        ]
+    );
+    assert_eq!(
+        (
+            report.restore_seconds,
+            report.drill_seconds,
+            report.rto_seconds
+        ),
+        (Some(1200), Some(1500), Some(14_400))
+    );
+    assert_eq!(
+        report.step, "deleting",
+        "deletion requested (moto deletes at once)"
+    );
+    assert!(
+        sandbox.databases_named("lbdrill-").await.is_empty(),
+        "no temporary instance left"
+    );
+    assert!(
+        sandbox
+            .secret(&format!("lifeboat/drill/{drill_id}"))
+            .await
+            .is_none(),
+        "no drill credentials left"
+    );
+
+    let snapshots = sandbox.instance_snapshots("booking-db").await;
+    let tags = &snapshots["lifeboat-booking-db-2026-11-22-0200"];
+    assert_eq!(tags["lifeboat:verified-at"], "2026-11-22T03:25:00Z");
+    assert_eq!(tags["lifeboat:verify-result"], "passed");
+    let records: Vec<_> = sandbox
+        .ledger_records()
+        .await
+        .into_iter()
+        .filter(|r| r.function == "verify")
+        .collect();
+    let drill_record = records
+        .iter()
+        .find(|r| r.action == "restore-drill")
+        .expect("drill result in the ledger");
+    assert_eq!(drill_record.details["passed"], true);
+    assert_eq!(drill_record.details["restore_seconds"], 1200);
+    assert_eq!(
+        drill_record.details["checks"].as_array().map(Vec::len),
+        Some(5)
+    );
+    let secret_value = secret.unwrap_or_default();
+    for record in &records {
+        assert!(
+            !serde_json::to_string(record)
+                .unwrap()
+                .contains(&secret_value),
+            "credentials never reach the ledger"
+        );
+    }
+    assert!(
+        records
+            .iter()
+            .any(|r| r.action == "delete-drill" && r.phase == Phase::Intent)
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r.action == "delete-drill" && r.phase == Phase::Result)
+    );
+    assert!(
+        sandbox.notifications().await.is_empty(),
+        "a passing drill alerts nobody"
+    );
+
+    // Verified at 03:25: the next day's schedule starts nothing.
+    let next_day = run(&sandbox, &policy, "2026-11-23T03:00:00Z", 5432, schedule).await;
+    assert!(next_day.results.is_empty(), "{next_day:#?}");
+}
+
+#[tokio::test]
+async fn a_failing_row_count_on_mariadb_is_alerted_with_expected_and_actual() {
+    // MariaDB: the drill user must exist with the drill password, as RDS would apply it.
+    let name = unique("lifeboat_drill").replace('-', "_");
+    let user = unique("drill").replace('-', "_");
+    let pool = mysql_async::Pool::new("mysql://root@127.0.0.1:3306/");
+    let mut conn = pool
+        .get_conn()
+        .await
+        .expect("the local MariaDB server (127.0.0.1:3306) must be running");
+    use mysql_async::prelude::Queryable;
+    conn.query_drop(format!(
+        "CREATE DATABASE {name}; CREATE TABLE {name}.bookings (id int PRIMARY KEY, created_at datetime NOT NULL, paid bool NOT NULL DEFAULT true);
+         INSERT INTO {name}.bookings VALUES (1, '2026-11-22 01:55:00', true);"
+    ))
+    .await
+    .expect("seed MariaDB");
+    let policy = policy(&name);
+    let sandbox = Sandbox::new("ap-southeast-3").await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    // Engine `mysql` (moto has no defaults for `mariadb`; the checks treat the MySQL family alike).
+    sandbox
+        .instance_of("orders-db", "mysql", &user, &SELECTED)
+        .await;
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+    run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:00:00Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    let secured = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:20:00Z",
+        5432,
+        restored_event(),
+    )
+    .await;
+    let drill_id = secured.drills[0].drill.clone();
+    let password = sandbox
+        .secret(&format!("lifeboat/drill/{drill_id}"))
+        .await
+        .expect("drill password");
+    conn.query_drop(format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; GRANT SELECT ON {name}.* TO '{user}'@'%';"
+    ))
+    .await
+    .expect("apply the drill credentials");
+
+    let checked = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:25:00Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    let report = &checked.drills[0];
+    assert_eq!(report.passed, Some(false));
+    let rows = report
+        .checks
+        .iter()
+        .find(|c| c.name == "min_rows:bookings")
+        .expect("row check");
+    assert!(!rows.passed);
+    assert_eq!(
+        (rows.expected.as_str(), rows.actual.as_str()),
+        (">= 3", "1")
+    );
+    assert!(
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == "connectivity")
+            .is_some_and(|c| c.passed)
+    );
+    let snapshots = sandbox.instance_snapshots("orders-db").await;
+    let tags = &snapshots["lifeboat-orders-db-2026-11-22-0200"];
+    assert_eq!(tags["lifeboat:verify-result"], "failed");
+    assert!(
+        !tags.contains_key("lifeboat:verified-at"),
+        "a failed drill verifies nothing"
+    );
+    assert!(
+        sandbox.databases_named("lbdrill-").await.is_empty(),
+        "cleaned up after a failure too"
+    );
+
+    let notifications = sandbox.notifications().await;
+    assert_eq!(notifications.len(), 1);
+    let (subject, body) = &notifications[0];
+    assert_eq!(
+        subject,
+        "Lifeboat verify in ap-southeast-3: 1 failed of 1 item(s)"
+    );
+    assert!(
+        body.contains("FAILED: instance orders-db in ap-southeast-3"),
+        "{body}"
+    );
+    assert!(
+        body.contains("snapshot lifeboat-orders-db-2026-11-22-0200 failed its restore drill"),
+        "{body}"
+    );
+    assert!(
+        body.contains("min_rows:bookings: expected >= 3, actual 1"),
+        "{body}"
+    );
+    assert!(
+        !body.contains(&password),
+        "credentials never reach the alert"
+    );
+    conn.query_drop(format!("DROP DATABASE {name}; DROP USER '{user}'@'%';"))
+        .await
+        .expect("clean up MariaDB");
+}
+
+#[tokio::test]
+async fn stale_data_fails_the_freshness_check() {
+    let database = seed_postgres(10, at(SNAPSHOT_TIME) - Duration::days(3)).await;
+    let policy = policy(&database);
+    let sandbox = Sandbox::new("ap-southeast-4").await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    sandbox
+        .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
+        .await;
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+    for now in ["2026-11-22T03:00:00Z", "2026-11-22T03:20:00Z"] {
+        run(&sandbox, &policy, now, 5432, event("verify/scheduled.json")).await;
+    }
+    let checked = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:25:00Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    let fresh = checked.drills[0]
+        .checks
+        .iter()
+        .find(|c| c.name == "freshness:bookings.created_at");
+    let fresh = fresh.unwrap_or_else(|| panic!("{checked:#?}"));
+    assert!(!fresh.passed, "{fresh:?}");
+    assert_eq!(fresh.expected, ">= 2026-11-21T02:00:00Z");
+    assert!(fresh.actual.starts_with("2026-11-19T02:00:00"), "{fresh:?}");
+    assert_eq!(checked.counts.failed, 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_fails_every_check_clearly() {
+    let database = seed_postgres(5, at(SNAPSHOT_TIME)).await;
+    let policy = policy(&database);
+    let sandbox = Sandbox::new("me-central-1").await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    sandbox
+        .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
+        .await;
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        listener.local_addr().expect("addr").port()
+    };
+    for now in ["2026-11-22T03:00:00Z", "2026-11-22T03:20:00Z"] {
+        run(
+            &sandbox,
+            &policy,
+            now,
+            closed,
+            event("verify/scheduled.json"),
+        )
+        .await;
+    }
+    let checked = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:25:00Z",
+        closed,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    let checks = &checked.drills[0].checks;
+    assert!(
+        !checks[0].passed && checks[0].name == "connectivity",
+        "{checks:?}"
+    );
+    assert!(
+        checks[1..]
+            .iter()
+            .all(|c| !c.passed && c.actual == "not run: no connection"),
+        "{checks:?}"
+    );
+    assert!(sandbox.databases_named("lbdrill-").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_crash_between_steps_converges_on_the_next_run() {
+    let database = seed_postgres(5, at(SNAPSHOT_TIME)).await;
+    let policy = policy(&database);
+    let sandbox = Sandbox::new("eu-south-2").await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    sandbox
+        .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
+        .await;
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+    let started = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:00:00Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    let drill_id = started.results[0].resource.clone().expect("drill");
+
+    // A run crashed after creating the drill's secret but before recording its phase.
+    sandbox
+        .create_secret(
+            &format!("lifeboat/drill/{drill_id}"),
+            "left-by-a-crashed-run-0123456789abcdef",
+        )
+        .await;
+
+    // The same schedule delivered again: the drill is not started twice, and the crashed step is redone with
+    // the secret the crashed run left.
+    let secured = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:00:30Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    assert!(
+        secured.results.iter().all(|r| r.action != "start-drill"),
+        "{secured:#?}"
+    );
+    assert_eq!(sandbox.databases_named("lbdrill-").await.len(), 1);
+    assert_eq!(secured.drills[0].step, "credentials-set");
+    assert_eq!(
+        sandbox
+            .secret(&format!("lifeboat/drill/{drill_id}"))
+            .await
+            .as_deref(),
+        Some("left-by-a-crashed-run-0123456789abcdef")
+    );
+    let checked = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:25:00Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    assert_eq!(checked.drills[0].passed, Some(true));
+    assert!(sandbox.databases_named("lbdrill-").await.is_empty());
+    assert!(
+        sandbox
+            .secret(&format!("lifeboat/drill/{drill_id}"))
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn expired_orphans_are_swept_and_nothing_else_is_touched() {
+    let policy = policy("unused");
+    let sandbox = Sandbox::new("ca-west-1").await;
+    // A drill instance left by a crash hours ago, and a production instance that merely looks like one.
+    sandbox
+        .instance_of(
+            "lbdrill-orphan-0badc0de",
+            "postgres",
+            "lifeboat",
+            &[
+                ("lifeboat:drill", "lbdrill-orphan-0badc0de"),
+                ("lifeboat:source", "booking-db"),
+                ("lifeboat:drill-phase", "restoring"),
+                ("lifeboat:expires-at", "2026-11-22T01:00:00Z"),
+            ],
+        )
+        .await;
+    sandbox
+        .instance_of("lbdrill-lookalike", "postgres", "lifeboat", &[])
+        .await;
+    let report = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:00:00Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    let swept: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.action == "sweep-drill")
+        .collect();
+    assert_eq!(swept.len(), 1, "{report:#?}");
+    assert_eq!(
+        swept[0].resource.as_deref(),
+        Some("lbdrill-orphan-0badc0de")
+    );
+    assert_eq!(
+        sandbox.databases_named("lbdrill-").await,
+        ["lbdrill-lookalike"],
+        "only tagged drills are touched"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_and_nothing_is_restored() {
+    let policy = policy("unused");
+    let sandbox = Sandbox::new("us-west-2").await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    sandbox
+        .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
+        .await;
+    sandbox
+        .instance_of("scratch-db", "postgres", "lifeboat", &[])
+        .await;
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+    let function = sandbox.verify_function(&policy, at("2026-11-22T03:00:00Z"), 5432);
+    let cases = [
+        (
+            event("verify/malformed.json"),
+            "`RDS DB Instance Event` event has no detail.EventID",
+        ),
+        (
+            json!({"action": "drill"}),
+            "unknown action `drill`; this function performs: verify",
+        ),
+        (
+            json!({"action": "verify", "database": "nope-db"}),
+            "no DB instance or cluster named `nope-db`",
+        ),
+        (
+            json!({"action": "verify", "database": "scratch-db"}),
+            "gives `scratch-db` a `verification` section",
+        ),
+        (
+            json!({"action": "verify", "database": "booking-db", "snapshot": "nope"}),
+            "no available snapshot `nope` of `booking-db`",
+        ),
+        (
+            json!({"action": "verify", "database": "booking-db", "region": "eu-west-1"}),
+            "region `eu-west-1` is neither",
+        ),
+        (
+            json!({"action": "verify", "snapshot": "latest"}),
+            "`snapshot` and `region` need `database`",
+        ),
+        (
+            json!({"action": "verify", "databse": "booking-db"}),
+            "unknown field `databse`",
+        ),
+    ];
+    for (payload, expected) in cases {
+        let err = function
+            .handle(payload.clone(), &context("bad"))
+            .await
+            .expect_err("must be rejected");
+        assert_eq!(err.error_type(), "Lifeboat.InvalidInput", "{payload}");
+        assert!(err.to_string().contains(expected), "{payload}: {err}");
+    }
+    assert!(sandbox.databases_named("lbdrill-").await.is_empty());
+
+    // A valid manual request starts a drill at once, from the named snapshot.
+    let manual = function
+        .handle(event("verify/manual.json"), &context("manual"))
+        .await
+        .expect("manual drill");
+    assert_eq!(manual.results[0].action, "start-drill");
+    assert_eq!(
+        manual.drills[0].snapshot,
+        "lifeboat-booking-db-2026-11-22-0200"
+    );
+}
