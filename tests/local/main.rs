@@ -14,6 +14,7 @@ use lifeboat_copy::CopyReport;
 use lifeboat_integration_tests::{Sandbox, kms_key_in, snapshot_keys_in};
 use lifeboat_retention::RetentionReport;
 use lifeboat_snapshot::SnapshotReport;
+use lifeboat_verify::VerifyReport;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -73,6 +74,8 @@ async fn run() -> Outcome<()> {
     );
     println!("  scratch-db   postgres instance, not tagged: the default policy leaves it alone");
     kms_key_in(DR_REGION, "alias/lifeboat-dr").await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    drill_role_on_local_postgres().await?;
     println!("  ledger s3://{LEDGER_BUCKET}, alerts sns:{ALERT_TOPIC}");
     println!(
         "  {DR_REGION}: KMS key alias/lifeboat-dr for DR copies (the default policy's copy target)"
@@ -210,6 +213,78 @@ async fn run() -> Outcome<()> {
         sandbox.cluster_snapshots("billing").await.len()
     );
 
+    heading(
+        "Step 9: restore drills, schedule: the newest recovery point of each database is restored",
+    );
+    let schedule = Data::File("events/verify/scheduled.json");
+    let started: VerifyReport = invoke("lifeboat-verify", &port, &schedule)?;
+    for result in &started.results {
+        println!(
+            "  {:<8} {:<11} {:<12} {:<9} {}",
+            result.kind,
+            result.database,
+            result.action,
+            format!("{:?}", result.status).to_lowercase(),
+            result
+                .detail
+                .as_deref()
+                .unwrap_or_else(|| result.resource.as_deref().unwrap_or("-"))
+        );
+    }
+
+    heading(
+        "Step 10: restore drills, \"restored from snapshot\" event: drill-only credentials are set",
+    );
+    let restored = Data::File("events/verify/instance-restored.json");
+    let secured: VerifyReport = invoke("lifeboat-verify", &port, &restored)?;
+    for drill in &secured.drills {
+        println!(
+            "  {:<32} {:<11} {}",
+            drill.drill, drill.database, drill.step
+        );
+    }
+
+    heading(
+        "Step 11: restore drills, schedule: checks run, results recorded, drills deleted (drill report)",
+    );
+    let checked: VerifyReport = invoke("lifeboat-verify", &port, &schedule)?;
+    for drill in &checked.drills {
+        let verdict = match drill.passed {
+            Some(true) => "PASSED",
+            Some(false) => "FAILED",
+            None => "-",
+        };
+        println!(
+            "  {} restored from {} ({}): {verdict}",
+            drill.database, drill.snapshot, drill.region
+        );
+        println!(
+            "    restore {}s, drill {}s, RTO {}s",
+            drill.restore_seconds.unwrap_or_default(),
+            drill.drill_seconds.unwrap_or_default(),
+            drill.rto_seconds.unwrap_or_default()
+        );
+        for check in &drill.checks {
+            println!(
+                "    {:<4} {:<24} expected {:<12} actual {} ({} ms)",
+                if check.passed { "ok" } else { "FAIL" },
+                check.name,
+                check.expected,
+                check.actual,
+                check.duration_ms
+            );
+        }
+    }
+    let left = sandbox.databases_named("lbdrill-").await;
+    println!(
+        "  temporary databases left: {}",
+        if left.is_empty() {
+            "none".to_string()
+        } else {
+            left.join(", ")
+        }
+    );
+
     heading(&format!("Ledger (s3://{LEDGER_BUCKET}/ledger/)"));
     let records = sandbox.ledger_records().await;
     let mut tally: BTreeMap<(String, String, String), usize> = BTreeMap::new();
@@ -343,6 +418,26 @@ fn print_snapshots(database: &str, snapshots: &BTreeMap<String, BTreeMap<String,
             println!("      {key} = {value}");
         }
     }
+}
+
+/// The master user of the sample fleet, on the local PostgreSQL server the drills' checks connect to (the
+/// local run maps the temporary instances' endpoints there).
+async fn drill_role_on_local_postgres() -> Outcome<()> {
+    let (client, connection) = tokio_postgres::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+        tokio_postgres::NoTls,
+    )
+    .await
+    .map_err(|e| {
+        format!("the local PostgreSQL server (127.0.0.1:5432) is needed for the drills: {e}")
+    })?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE lifeboat LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+        )
+        .await?;
+    Ok(())
 }
 
 fn heading(text: &str) {

@@ -454,7 +454,12 @@ impl VerifyFunction {
             database: due.database.identifier.clone(),
             snapshot: due.snapshot.identifier.clone(),
             region: region.into(),
-            step: "restore-requested".into(),
+            step: if result.is_ok() {
+                "restore-requested"
+            } else {
+                "restore-failed"
+            }
+            .into(),
             checks: Vec::new(),
             passed: None,
             restore_seconds: None,

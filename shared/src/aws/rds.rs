@@ -551,7 +551,7 @@ pub struct DrillRestore<'a> {
 }
 
 impl Rds {
-    /// Restore `restore.snapshot` into a temporary database: private, without deletion protection, Multi-AZ or
+    /// Restore `restore.snapshot` (a snapshot in this adapter's region) into a temporary database: private, without deletion protection, Multi-AZ or
     /// automated backups, tagged as a drill. Aurora: a cluster plus one instance (`<id>-1`). A restore that
     /// exists already counts as done.
     pub async fn restore_for_drill(&self, restore: &DrillRestore<'_>) -> Result<(), AwsError> {
@@ -568,7 +568,7 @@ impl Rds {
                     .client
                     .restore_db_instance_from_db_snapshot()
                     .db_instance_identifier(restore.id)
-                    .db_snapshot_identifier(&restore.snapshot.arn)
+                    .db_snapshot_identifier(&restore.snapshot.identifier)
                     .db_instance_class(&v.instance_class)
                     .db_subnet_group_name(&v.subnet_group)
                     .set_vpc_security_group_ids(groups)
@@ -599,7 +599,7 @@ impl Rds {
                     .client
                     .restore_db_cluster_from_snapshot()
                     .db_cluster_identifier(restore.id)
-                    .snapshot_identifier(&restore.snapshot.arn)
+                    .snapshot_identifier(&restore.snapshot.identifier)
                     .engine(restore.engine)
                     .db_subnet_group_name(&v.subnet_group)
                     .set_vpc_security_group_ids(groups)
