@@ -172,8 +172,9 @@ pub struct Overdue {
 }
 
 /// Which drills to start at `now`: every database whose plan has `verification`, whose newest verification is
-/// older than `every`, and that has no drill in progress, drilled from its newest available managed snapshot.
-/// Also returns the databases that are overdue (past `every` plus a day).
+/// older than `every`, and that has no drill in progress, drilled from its newest available managed snapshot that
+/// has not been drilled yet (a failed drill is retried on the next recovery point, not in a loop). Also returns the
+/// databases that are overdue (past `every` plus a day).
 pub fn due_drills(
     policy: &Policy,
     databases: &[Database],
@@ -203,7 +204,12 @@ pub fn due_drills(
         if last_verified.is_some_and(|t| age(t) < every) {
             continue;
         }
-        if last_verified.is_none_or(|t| age(t) >= every + OVERDUE_GRACE) {
+        let protected_since = mine.iter().map(|s| s.created_at).min();
+        let late = match last_verified {
+            Some(t) => age(t) >= every + OVERDUE_GRACE,
+            None => protected_since.is_some_and(|t| age(t) >= every + OVERDUE_GRACE),
+        };
+        if late {
             overdue.push(Overdue {
                 database: db.identifier.clone(),
                 last_verified,
@@ -214,7 +220,7 @@ pub fn due_drills(
         }
         let newest = mine
             .into_iter()
-            .filter(|s| s.is_available())
+            .filter(|s| s.is_available() && !s.tags.contains_key(tags::VERIFY_RESULT))
             .max_by(|a, b| {
                 a.created_at
                     .cmp(&b.created_at)
@@ -364,6 +370,47 @@ mod tests {
             "21 days since the last verification is past 7 days and a grace day"
         );
         assert_eq!(overdue[0].last_verified, Some(at("2026-11-01T05:00:00Z")));
+    }
+
+    #[test]
+    fn a_failed_drill_is_not_repeated_on_the_same_snapshot() {
+        let fleet = [db("booking", &[("drill", "yes")])];
+        let mut failed = snap("b-new", "booking", "2026-11-21T02:00:00Z", None);
+        failed
+            .tags
+            .insert(tags::VERIFY_RESULT.into(), "failed".into());
+        let (due, overdue) = due_drills(
+            &policy(),
+            &fleet,
+            std::slice::from_ref(&failed),
+            &[],
+            at("2026-11-21T05:00:00Z"),
+        );
+        assert!(due.is_empty(), "nothing new to drill");
+        assert!(
+            overdue.is_empty(),
+            "protected for hours only: not overdue yet"
+        );
+        let (_, overdue) = due_drills(
+            &policy(),
+            &fleet,
+            std::slice::from_ref(&failed),
+            &[],
+            at("2026-11-30T05:00:00Z"),
+        );
+        assert_eq!(overdue.len(), 1, "never verified in over a week: overdue");
+        let next = snap("b-next", "booking", "2026-11-22T02:00:00Z", None);
+        let (due, _) = due_drills(
+            &policy(),
+            &fleet,
+            &[failed, next],
+            &[],
+            at("2026-11-22T03:00:00Z"),
+        );
+        assert_eq!(
+            due[0].snapshot.identifier, "b-next",
+            "the next recovery point is drilled"
+        );
     }
 
     #[test]

@@ -111,8 +111,12 @@ pub struct VerifyReport {
     pub trigger: String,
     /// Every drill this run touched.
     pub drills: Vec<DrillReport>,
-    /// Outcomes that matter to operators: drills finished, started, swept, failed; overdue databases.
+    /// Outcomes that matter to operators: drills finished, started, swept, failed; overdue databases (in the
+    /// daily alert window).
     pub results: Vec<ItemOutcome>,
+    /// Databases whose last verified recovery point is older than their cadence allows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overdue: Vec<String>,
     /// Counts of `results` by outcome.
     pub counts: Counts,
     /// Problems with the run itself.
@@ -160,6 +164,7 @@ impl VerifyFunction {
             trigger: trigger.name.into(),
             drills: Vec::new(),
             results: Vec::new(),
+            overdue: Vec::new(),
             counts: Counts::default(),
             run_errors: Vec::new(),
             notification: None,
@@ -223,11 +228,14 @@ impl VerifyFunction {
                     &in_progress,
                     now,
                 );
-                for late in overdue
-                    .iter()
-                    .filter(|o| !due.iter().any(|d| d.database.identifier == o.database))
-                {
-                    if in_progress.iter().any(|d| d.database == late.database) {
+                let stuck = overdue.iter().filter(|o| {
+                    !due.iter().any(|d| d.database.identifier == o.database)
+                        && !in_progress.iter().any(|d| d.database == o.database)
+                });
+                for late in stuck {
+                    report.overdue.push(late.database.clone());
+                    // Every run reports it (and the DrillOverdue metric can page at once); SNS once a day.
+                    if !in_daily_alert_window(now) {
                         continue;
                     }
                     report.results.push(ItemOutcome {
@@ -238,7 +246,8 @@ impl VerifyFunction {
                         status: ItemStatus::Failed,
                         resource: None,
                         detail: Some(format!(
-                            "drill overdue: last verified {} and no recovery point to drill",
+                            "drill overdue: last verified {} and no recovery point left to drill (the newest failed \
+                             or none exists)",
                             late.last_verified
                                 .map(rfc3339)
                                 .unwrap_or_else(|| "never".into())
@@ -867,6 +876,13 @@ impl VerifyFunction {
 
     fn emit_metrics(&self, report: &VerifyReport, now: DateTime<Utc>) {
         let mut metrics = Metrics::new(FUNCTION, now);
+        for database in &report.overdue {
+            let dims = [
+                ("Database", database.as_str()),
+                ("Region", self.primary.region()),
+            ];
+            metrics.put(&dims, "DrillOverdue", 1.0, Unit::Count);
+        }
         for drill in report.drills.iter().filter(|d| d.passed.is_some()) {
             let dims = [
                 ("Database", drill.database.as_str()),
@@ -911,6 +927,11 @@ fn drills_in(databases: &[Database]) -> Vec<Drill> {
             Some(drill)
         })
         .collect()
+}
+
+/// Overdue drills are alerted by the first scheduled run of each UTC day (the schedule runs every 30 minutes).
+fn in_daily_alert_window(now: DateTime<Utc>) -> bool {
+    now.time() < chrono::NaiveTime::from_hms_opt(0, 30, 0).unwrap_or_default()
 }
 
 /// The failed checks as `name: expected …, actual …`.
