@@ -106,3 +106,34 @@ pub fn assert_shape(checks: &DrillChecks, policy_checks: usize) {
         assert!(r.duration_ms <= checks.duration_ms + 1, "{r:?}");
     }
 }
+
+/// Checks that try to write, to inject SQL through identifiers and to echo the password; `write` is the engine's
+/// form of a write that returns a value.
+pub fn hostile_checks(write: &str) -> Vec<Check> {
+    vec![
+        Check::Sql {
+            name: "tries-to-write".into(),
+            query: write.into(),
+            equals: Some("1".into()),
+            at_least: None,
+        },
+        Check::MinRows {
+            table: "customers; drop table bookings; --".into(),
+            at_least: 1,
+        },
+        Check::Freshness {
+            table: "bookings".into(),
+            column: "created_at) from bookings; drop table bookings; --".into(),
+            tolerance: Duration::from_secs(60),
+        },
+        Check::TablesPresent {
+            tables: vec!["x'); drop table bookings; --".into()],
+        },
+        Check::Sql {
+            name: "echoes-the-password".into(),
+            query: format!("select 'pw={PASSWORD}'"),
+            equals: Some("anything".into()),
+            at_least: None,
+        },
+    ]
+}
