@@ -263,6 +263,27 @@ async fn bad_input_is_rejected_and_irrelevant_events_are_ignored() {
         assert_eq!(err.error_type(), "Lifeboat.InvalidInput", "{payload}");
         assert!(err.to_string().contains(expected), "{payload}: {err}");
     }
+    assert!(
+        snapshot_keys_in(dr).await.is_empty(),
+        "bad input copied nothing"
+    );
+    // Every other sample event is accepted and reconciles (nothing to copy here but the one snapshot).
+    for file in [
+        "copy/copy-finished.json",
+        "copy/cluster-snapshot-created.json",
+        "copy/manual.json",
+    ] {
+        let report = function
+            .handle(event(file), &context(file))
+            .await
+            .expect(file);
+        assert!(report.ignored.is_none(), "{file}: {report:?}");
+    }
+    assert_eq!(
+        snapshot_keys_in(dr).await.len(),
+        1,
+        "the snapshot was copied once"
+    );
     let ignored = function
         .handle(event("copy/snapshot-deleted.json"), &context("del"))
         .await
@@ -274,5 +295,9 @@ async fn bad_input_is_rejected_and_irrelevant_events_are_ignored() {
             .is_some_and(|why| why.starts_with("RDS-EVENT-0041 needs no copy"))
     );
     assert!(ignored.results.is_empty());
-    assert!(snapshot_keys_in(dr).await.is_empty(), "nothing was copied");
+    assert_eq!(
+        snapshot_keys_in(dr).await.len(),
+        1,
+        "an ignored event copies nothing more"
+    );
 }
