@@ -32,9 +32,6 @@ pub const FUNCTION: &str = "retention";
 /// The manual action this function performs.
 pub const ACTION: &str = "retention";
 
-/// Snapshot statuses after which a copy is no longer running.
-const TERMINAL_STATUSES: [&str; 4] = ["available", "failed", "error", "deleted"];
-
 /// An operator's request, for example `{"action":"retention","dry_run":true}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,7 +158,7 @@ impl RetentionFunction {
         }
         let in_flight: BTreeSet<String> = snapshots
             .iter()
-            .filter(|s| !TERMINAL_STATUSES.contains(&s.status.as_str()))
+            .filter(|s| !lifeboat::copy::is_terminal_status(&s.status))
             .filter_map(|s| s.copied_from.clone())
             .collect();
 
