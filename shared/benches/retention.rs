@@ -8,6 +8,7 @@ use std::hint::black_box;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use lifeboat::model::{DatabaseKind, Snapshot};
+use lifeboat::policy::Policy;
 use lifeboat::retention::{self, Context, Rules};
 use lifeboat::tags;
 
@@ -41,15 +42,13 @@ fn history(database: &str, count: usize, step_minutes: i64) -> Vec<Snapshot> {
         .collect()
 }
 
+/// The default policy's rules (daily 30d, weekly 12w, monthly 12m, yearly 7y), with `keep_within` as well.
 fn seed_rules() -> Rules {
+    let policy = Policy::default_policy().expect("the default policy is valid");
     Rules {
-        keep_daily: 30,
-        keep_weekly: 12,
-        keep_monthly: 12,
-        keep_yearly: 7,
         keep_within: Some(std::time::Duration::from_secs(2 * 86_400)),
-        min_count: 3,
         max_delete_fraction: 1.0,
+        ..Rules::primary(&policy.plans[0].retention)
     }
 }
 
@@ -58,13 +57,14 @@ fn bench(c: &mut Criterion) {
         database_exists: true,
         ..Context::default()
     };
+    let rules = seed_rules();
     let mut group = c.benchmark_group("retention");
     group.sample_size(10);
 
     // One database with 1,000,000 snapshots (one every 5 minutes: about 9.5 years).
     let one = history("booking-db", 1_000_000, 5);
     group.bench_function("plan 1,000,000 snapshots of one database", |b| {
-        b.iter(|| retention::plan(black_box(&one), &seed_rules(), &context, now()))
+        b.iter(|| retention::plan(black_box(&one), &rules, &context, now()))
     });
 
     // A fleet: 1,000 databases with 1,000 hourly snapshots each, grouped then planned.
@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
                 retention::group(black_box(fleet))
                     .values()
                     .map(|members| {
-                        retention::plan(members, &seed_rules(), &context, now())
+                        retention::plan(members, &rules, &context, now())
                             .deletions()
                             .len()
                     })

@@ -5,9 +5,11 @@
 //! in `docs/policy.md`; `infra/policy.yaml` is the default policy that encodes the plan in the design brief.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{Datelike, Month, Weekday};
+use chrono::{DateTime, Datelike, Month, Months, NaiveDate, TimeDelta, Utc, Weekday};
 use serde::{Deserialize, Deserializer};
 
 use crate::model::{Database, DatabaseKind};
@@ -275,12 +277,178 @@ impl TierCalendar {
         }
         tiers
     }
+
+    /// First day of the `tier` period that contains `date`: the latest day on or before `date` the calendar gives
+    /// that tier. A daily period is the day; a weekly one runs from `weekly_on` for 7 days; a monthly one from
+    /// `monthly_on_day` to the day before that day of the next month; a yearly one from `monthly_on_day` of
+    /// `yearly_in_month` to the day before the same day a year later.
+    pub fn period_start(&self, tier: Tier, date: NaiveDate) -> NaiveDate {
+        // Validation keeps the day within 1 to 28; the clamp keeps a hand-built calendar valid in every month.
+        let day = self.monthly_on_day.clamp(1, 28);
+        let start = match tier {
+            Tier::Daily => Some(date),
+            Tier::Weekly => {
+                let since = (7 + date.weekday().num_days_from_monday()
+                    - self.weekly_on.num_days_from_monday())
+                    % 7;
+                date.checked_sub_days(chrono::Days::new(u64::from(since)))
+            }
+            Tier::Monthly => date.with_day(day).and_then(|this_month| {
+                if this_month <= date {
+                    Some(this_month)
+                } else {
+                    this_month.checked_sub_months(Months::new(1))
+                }
+            }),
+            Tier::Yearly => date
+                .with_day(day)
+                .and_then(|d| d.with_month(self.yearly_in_month.number_from_month()))
+                .and_then(|this_year| {
+                    if this_year <= date {
+                        Some(this_year)
+                    } else {
+                        this_year.checked_sub_months(Months::new(12))
+                    }
+                }),
+        };
+        // Only a date at the very edge of chrono's range has no earlier day to start on.
+        start.unwrap_or(date)
+    }
 }
 
-/// How long snapshots are kept (bucket semantics of restic `forget` / borg `prune`).
+/// What a retention duration accepts, for error messages.
+const RETENTION_DURATION_FORMS: &str = "write a whole number and a unit: `d` days, `w` weeks, `m` MONTHS \
+     (calendar months, not minutes), `y` calendar years, or the words (`30d`, `12w`, `12m`, `7y`, `30 days`, \
+     `12 months`)";
+
+/// A calendar unit of a retention duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarUnit {
+    /// Days of 24 hours (`d`, `days`).
+    Days,
+    /// Weeks of 7 days (`w`, `weeks`).
+    Weeks,
+    /// Calendar months (`m`, `months`): NOT minutes.
+    Months,
+    /// Calendar years (`y`, `years`).
+    Years,
+}
+
+/// How long a tier's recovery points are kept: `30d`, `12w`, `12m` (months) or `7y`, or the long words
+/// (`30 days`, `12 months`). Months and years are calendar months and years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalendarDuration {
+    /// How many units (at least 1).
+    pub amount: u32,
+    /// The unit.
+    pub unit: CalendarUnit,
+}
+
+impl CalendarDuration {
+    /// The time this long before `now` (calendar arithmetic for months and years, clamped to the end of a shorter
+    /// month): a recovery point taken after it is younger than this duration. `None` when that lies before the
+    /// earliest time chrono represents, so everything is younger.
+    pub fn before(self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let amount = i64::from(self.amount);
+        match self.unit {
+            CalendarUnit::Days => now.checked_sub_signed(TimeDelta::try_days(amount)?),
+            CalendarUnit::Weeks => now.checked_sub_signed(TimeDelta::try_weeks(amount)?),
+            CalendarUnit::Months => now.checked_sub_months(Months::new(self.amount)),
+            CalendarUnit::Years => {
+                now.checked_sub_months(Months::new(self.amount.checked_mul(12)?))
+            }
+        }
+    }
+}
+
+impl FromStr for CalendarDuration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        let digits = trimmed
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(trimmed.len());
+        let (number, unit) = trimmed.split_at(digits);
+        let unit = match unit.trim().to_ascii_lowercase().as_str() {
+            "d" | "day" | "days" => CalendarUnit::Days,
+            "w" | "week" | "weeks" => CalendarUnit::Weeks,
+            "m" | "month" | "months" => CalendarUnit::Months,
+            "y" | "year" | "years" => CalendarUnit::Years,
+            _ => {
+                return Err(format!(
+                    "`{text}` is not a retention duration: {RETENTION_DURATION_FORMS}"
+                ));
+            }
+        };
+        let amount: u32 = number.parse().map_err(|_| {
+            format!("`{text}` is not a retention duration: {RETENTION_DURATION_FORMS}")
+        })?;
+        if amount == 0 {
+            return Err(format!(
+                "`{text}` keeps nothing: leave the tier out to keep none of its recovery points"
+            ));
+        }
+        Ok(Self { amount, unit })
+    }
+}
+
+impl fmt::Display for CalendarDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.unit {
+            CalendarUnit::Days => 'd',
+            CalendarUnit::Weeks => 'w',
+            CalendarUnit::Months => 'm',
+            CalendarUnit::Years => 'y',
+        };
+        write!(f, "{}{unit}", self.amount)
+    }
+}
+
+impl<'de> Deserialize<'de> for CalendarDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = CalendarDuration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a retention duration such as 30d, 12w, 12m (months) or 7y")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                text.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Self::Value, E> {
+                Err(E::custom(format!(
+                    "`{number}` has no unit: {RETENTION_DURATION_FORMS}"
+                )))
+            }
+            fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Self::Value, E> {
+                Err(E::custom(format!(
+                    "`{number}` has no unit: {RETENTION_DURATION_FORMS}"
+                )))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// How long snapshots are kept, per tier in one of two forms: a duration (`daily: 30d`: each period's recovery
+/// point is kept that long after it was taken) or a count with the bucket semantics of restic `forget` / borg
+/// `prune` (`keep_daily: 30`). A plan may mix the forms across tiers, never for the same tier.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
+    /// Keep each day's recovery point this long (`30d`).
+    #[serde(default)]
+    pub daily: Option<CalendarDuration>,
+    /// Keep each week's recovery point (weeks start on the calendar's `weekly_on`) this long (`12w`).
+    #[serde(default)]
+    pub weekly: Option<CalendarDuration>,
+    /// Keep each month's recovery point (months start on `monthly_on_day`) this long (`12m`: months).
+    #[serde(default)]
+    pub monthly: Option<CalendarDuration>,
+    /// Keep each year's recovery point (years start on `monthly_on_day` of `yearly_in_month`) this long (`7y`).
+    #[serde(default)]
+    pub yearly: Option<CalendarDuration>,
     /// Keep the newest snapshot of each of the last N days that have one.
     #[serde(default)]
     pub keep_daily: u32,
@@ -302,6 +470,41 @@ pub struct Retention {
     /// Refuse a plan that would delete more than this fraction of a database's snapshots in one run.
     #[serde(default = "default_max_delete_fraction")]
     pub max_delete_fraction: f64,
+    /// The plan's tier calendar (`schedule`), copied here when the policy loads: the periods the durations count.
+    #[serde(skip)]
+    pub calendar: TierCalendar,
+}
+
+impl Retention {
+    /// The rules in a line, as the policy states them: `daily 30d, weekly 12w, monthly 12m, yearly 7y, min_count 3`.
+    pub fn describe(&self) -> String {
+        let durations = [
+            ("daily", self.daily),
+            ("weekly", self.weekly),
+            ("monthly", self.monthly),
+            ("yearly", self.yearly),
+        ]
+        .into_iter()
+        .filter_map(|(tier, duration)| duration.map(|d| format!("{tier} {d}")));
+        let counts = [
+            ("keep_daily", self.keep_daily),
+            ("keep_weekly", self.keep_weekly),
+            ("keep_monthly", self.keep_monthly),
+            ("keep_yearly", self.keep_yearly),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(rule, n)| format!("{rule} {n}"));
+        let within = self
+            .keep_within
+            .map(|d| format!("keep_within {}", humantime::format_duration(d)));
+        durations
+            .chain(counts)
+            .chain(within)
+            .chain([format!("min_count {}", self.min_count)])
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 fn default_min_count() -> u32 {
@@ -447,15 +650,24 @@ impl Policy {
     /// Parse and validate a policy document.
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
         let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-        let policy: Policy = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let mut policy: Policy = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." {
                 "(document)".to_string()
             } else {
                 path
             };
-            PolicyError::new(field, e.into_inner().to_string())
+            // The YAML error repeats the path at its start; the field is already named once.
+            let problem = e.into_inner().to_string();
+            let problem = problem
+                .strip_prefix(&format!("{field}: "))
+                .unwrap_or(&problem)
+                .to_string();
+            PolicyError::new(field, problem)
         })?;
+        for plan in &mut policy.plans {
+            plan.retention.calendar = plan.schedule.clone();
+        }
         policy.validate()?;
         Ok(policy)
     }
@@ -645,14 +857,40 @@ impl Plan {
 }
 
 impl Retention {
+    /// Each tier's duration and count, with their field names.
+    fn tiers(&self) -> [(&'static str, Option<CalendarDuration>, &'static str, u32); 4] {
+        [
+            ("daily", self.daily, "keep_daily", self.keep_daily),
+            ("weekly", self.weekly, "keep_weekly", self.keep_weekly),
+            ("monthly", self.monthly, "keep_monthly", self.keep_monthly),
+            ("yearly", self.yearly, "keep_yearly", self.keep_yearly),
+        ]
+    }
+
     fn validate(&self, at: &str) -> Result<(), PolicyError> {
-        let keeps_any = self.keep_daily + self.keep_weekly + self.keep_monthly + self.keep_yearly
-            > 0
+        let tiers = self.tiers();
+        for (tier, duration, count_field, count) in tiers {
+            if let Some(duration) = duration
+                && count > 0
+            {
+                return Err(PolicyError::new(
+                    format!("{at}.{count_field}"),
+                    format!(
+                        "`{tier}: {duration}` already says how long {tier} recovery points are kept; give each \
+                         tier one form, a duration (`{tier}: {duration}`) or a restic count (`{count_field}: {count}`)"
+                    ),
+                ));
+            }
+        }
+        let keeps_any = tiers
+            .iter()
+            .any(|(_, duration, _, count)| duration.is_some() || *count > 0)
             || self.keep_within.is_some_and(|d| !d.is_zero());
         if !keeps_any {
             return Err(PolicyError::new(
                 at,
-                "keeps nothing: set at least one of keep_daily, keep_weekly, keep_monthly, keep_yearly or keep_within",
+                "keeps nothing: set at least one of daily, weekly, monthly, yearly (durations), keep_daily, \
+                 keep_weekly, keep_monthly, keep_yearly (counts) or keep_within",
             ));
         }
         if self.min_count == 0 {
@@ -748,19 +986,38 @@ mod tests {
         )
     }
 
+    /// A retention's durations per tier, as written in a policy (`30d`), `-` for none.
+    fn durations(retention: &Retention) -> [String; 4] {
+        [
+            retention.daily,
+            retention.weekly,
+            retention.monthly,
+            retention.yearly,
+        ]
+        .map(|d| d.map_or("-".to_string(), |d| d.to_string()))
+    }
+
+    /// A retention's restic counts per tier.
+    fn counts(retention: &Retention) -> [u32; 4] {
+        [
+            retention.keep_daily,
+            retention.keep_weekly,
+            retention.keep_monthly,
+            retention.keep_yearly,
+        ]
+    }
+
     #[test]
     fn default_policy_encodes_the_seed_plan() {
         let policy = Policy::default_policy().expect("default policy is valid");
         let plan = &policy.plans[0];
         assert_eq!(
-            (
-                plan.retention.keep_daily,
-                plan.retention.keep_weekly,
-                plan.retention.keep_monthly,
-                plan.retention.keep_yearly
-            ),
-            (30, 12, 12, 7)
+            plan.retention.describe(),
+            "daily 30d, weekly 12w, monthly 12m, yearly 7y, min_count 3"
         );
+        assert_eq!(durations(&plan.retention), ["30d", "12w", "12m", "7y"]);
+        assert_eq!(counts(&plan.retention), [0; 4]);
+        assert_eq!(plan.retention.calendar, plan.schedule);
         assert_eq!(plan.schedule.weekly_on, Weekday::Sun);
         assert_eq!(policy.manual_snapshots.retain_days, 90);
         assert!(plan.copies.iter().all(|c| c.retain_days == 90));
@@ -778,14 +1035,8 @@ mod tests {
         let booking =
             Policy::from_yaml(include_str!("../../infra/examples/nbne-booking.yaml")).unwrap();
         let plan = &booking.plans[0];
-        assert_eq!(
-            (
-                plan.retention.keep_daily,
-                plan.retention.keep_weekly,
-                plan.retention.keep_yearly
-            ),
-            (30, 13, 7)
-        );
+        assert_eq!(durations(&plan.retention), ["30d", "90d", "12m", "7y"]);
+        assert_eq!(counts(&plan.retention), [0; 4]);
         assert_eq!(
             plan.point_in_time.as_ref().map(|p| p.min_retention_days),
             Some(7)
@@ -804,22 +1055,16 @@ mod tests {
         let luxhedge =
             Policy::from_yaml(include_str!("../../infra/examples/luxhedge.yaml")).unwrap();
         let plan = &luxhedge.plans[0];
-        let keeps = &plan.retention;
-        assert_eq!(
-            (
-                keeps.keep_daily,
-                keeps.keep_weekly,
-                keeps.keep_monthly,
-                keeps.keep_yearly
-            ),
-            (30, 12, 12, 7)
-        );
+        assert_eq!(durations(&plan.retention), ["30d", "12w", "12m", "7y"]);
+        assert_eq!(counts(&plan.retention), [0; 4]);
         assert_eq!(plan.objectives.rto, Duration::from_secs(2 * 3600));
         assert_eq!(plan.copies[0].region, "eu-central-1");
 
         let live = Policy::from_yaml(include_str!("../../infra/examples/live-event-service.yaml"))
             .unwrap();
         let plan = &live.plans[0];
+        assert_eq!(durations(&plan.retention), ["35d", "12w", "12m", "-"]);
+        assert_eq!(plan.retention.min_count, 7);
         assert_eq!(live.manual_snapshots.retain_days, 90);
         assert_eq!(
             (plan.copies[0].region.as_str(), plan.copies[0].retain_days),
@@ -845,6 +1090,19 @@ mod tests {
         assert_eq!(err.field, "plans[0].retention.keep_dayly");
         assert!(err.problem.contains("unknown field `keep_dayly`"), "{err}");
         assert!(err.problem.contains("expected one of"), "{err}");
+    }
+
+    #[test]
+    fn a_retention_error_names_its_field_once() {
+        let err =
+            Policy::from_yaml(&minimal("").replace("keep_daily: 7", "monthly: 12min")).unwrap_err();
+        assert_eq!(err.field, "plans[0].retention.monthly");
+        assert!(
+            err.to_string().starts_with(
+                "invalid policy: plans[0].retention.monthly: `12min` is not a retention duration"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -903,6 +1161,135 @@ mod tests {
         assert!(err.problem.contains("line 2 column 1"), "{err}");
         let err = Policy::from_yaml("- just\n- a list\n").unwrap_err();
         assert_eq!(err.field, "(document)");
+    }
+
+    #[test]
+    fn retention_durations_parse_in_short_and_long_forms() {
+        let parse = |text: &str| text.parse::<CalendarDuration>();
+        let of = |amount, unit| Ok(CalendarDuration { amount, unit });
+        assert_eq!(parse("30d"), of(30, CalendarUnit::Days));
+        assert_eq!(parse("30 days"), of(30, CalendarUnit::Days));
+        assert_eq!(parse("1 day"), of(1, CalendarUnit::Days));
+        assert_eq!(parse("12w"), of(12, CalendarUnit::Weeks));
+        assert_eq!(parse("12 weeks"), of(12, CalendarUnit::Weeks));
+        assert_eq!(parse("12m"), of(12, CalendarUnit::Months));
+        assert_eq!(parse("12 Months"), of(12, CalendarUnit::Months));
+        assert_eq!(parse("7y"), of(7, CalendarUnit::Years));
+        assert_eq!(parse(" 7 years "), of(7, CalendarUnit::Years));
+        for bad in [
+            "30",
+            "d",
+            "12 min",
+            "90 minutes",
+            "4h",
+            "1.5y",
+            "-1d",
+            "0d",
+            "7 years ago",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse("12 months").unwrap().to_string(), "12m");
+    }
+
+    #[test]
+    fn a_retention_duration_counts_calendar_months_and_years() {
+        let now = "2027-03-31T03:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let before = |text: &str| text.parse::<CalendarDuration>().unwrap().before(now);
+        let at = |text: &str| Some(text.parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(before("30d"), at("2027-03-01T03:00:00Z"));
+        assert_eq!(before("2w"), at("2027-03-17T03:00:00Z"));
+        // February has no 31st: a month before 31 March is the end of February.
+        assert_eq!(before("1m"), at("2027-02-28T03:00:00Z"));
+        assert_eq!(before("12m"), at("2026-03-31T03:00:00Z"));
+        assert_eq!(before("7y"), at("2020-03-31T03:00:00Z"));
+        assert_eq!(before("4294967295y"), None);
+    }
+
+    #[test]
+    fn bad_retention_duration_names_the_field_and_the_accepted_forms() {
+        let with = |retention: &str| minimal("").replace("keep_daily: 7", retention);
+        for (retention, field) in [
+            ("monthly: 12 minutes", "plans[0].retention.monthly"),
+            ("daily: 30", "plans[0].retention.daily"),
+            ("yearly: seven years", "plans[0].retention.yearly"),
+        ] {
+            let err = Policy::from_yaml(&with(retention)).unwrap_err();
+            assert_eq!(err.field, field, "{retention}");
+            assert!(err.problem.contains("`m` MONTHS"), "{err}");
+            assert!(err.problem.contains("`30 days`"), "{err}");
+        }
+        let err = Policy::from_yaml(&with("weekly: 0w")).unwrap_err();
+        assert_eq!(err.field, "plans[0].retention.weekly");
+        assert!(err.problem.contains("keeps nothing"), "{err}");
+    }
+
+    #[test]
+    fn a_tier_takes_one_form() {
+        let with = |retention: &str| minimal("").replace("keep_daily: 7", retention);
+        let err = Policy::from_yaml(&with("daily: 30d\n      keep_daily: 30")).unwrap_err();
+        assert_eq!(err.field, "plans[0].retention.keep_daily");
+        assert!(err.problem.contains("`daily: 30d`"), "{err}");
+        let mixed = Policy::from_yaml(&with("daily: 30d\n      keep_weekly: 12")).unwrap();
+        assert_eq!(durations(&mixed.plans[0].retention), ["30d", "-", "-", "-"]);
+        assert_eq!(counts(&mixed.plans[0].retention), [0, 12, 0, 0]);
+        let err = Policy::from_yaml(&with("min_count: 3")).unwrap_err();
+        assert_eq!(err.field, "plans[0].retention");
+        assert!(err.problem.contains("keeps nothing"), "{err}");
+    }
+
+    #[test]
+    fn retention_counts_in_the_plans_calendar() {
+        let policy = Policy::from_yaml(&minimal(
+            "    schedule:\n      weekly_on: monday\n      monthly_on_day: 15\n      yearly_in_month: july\n",
+        ))
+        .unwrap();
+        let plan = &policy.plans[0];
+        assert_eq!(plan.retention.calendar, plan.schedule);
+        assert_eq!(plan.retention.calendar.monthly_on_day, 15);
+    }
+
+    #[test]
+    fn a_period_starts_on_the_latest_day_the_calendar_gives_its_tier() {
+        let calendars = [
+            TierCalendar::default(),
+            TierCalendar {
+                weekly_on: Weekday::Wed,
+                monthly_on_day: 28,
+                yearly_in_month: Month::February,
+            },
+            TierCalendar {
+                weekly_on: Weekday::Mon,
+                monthly_on_day: 15,
+                yearly_in_month: Month::December,
+            },
+        ];
+        let first = "2023-01-01".parse::<NaiveDate>().unwrap();
+        let last = "2025-12-31".parse::<NaiveDate>().unwrap();
+        for calendar in &calendars {
+            for tier in [Tier::Daily, Tier::Weekly, Tier::Monthly, Tier::Yearly] {
+                // Walking the days forward, the latest day labelled with the tier so far.
+                let mut latest_labelled = None;
+                for date in first.iter_days().take_while(|d| *d <= last) {
+                    if calendar.tiers_on(date).contains(&tier) {
+                        latest_labelled = Some(date);
+                    }
+                    if let Some(expected) = latest_labelled {
+                        assert_eq!(
+                            calendar.period_start(tier, date),
+                            expected,
+                            "{tier:?} {date} {calendar:?}"
+                        );
+                    }
+                }
+            }
+        }
+        // Before the first labelled day of the walk, the period starts in the year before.
+        let calendar = &calendars[2];
+        assert_eq!(
+            calendar.period_start(Tier::Yearly, first),
+            "2022-12-15".parse::<NaiveDate>().unwrap()
+        );
     }
 
     #[test]
