@@ -2,6 +2,7 @@
 //!
 //! | variable | meaning |
 //! | --- | --- |
+//! | `LIFEBOAT_DEPLOYMENT` | name of the deployment (the stack name; required): written on everything it makes |
 //! | `LIFEBOAT_LEDGER_BUCKET` | S3 bucket of the ledger (required) |
 //! | `LIFEBOAT_TOPIC_ARN` | SNS topic for alerts, unless the policy names one |
 //! | `LIFEBOAT_POLICY_FILE` | path of a policy YAML file; the built-in `infra/policy.yaml` when unset |
@@ -21,6 +22,8 @@ pub const DEFAULT_COPY_SLOTS: usize = 5;
 pub struct RuntimeConfig {
     /// The validated policy.
     pub policy: Policy,
+    /// Name of the deployment (the stack name); with the home region, the identity on everything it makes.
+    pub deployment: String,
     /// Ledger bucket.
     pub ledger_bucket: String,
     /// Alert topic.
@@ -85,6 +88,17 @@ impl RuntimeConfig {
         };
         let policy =
             Policy::from_yaml(&text).map_err(|source| ConfigError::Policy { origin, source })?;
+        let deployment = non_empty("LIFEBOAT_DEPLOYMENT").ok_or(ConfigError::Missing(
+            "LIFEBOAT_DEPLOYMENT",
+            "the deployment's name (the stack name), tagged on everything it makes",
+        ))?;
+        if let Err(e) = crate::ownership::Deployment::new(deployment.as_str(), "any") {
+            return Err(ConfigError::Invalid {
+                name: "LIFEBOAT_DEPLOYMENT",
+                value: deployment,
+                problem: e.to_string(),
+            });
+        }
         let ledger_bucket = non_empty("LIFEBOAT_LEDGER_BUCKET").ok_or(ConfigError::Missing(
             "LIFEBOAT_LEDGER_BUCKET",
             "the S3 bucket of the audit ledger",
@@ -111,6 +125,7 @@ impl RuntimeConfig {
         };
         Ok(Self {
             policy,
+            deployment,
             ledger_bucket,
             topic_arn,
             concurrency: number("LIFEBOAT_CONCURRENCY", DEFAULT_CONCURRENCY, 64)?,
@@ -140,6 +155,7 @@ mod tests {
     #[test]
     fn defaults_to_built_in_policy() {
         let config = RuntimeConfig::from_vars(vars(&[
+            ("LIFEBOAT_DEPLOYMENT", "lifeboat"),
             ("LIFEBOAT_LEDGER_BUCKET", "ledger"),
             (
                 "LIFEBOAT_TOPIC_ARN",
@@ -153,11 +169,31 @@ mod tests {
 
     #[test]
     fn missing_and_invalid_settings_are_named() {
-        let err =
-            RuntimeConfig::from_vars(vars(&[("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t")]))
-                .unwrap_err();
+        let err = RuntimeConfig::from_vars(vars(&[
+            ("LIFEBOAT_DEPLOYMENT", "lifeboat"),
+            ("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("LIFEBOAT_LEDGER_BUCKET"), "{err}");
         let err = RuntimeConfig::from_vars(vars(&[
+            ("LIFEBOAT_LEDGER_BUCKET", "b"),
+            ("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("LIFEBOAT_DEPLOYMENT"), "{err}");
+        let err = RuntimeConfig::from_vars(vars(&[
+            ("LIFEBOAT_DEPLOYMENT", "life_boat"),
+            ("LIFEBOAT_LEDGER_BUCKET", "b"),
+            ("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("LIFEBOAT_DEPLOYMENT = `life_boat`"),
+            "{err}"
+        );
+        let err = RuntimeConfig::from_vars(vars(&[
+            ("LIFEBOAT_DEPLOYMENT", "lifeboat"),
             ("LIFEBOAT_LEDGER_BUCKET", "b"),
             ("LIFEBOAT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
             ("LIFEBOAT_CONCURRENCY", "zero"),

@@ -9,7 +9,8 @@
 //! # Rules, and why
 //!
 //! **What needs a copy.** A source snapshot in the primary region needs a copy in a DR region when
-//! - it is managed (`lifeboat:managed=true`): Lifeboat never copies what it did not make;
+//! - this deployment made it (`lifeboat:managed=true` with this deployment's identity, see [`crate::ownership`]):
+//!   Lifeboat never copies what it did not make, nor what another deployment made;
 //! - it is not itself a copy (RDS reports no source for it, [`Snapshot::copied_from`], and it carries no
 //!   `lifeboat:copied-from`): with DR in both directions a region holds copies from the other, and copying those
 //!   on would bounce snapshots between regions or chain them into a third. Reported as [`SkipReason::IsACopy`];
@@ -17,9 +18,11 @@
 //!   names a plan the policy no longer has, the plan whose selection covers the source database (by identifier,
 //!   pattern, kind, and the user tags the snapshot carries). No plan: no copy, and the source is reported;
 //! - the region is not the source's own region;
-//! - no snapshot with the target identifier (see [`target_identifier`]) exists in that region, in any status:
-//!   a copy in flight, a finished copy and a failed copy all mean "done" (a failed one is reported as a finding,
-//!   since only deleting it lets the next run try again);
+//! - no copy of it exists in that region: a snapshot with the target identifier (see [`target_identifier`],
+//!   which names the source region) whose source ([`copied_from`]) is this very snapshot's ARN, in any status.
+//!   A copy in flight, a finished copy and a failed copy all mean "done" (a failed one is reported as a finding,
+//!   since only deleting it lets the next run try again). A snapshot of that name copied from anything else is
+//!   not a copy of this source: it is reported ([`CopyFinding::NameTaken`]) and left alone;
 //! - it is not a manual snapshot whose `lifeboat:expires-at` has passed: it is about to be deleted, and so would
 //!   its copy be ([`SkipReason::Expired`]);
 //! - it is younger than the region's `retain_days`: `now - created_at < retain_days`, the very test DR retention
@@ -77,6 +80,7 @@ use std::fmt;
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 
 use crate::model::{Database, DatabaseKind, Snapshot};
+use crate::ownership::Deployment;
 use crate::policy::{CopyTarget, Plan, Policy};
 use crate::tags;
 
@@ -184,12 +188,23 @@ pub fn is_failed_status(status: &str) -> bool {
     matches!(status, "failed" | "error") || status.starts_with("incompatible-")
 }
 
-/// The deterministic identifier of the copy of `source_id` in any DR region: the source identifier itself.
+/// The deterministic identifier of the copy of `source_id` (a snapshot in `source_region`) in any DR region:
+/// `<source identifier>-from-<source region>`.
 ///
-/// The copy lives in another region, so the name is free there, and an operator sees at once which snapshot a
-/// copy is. Every run plans the same name, so RDS's "already exists" means the copy was started before.
-pub fn target_identifier(source_id: &str) -> String {
-    source_id.to_string()
+/// Naming the source region keeps copies apart from the DR region's own originals of a database of the same name
+/// (two deployments with DR in opposite directions), and an operator sees at once which snapshot a copy is. Every
+/// run plans the same name, so RDS's "already exists" means the copy was started before.
+pub fn target_identifier(source_id: &str, source_region: &str) -> String {
+    format!("{source_id}-from-{source_region}")
+}
+
+/// The ARN of the snapshot `copy` was copied from: what RDS reports when it is an ARN (cross-region copies), else
+/// the `lifeboat:copied-from` tag Lifeboat wrote on it.
+pub fn copied_from(copy: &Snapshot) -> Option<&str> {
+    copy.copied_from
+        .as_deref()
+        .filter(|source| source.starts_with("arn:"))
+        .or_else(|| copy.tags.get(tags::COPIED_FROM).map(String::as_str))
 }
 
 /// When a copy of a snapshot taken at `created_at` leaves a region that keeps copies `retain_days` days (copies
@@ -396,6 +411,20 @@ pub enum CopyFinding {
         /// Destination region.
         region: String,
     },
+    /// A snapshot with the copy's identifier exists in the region but is not a copy of the source: the copy cannot
+    /// be made under its name. Two deployments in one primary region select the same database.
+    NameTaken {
+        /// The database whose copy it would have been.
+        database: String,
+        /// DB snapshot or DB cluster snapshot.
+        kind: DatabaseKind,
+        /// The identifier.
+        target: String,
+        /// Its region.
+        region: String,
+        /// What it was copied from, if anything.
+        holder: Option<String>,
+    },
     /// The copy exists in a failed status; it blocks a new copy until it is deleted.
     FailedCopy {
         /// Identifier of the copy.
@@ -413,6 +442,19 @@ impl fmt::Display for CopyFinding {
             CopyFinding::UnencryptedSource { source, region } => write!(
                 f,
                 "unencrypted source `{source}` copied to {region} without a key"
+            ),
+            CopyFinding::NameTaken {
+                target,
+                region,
+                holder,
+                ..
+            } => write!(
+                f,
+                "`{target}` in {region} is not a copy of this deployment's snapshot (it is {}): no copy made; \
+                 two deployments select the same database, narrow one policy's selection",
+                holder
+                    .as_deref()
+                    .map_or_else(|| "an original".to_string(), |h| format!("a copy of {h}"))
             ),
             CopyFinding::FailedCopy {
                 target,
@@ -437,8 +479,8 @@ pub struct CopyPlan {
     pub skipped: Vec<SkippedCopy>,
     /// Findings for the operator, sorted.
     pub findings: Vec<CopyFinding>,
-    /// Source snapshots ignored because Lifeboat does not manage them.
-    pub unmanaged: usize,
+    /// Source snapshots ignored because this deployment did not make them (unmanaged, or another deployment's).
+    pub not_ours: usize,
 }
 
 impl CopyPlan {
@@ -453,14 +495,16 @@ impl CopyPlan {
     }
 }
 
-/// Plan a copy run: which copies to start now in each DR region of the policy.
+/// Plan a copy run of `deployment`: which copies to start now in each DR region of the policy.
 ///
-/// `sources` are the snapshots listed in the primary region (unmanaged ones are ignored, copies are skipped),
+/// `sources` are the snapshots listed in the primary region (those this deployment did not make are ignored,
+/// copies are skipped),
 /// `dr_snapshots` those listed in the DR regions (any status; regions the policy does not name are ignored), `now`
 /// the time of the run. The result depends only on the inputs as sets: their order, and exact duplicates, change
 /// nothing.
 pub fn plan_copies(
     policy: &Policy,
+    deployment: &Deployment,
     sources: &[Snapshot],
     dr_snapshots: &[Snapshot],
     limits: &CopyLimits,
@@ -510,8 +554,8 @@ pub fn plan_copies(
 
     let mut needed: BTreeMap<&str, Vec<(&Snapshot, &Plan, &CopyTarget)>> = BTreeMap::new();
     for source in ordered {
-        if !source.is_managed() {
-            plan.unmanaged += 1;
+        if !deployment.owns(&source.tags) {
+            plan.not_ours += 1;
             continue;
         }
         if is_a_copy(source) {
@@ -540,11 +584,20 @@ pub fn plan_copies(
                 plan.skipped.push(skip(SkipReason::SameRegion));
                 continue;
             }
-            let target_id = target_identifier(&source.identifier);
+            let target_id = target_identifier(&source.identifier, &source.region);
             if let Some(copy) =
                 existing.get(&(target.region.as_str(), source.kind, target_id.as_str()))
             {
-                if is_failed_status(&copy.status) {
+                let holder = copied_from(copy);
+                if holder != Some(source.arn.as_str()) {
+                    plan.findings.push(CopyFinding::NameTaken {
+                        database: source.database.clone(),
+                        kind: source.kind,
+                        target: target_id.clone(),
+                        region: target.region.clone(),
+                        holder: holder.map(str::to_string),
+                    });
+                } else if is_failed_status(&copy.status) {
                     plan.findings.push(CopyFinding::FailedCopy {
                         target: target_id.clone(),
                         region: target.region.clone(),
@@ -584,7 +637,7 @@ pub fn plan_copies(
         let free = slots.free();
         let mut copies = copies.into_iter();
         for (source, source_plan, target) in copies.by_ref().take(free) {
-            let copy = planned_copy(policy, source_plan, target, source, now);
+            let copy = planned_copy(policy, deployment, source_plan, target, source, now);
             if !copy.source.encrypted {
                 plan.findings.push(CopyFinding::UnencryptedSource {
                     source: copy.source.identifier.clone(),
@@ -597,7 +650,7 @@ pub fn plan_copies(
         slots.backlog = copies
             .map(|(source, _, _)| WaitingCopy {
                 source_id: source.identifier.clone(),
-                target_id: target_identifier(&source.identifier),
+                target_id: target_identifier(&source.identifier, &source.region),
                 kind: source.kind,
                 database: source.database.clone(),
                 created_at: source.created_at,
@@ -611,6 +664,7 @@ pub fn plan_copies(
 
 fn planned_copy(
     policy: &Policy,
+    deployment: &Deployment,
     plan: &Plan,
     target: &CopyTarget,
     source: &Snapshot,
@@ -619,22 +673,26 @@ fn planned_copy(
     PlannedCopy {
         source: source.clone(),
         region: target.region.clone(),
-        target_id: target_identifier(&source.identifier),
+        target_id: target_identifier(&source.identifier, &source.region),
         kms_key_id: source.encrypted.then(|| target.kms_key_id.clone()),
         option_group: match source.kind {
             DatabaseKind::Instance => target.option_group.clone(),
             DatabaseKind::Cluster => None,
         },
-        tags: copy_tags(policy, &plan.name, source, now),
+        tags: copy_tags(policy, deployment, &plan.name, source, now),
     }
 }
 
-/// Tag keys a copy never takes from its source.
-const NOT_CARRIED: [&str; 1] = [tags::VERIFIED_AT];
+/// Tag keys a copy never takes from its source: a restore of the copy has not been proven, and a legal hold is an
+/// operator's act (a hold on the original protects its copies through retention's lineage rule; no Lifeboat role
+/// may write the hold tag).
+const NOT_CARRIED: [&str; 2] = [tags::VERIFIED_AT, tags::LEGAL_HOLD];
 
 /// Tag keys kept first when RDS's tag limit forces a choice.
-const ESSENTIAL: [&str; 9] = [
+const ESSENTIAL: [&str; 11] = [
     tags::MANAGED,
+    tags::DEPLOYMENT,
+    tags::HOME_REGION,
     tags::POLICY,
     tags::PLAN,
     tags::SOURCE,
@@ -645,13 +703,15 @@ const ESSENTIAL: [&str; 9] = [
     tags::COPIED_AT,
 ];
 
-/// Tags for the copy of `source` made under `plan_name` at `now`: the source's tags (so `lifeboat:created-at`,
-/// `lifeboat:source`, `lifeboat:tier` and `lifeboat:expires-at` carry over and the copy ages from the original),
-/// without `lifeboat:verified-at` and `aws:` keys, plus `lifeboat:copied-from`, `lifeboat:source-region`,
-/// `lifeboat:copied-at`, the policy and plan names. To stay within RDS's limit of [`tags::MAX_TAGS_PER_RESOURCE`],
-/// user tags are dropped first, then `lifeboat:` tags outside the ones Lifeboat relies on. Sorted by key.
+/// Tags for the copy of `source` made by `deployment` under `plan_name` at `now`: the source's tags (so
+/// `lifeboat:created-at`, `lifeboat:source`, `lifeboat:tier` and `lifeboat:expires-at` carry over), without
+/// `lifeboat:verified-at`, `lifeboat:legal-hold` and `aws:` keys, plus the deployment's identity,
+/// `lifeboat:copied-from`, `lifeboat:source-region`, `lifeboat:copied-at`, the policy and plan names. To stay
+/// within RDS's limit of [`tags::MAX_TAGS_PER_RESOURCE`], user tags are dropped first, then `lifeboat:` tags
+/// outside the ones Lifeboat relies on. Sorted by key.
 pub fn copy_tags(
     policy: &Policy,
+    deployment: &Deployment,
     plan_name: &str,
     source: &Snapshot,
     now: DateTime<Utc>,
@@ -668,6 +728,7 @@ pub fn copy_tags(
         .or_insert_with(|| source.kind.as_str().into());
     own.entry(tags::CREATED_AT.into())
         .or_insert_with(|| rfc3339(source.created_at));
+    own.extend(deployment.tags());
     for (key, value) in [
         (tags::MANAGED, tags::TRUE.to_string()),
         (tags::POLICY, policy.name.clone()),
@@ -747,6 +808,10 @@ plans:
         .unwrap()
     }
 
+    fn deployment() -> Deployment {
+        Deployment::new("lifeboat", PRIMARY).unwrap()
+    }
+
     fn now() -> DateTime<Utc> {
         "2026-11-22T12:00:00Z".parse().unwrap()
     }
@@ -766,6 +831,7 @@ plans:
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+        tags.extend(deployment().tags());
         tags.insert(tags::CREATED_AT.into(), rfc3339(created_at));
         Snapshot {
             arn: format!("arn:aws:rds:{PRIMARY}:123456789012:snapshot:{identifier}"),
@@ -783,7 +849,7 @@ plans:
 
     /// The copy of `source` in `region` as the RDS adapter lists it there.
     fn copy_of(source: &Snapshot, region: &str, status: &str) -> Snapshot {
-        let identifier = target_identifier(&source.identifier);
+        let identifier = target_identifier(&source.identifier, &source.region);
         Snapshot {
             arn: format!("arn:aws:rds:{region}:123456789012:snapshot:{identifier}"),
             identifier,
@@ -799,7 +865,14 @@ plans:
     }
 
     fn run(sources: &[Snapshot], dr: &[Snapshot]) -> CopyPlan {
-        plan_copies(&policy(), sources, dr, &CopyLimits::default(), now())
+        plan_copies(
+            &policy(),
+            &deployment(),
+            sources,
+            dr,
+            &CopyLimits::default(),
+            now(),
+        )
     }
 
     fn tag_map(copy: &PlannedCopy) -> BTreeMap<String, String> {
@@ -812,7 +885,7 @@ plans:
         let plan = run(std::slice::from_ref(&src), &[]);
         assert_eq!(plan.starts.len(), 2);
         let eu = plan.starts_in(EU).next().unwrap();
-        assert_eq!(eu.target_id, src.identifier);
+        assert_eq!(eu.target_id, format!("{}-from-us-east-1", src.identifier));
         assert_eq!(
             eu.kms_key_id.as_deref(),
             Some("arn:aws:kms:eu-west-1:123456789012:key/eu")
@@ -897,7 +970,7 @@ plans:
             in_flight_per_region: 5,
             regions: [(WEST.to_string(), 1)].into(),
         };
-        let plan = plan_copies(&policy(), &sources, &running, &custom, now());
+        let plan = plan_copies(&policy(), &deployment(), &sources, &running, &custom, now());
         assert!(
             plan.starts.is_empty(),
             "in flight above the limit: no start"
@@ -1039,7 +1112,7 @@ plans:
             tag_map(plan.starts_in(EU).next().unwrap())[tags::PLAN],
             "prod"
         );
-        assert_eq!(plan.unmanaged, 1);
+        assert_eq!(plan.not_ours, 1);
         assert_eq!(plan.skipped.len(), 1, "a plan without copies needs none");
         assert_eq!(plan.skipped[0].source, stray);
         assert_eq!(plan.skipped[0].reason, SkipReason::NoPlan);
@@ -1048,9 +1121,10 @@ plans:
     /// The copy `plan` would make of `source` in `region`, as the RDS adapter lists it there once finished: its
     /// `created_at` read back from the `lifeboat:created-at` tag it was given.
     fn listed_copy(source: &Snapshot, region: &str) -> Snapshot {
-        let tags: BTreeMap<String, String> = copy_tags(&policy(), "prod", source, now())
-            .into_iter()
-            .collect();
+        let tags: BTreeMap<String, String> =
+            copy_tags(&policy(), &deployment(), "prod", source, now())
+                .into_iter()
+                .collect();
         Snapshot {
             created_at: tags[tags::CREATED_AT].parse().unwrap(),
             tags,
@@ -1147,7 +1221,7 @@ plans:
         );
         assert!(plan.starts.iter().all(|c| c.source == empty_source));
         assert_eq!(plan.starts.len(), 2, "an empty reported source is no copy");
-        assert_eq!(plan.unmanaged, 1);
+        assert_eq!(plan.not_ours, 1);
         let skipped: Vec<(&Snapshot, Option<&str>, &SkipReason)> = plan
             .skipped
             .iter()
@@ -1266,6 +1340,78 @@ plans:
     }
 
     #[test]
+    fn only_this_deployments_snapshots_are_copied() {
+        let mine = source("db1", 2);
+        let mut theirs = source("db2", 2);
+        theirs
+            .tags
+            .extend(Deployment::new("lifeboat-other", PRIMARY).unwrap().tags());
+        let mut same_name_other_region = source("db3", 2);
+        same_name_other_region
+            .tags
+            .insert(tags::HOME_REGION.into(), WEST.into());
+        let plan = run(&[mine.clone(), theirs, same_name_other_region], &[]);
+        assert!(plan.starts.iter().all(|c| c.source == mine));
+        assert_eq!(plan.not_ours, 2);
+    }
+
+    #[test]
+    fn a_copy_is_done_only_when_it_was_copied_from_this_very_source() {
+        let src = source("db1", 2);
+        // The copy of another snapshot holds the name in us-west-2 (an overlapping deployment); its own copy in
+        // eu-west-1 is the real one.
+        let mut impostor = copy_of(&src, WEST, "available");
+        impostor.copied_from = Some(format!(
+            "arn:aws:rds:{PRIMARY}:210987654321:snapshot:{}",
+            src.identifier
+        ));
+        impostor.tags.remove(tags::COPIED_FROM);
+        let real = copy_of(&src, EU, "available");
+        let plan = run(std::slice::from_ref(&src), &[impostor, real]);
+        assert!(plan.starts.is_empty(), "{:?}", plan.starts);
+        assert_eq!(
+            plan.findings,
+            [CopyFinding::NameTaken {
+                database: "db1".into(),
+                kind: DatabaseKind::Instance,
+                target: format!("{}-from-{PRIMARY}", src.identifier),
+                region: WEST.into(),
+                holder: Some(format!(
+                    "arn:aws:rds:{PRIMARY}:210987654321:snapshot:{}",
+                    src.identifier
+                )),
+            }]
+        );
+        assert!(
+            plan.findings[0]
+                .to_string()
+                .contains("narrow one policy's selection")
+        );
+    }
+
+    #[test]
+    fn opposite_directions_never_mistake_an_original_for_a_copy() {
+        // The us-west-2 deployment's own original of a database of the same name, with the same schedule name.
+        let east = source("db1", 2);
+        let west_deployment = Deployment::new("lifeboat", WEST).unwrap();
+        let mut west_original = east.clone();
+        west_original.region = WEST.into();
+        west_original.arn = format!(
+            "arn:aws:rds:{WEST}:123456789012:snapshot:{}",
+            east.identifier
+        );
+        west_original.tags.extend(west_deployment.tags());
+        let plan = run(std::slice::from_ref(&east), &[west_original]);
+        assert_eq!(
+            plan.starts_in(WEST)
+                .map(|c| c.target_id.as_str())
+                .collect::<Vec<_>>(),
+            [format!("{}-from-{PRIMARY}", east.identifier)]
+        );
+        assert!(plan.findings.is_empty());
+    }
+
+    #[test]
     fn tags_respect_the_limit_and_drop_user_tags_first() {
         let mut src = source("db1", 1);
         for i in 0..60 {
@@ -1278,16 +1424,19 @@ plans:
         src.tags.insert(tags::LEGAL_HOLD.into(), "true".into());
         src.tags
             .insert("aws:backup:source-resource".into(), "x".into());
-        let tags = copy_tags(&policy(), "prod", &src, now());
+        let tags = copy_tags(&policy(), &deployment(), "prod", &src, now());
         assert_eq!(tags.len(), tags::MAX_TAGS_PER_RESOURCE);
         let map: BTreeMap<_, _> = tags.iter().cloned().collect();
-        for key in ESSENTIAL
-            .iter()
-            .chain(&[tags::EXPIRES_AT, tags::LEGAL_HOLD, tags::TIER])
-        {
+        for key in ESSENTIAL.iter().chain(&[tags::EXPIRES_AT, tags::TIER]) {
             assert!(map.contains_key(*key), "{key}");
         }
         assert!(!map.contains_key(tags::VERIFIED_AT));
+        assert!(
+            !map.contains_key(tags::LEGAL_HOLD),
+            "holds are an operator's act; lineage carries them"
+        );
+        assert_eq!(map[tags::DEPLOYMENT], "lifeboat");
+        assert_eq!(map[tags::HOME_REGION], PRIMARY);
         assert!(!map.keys().any(|k| k.starts_with("aws:")));
         assert!(map.contains_key("user-00") && !map.contains_key("user-59"));
     }
@@ -1297,7 +1446,7 @@ plans:
         let mut src = source("db1", 5);
         src.tags.remove(tags::CREATED_AT);
         src.tags.remove(tags::SOURCE);
-        let map: BTreeMap<_, _> = copy_tags(&policy(), "prod", &src, now())
+        let map: BTreeMap<_, _> = copy_tags(&policy(), &deployment(), "prod", &src, now())
             .into_iter()
             .collect();
         assert_eq!(map[tags::CREATED_AT], "2026-11-22T07:00:00Z");
@@ -1451,7 +1600,7 @@ plans:
         let mut out = BTreeSet::new();
         for s in sources
             .iter()
-            .filter(|s| s.is_managed() && s.status == "available")
+            .filter(|s| deployment().owns(&s.tags) && s.status == "available")
             .filter(|s| {
                 s.copied_from.as_ref().is_none_or(String::is_empty)
                     && !s.tags.contains_key(tags::COPIED_FROM)
@@ -1467,12 +1616,13 @@ plans:
                 continue;
             };
             for t in &plan.copies {
-                let exists = dr.iter().any(|d| {
-                    d.region == t.region && d.kind == s.kind && d.identifier == s.identifier
-                });
+                let target = format!("{}-from-{}", s.identifier, s.region);
+                let exists = dr
+                    .iter()
+                    .any(|d| d.region == t.region && d.kind == s.kind && d.identifier == target);
                 let young = s.created_at + Duration::days(i64::from(t.retain_days)) > now();
                 if !exists && young && t.region != s.region {
-                    out.insert((t.region.clone(), s.kind, s.identifier.clone()));
+                    out.insert((t.region.clone(), s.kind, target));
                 }
             }
         }
@@ -1485,7 +1635,7 @@ plans:
             (sources, dr, limit) in arb_fleet(),
         ) {
             let limits = CopyLimits::uniform(limit);
-            let plan = plan_copies(&policy(), &sources, &dr, &limits, now());
+            let plan = plan_copies(&policy(), &deployment(), &sources, &dr, &limits, now());
             for (region, slots) in &plan.regions {
                 let in_flight: BTreeSet<(&str, DatabaseKind)> = dr
                     .iter()
@@ -1513,7 +1663,7 @@ plans:
             for copy in &plan.starts {
                 prop_assert!(!dr.iter().any(|d| d.region == copy.region && d.kind == copy.source.kind && d.identifier == copy.target_id));
                 prop_assert!(got.insert((copy.region.clone(), copy.source.kind, copy.target_id.clone())), "planned twice");
-                prop_assert_eq!(&copy.target_id, &copy.source.identifier);
+                prop_assert_eq!(&copy.target_id, &format!("{}-from-{}", copy.source.identifier, copy.source.region));
                 prop_assert!(copy.tags.len() <= tags::MAX_TAGS_PER_RESOURCE);
             }
             for (region, slots) in &plan.regions {
@@ -1530,7 +1680,7 @@ plans:
             (sources, dr, limit) in arb_fleet(),
         ) {
             let policy = policy();
-            let plan = plan_copies(&policy, &sources, &dr, &CopyLimits::uniform(limit), now());
+            let plan = plan_copies(&policy, &deployment(), &sources, &dr, &CopyLimits::uniform(limit), now());
             for copy in &plan.starts {
                 let target = plan_for_source(&policy, &copy.source)
                     .and_then(|p| p.copies.iter().find(|c| c.region == copy.region))
@@ -1556,13 +1706,13 @@ plans:
             ((sources, dr, limit), seed) in (arb_fleet(), any::<u64>()),
         ) {
             let limits = CopyLimits::uniform(limit);
-            let plan = plan_copies(&policy(), &sources, &dr, &limits, now());
+            let plan = plan_copies(&policy(), &deployment(), &sources, &dr, &limits, now());
             let mut shuffled_sources = sources.clone();
             let mut shuffled_dr = dr.clone();
             shuffle(&mut shuffled_sources, seed);
             shuffle(&mut shuffled_dr, seed.rotate_left(17));
             shuffled_sources.extend(sources.first().cloned());
-            let again = plan_copies(&policy(), &shuffled_sources, &shuffled_dr, &limits, now());
+            let again = plan_copies(&policy(), &deployment(), &shuffled_sources, &shuffled_dr, &limits, now());
             prop_assert_eq!(plan, again);
         }
     }

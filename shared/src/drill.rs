@@ -12,6 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Database, Snapshot};
+use crate::ownership::Deployment;
 use crate::policy::Policy;
 use crate::tags;
 
@@ -171,12 +172,13 @@ pub struct Overdue {
     pub last_verified: Option<DateTime<Utc>>,
 }
 
-/// Which drills to start at `now`: every database whose plan has `verification`, whose newest verification is
-/// older than `every`, and that has no drill in progress, drilled from its newest available managed snapshot that
-/// has not been drilled yet (a failed drill is retried on the next recovery point, not in a loop). Also returns the
-/// databases that are overdue (past `every` plus a day).
+/// Which drills `deployment` starts at `now`: every database whose plan has `verification`, whose newest
+/// verification is older than `every`, and that has no drill in progress, drilled from its newest available
+/// snapshot that this deployment made and has not drilled yet (a failed drill is retried on the next recovery
+/// point, not in a loop). Also returns the databases that are overdue (past `every` plus a day).
 pub fn due_drills(
     policy: &Policy,
+    deployment: &Deployment,
     databases: &[Database],
     snapshots: &[Snapshot],
     drills: &[Drill],
@@ -197,7 +199,9 @@ pub fn due_drills(
         };
         let mine: Vec<&Snapshot> = snapshots
             .iter()
-            .filter(|s| s.database == db.identifier && s.kind == db.kind && s.is_managed())
+            .filter(|s| {
+                s.database == db.identifier && s.kind == db.kind && deployment.owns(&s.tags)
+            })
             .collect();
         let last_verified = mine.iter().filter_map(|s| s.verified_at()).max();
         let age = |t: DateTime<Utc>| now.signed_duration_since(t).to_std().unwrap_or_default();
@@ -249,15 +253,24 @@ pub fn drill_identifier(database: &str, snapshot: &str) -> String {
     format!("lbdrill-{cut}-{}", &digest.simple().to_string()[..8])
 }
 
-/// Tags of a drill's temporary database at its start.
-pub fn drill_tags(policy: &Policy, due: &DueDrill, now: DateTime<Utc>) -> Vec<(String, String)> {
+/// Tags of a drill's temporary database at its start, `deployment`'s identity among them.
+pub fn drill_tags(
+    policy: &Policy,
+    deployment: &Deployment,
+    due: &DueDrill,
+    now: DateTime<Utc>,
+) -> Vec<(String, String)> {
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     let expires = now + chrono::Duration::from_std(DRILL_LIFETIME).unwrap_or_default();
     let plan = policy
         .plan_for(&due.database)
         .map(|p| p.name.clone())
         .unwrap_or_default();
+    let [deployment_tag, home_region_tag] = deployment.tags();
     vec![
+        (tags::MANAGED.into(), tags::TRUE.into()),
+        deployment_tag,
+        home_region_tag,
         (tags::PLAN.into(), plan),
         (tags::DRILL.into(), due.id.clone()),
         (tags::POLICY.into(), policy.name.clone()),
@@ -303,6 +316,7 @@ mod tests {
         let mut tags: BTreeMap<String, String> =
             [(tags::MANAGED.to_string(), tags::TRUE.to_string())]
                 .into_iter()
+                .chain(deployment().tags())
                 .collect();
         if let Some(v) = verified {
             tags.insert(tags::VERIFIED_AT.into(), v.into());
@@ -326,6 +340,10 @@ mod tests {
             "version: 1\nname: t\nplans:\n  - name: p\n    select: {tags: {drill: \"yes\"}}\n    retention: {keep_daily: 7}\n    verification: {every: 7d, instance_class: db.t3.micro, subnet_group: drills}\n    objectives: {rpo: 1h, rto: 4h}\n",
         )
         .unwrap()
+    }
+
+    fn deployment() -> Deployment {
+        Deployment::new("lifeboat", "us-east-1").unwrap()
     }
 
     fn at(t: &str) -> DateTime<Utc> {
@@ -355,7 +373,14 @@ mod tests {
             ),
             snap("o-1", "other", "2026-11-21T02:00:00Z", None),
         ];
-        let (due, overdue) = due_drills(&policy(), &fleet, &snaps, &[], at("2026-11-22T03:00:00Z"));
+        let (due, overdue) = due_drills(
+            &policy(),
+            &deployment(),
+            &fleet,
+            &snaps,
+            &[],
+            at("2026-11-22T03:00:00Z"),
+        );
         assert_eq!(due.len(), 1);
         assert_eq!(
             (
@@ -381,6 +406,7 @@ mod tests {
             .insert(tags::VERIFY_RESULT.into(), "failed".into());
         let (due, overdue) = due_drills(
             &policy(),
+            &deployment(),
             &fleet,
             std::slice::from_ref(&failed),
             &[],
@@ -393,6 +419,7 @@ mod tests {
         );
         let (_, overdue) = due_drills(
             &policy(),
+            &deployment(),
             &fleet,
             std::slice::from_ref(&failed),
             &[],
@@ -402,6 +429,7 @@ mod tests {
         let next = snap("b-next", "booking", "2026-11-22T02:00:00Z", None);
         let (due, _) = due_drills(
             &policy(),
+            &deployment(),
             &fleet,
             &[failed, next],
             &[],
@@ -426,6 +454,7 @@ mod tests {
         let drill = Drill::from_resource(&resource).unwrap();
         let (due, _) = due_drills(
             &policy(),
+            &deployment(),
             &fleet,
             &snaps,
             &[drill],
@@ -443,7 +472,9 @@ mod tests {
             id: drill_identifier("booking", "b-new"),
         };
         let mut resource = db(&due.id, &[]);
-        resource.tags = drill_tags(&policy(), &due, now).into_iter().collect();
+        resource.tags = drill_tags(&policy(), &deployment(), &due, now)
+            .into_iter()
+            .collect();
         let mut drill = Drill::from_resource(&resource).unwrap();
         assert_eq!(drill.phase, Phase::Restoring);
         assert_eq!(next_step(&drill, now), Step::SecureCredentials);

@@ -7,6 +7,7 @@
 //! - [`aws`]: SDK clients and thin per-service adapters with typed errors;
 //! - [`ledger`] (audit trail in S3), [`notify`] (SNS summaries), [`metrics`] (EMF), [`clock`];
 //! - [`input`] and [`lambda`]: reading invocation payloads and reporting failures to Lambda;
+//! - [`ownership`]: which deployment made a resource (each touches only its own);
 //! - [`services`]: what every function shares (policy, ledger, alert topic, clock) and its run summary.
 
 pub mod aws;
@@ -20,6 +21,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod ownership;
 pub mod policy;
 pub mod report;
 pub mod retention;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use crate::aws::AwsClients;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, RuntimeConfig};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, RunLedger};
 use crate::notify::{Notifier, RunSummary};
+use crate::ownership::Deployment;
 use crate::policy::Policy;
 use crate::report::ItemOutcome;
 
@@ -15,6 +16,8 @@ use crate::report::ItemOutcome;
 pub struct Services {
     /// The policy in force.
     pub policy: Policy,
+    /// Who this deployment is: everything it makes carries this identity, and it touches nothing else.
+    pub deployment: Deployment,
     /// The audit ledger.
     pub ledger: Ledger,
     /// The alert topic.
@@ -46,14 +49,33 @@ impl Services {
         let config = RuntimeConfig::from_env()?;
         let aws = AwsClients::from_env().await;
         let region = aws.region();
+        let deployment =
+            Deployment::new(config.deployment.as_str(), region.as_str()).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "LIFEBOAT_DEPLOYMENT",
+                    value: config.deployment.clone(),
+                    problem: e.to_string(),
+                }
+            })?;
         let services = Services {
             policy: config.policy.clone(),
+            deployment,
             ledger: Ledger::new(aws.s3(), &config.ledger_bucket, &region),
             notifier: Notifier::new(aws.sns(), &config.topic_arn, &region),
             clock: Arc::new(SystemClock),
             concurrency: config.concurrency,
         };
         Ok((services, aws, config))
+    }
+
+    /// The ledger of run `run_id` of `function`, caused by `trigger`: one intent object, one result object.
+    pub fn run_ledger(&self, function: &str, run_id: &str, trigger: &str) -> RunLedger<'_> {
+        RunLedger::new(
+            &self.ledger,
+            self.clock.as_ref(),
+            &self.deployment,
+            (function, run_id, trigger),
+        )
     }
 
     /// Send one SNS summary of the run when anything in it needs attention; a failed publish is added to

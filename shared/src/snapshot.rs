@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 
 use crate::model::Database;
+use crate::ownership::Deployment;
 use crate::policy::{Policy, Tier};
 use crate::tags;
 
@@ -105,9 +106,10 @@ pub struct SnapshotPlan {
     pub skipped: Vec<SkippedDatabase>,
 }
 
-/// Plan a snapshot run over `databases` (everything RDS listed in the region).
+/// Plan a snapshot run of `deployment` over `databases` (everything RDS listed in the region).
 pub fn plan_snapshots(
     policy: &Policy,
+    deployment: &Deployment,
     databases: &[Database],
     trigger: &SnapshotTrigger,
 ) -> Result<SnapshotPlan, SnapshotPlanError> {
@@ -145,7 +147,7 @@ pub fn plan_snapshots(
         plan.snapshots.push(PlannedSnapshot {
             database: db.clone(),
             snapshot_id: snapshot_identifier(&db.identifier, trigger),
-            tags: snapshot_tags(policy, db, trigger),
+            tags: snapshot_tags(policy, deployment, db, trigger),
         });
     }
     Ok(plan)
@@ -223,15 +225,20 @@ fn rfc3339(t: DateTime<Utc>) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Tags for a snapshot of `db`: the source's user tags (so cost allocation and ownership carry over), then the
-/// `lifeboat:` state tags. User tags are dropped first if RDS's 50-tag limit would be passed.
+/// Tags for a snapshot of `db` made by `deployment`: the source's user tags (so cost allocation carries over),
+/// then the `lifeboat:` state tags, the deployment's identity among them. User tags are dropped first if RDS's
+/// 50-tag limit would be passed.
 pub fn snapshot_tags(
     policy: &Policy,
+    deployment: &Deployment,
     db: &Database,
     trigger: &SnapshotTrigger,
 ) -> Vec<(String, String)> {
+    let [deployment_tag, home_region_tag] = deployment.tags();
     let mut own: Vec<(String, String)> = vec![
         (tags::MANAGED.into(), tags::TRUE.into()),
+        deployment_tag,
+        home_region_tag,
         (tags::POLICY.into(), policy.name.clone()),
         (tags::SOURCE.into(), db.identifier.clone()),
         (tags::SOURCE_KIND.into(), db.kind.as_str().into()),
@@ -325,6 +332,10 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn deployment() -> Deployment {
+        Deployment::new("lifeboat", "us-east-1").unwrap()
+    }
+
     fn manual(names: &[&str], key: &str) -> SnapshotTrigger {
         SnapshotTrigger::Manual(ManualRequest {
             databases: names.iter().map(|s| s.to_string()).collect(),
@@ -356,7 +367,7 @@ mod tests {
         let trigger = SnapshotTrigger::Scheduled {
             at: at("2026-11-22T02:00:00Z"),
         };
-        let plan = plan_snapshots(&policy(), &fleet, &trigger).unwrap();
+        let plan = plan_snapshots(&policy(), &deployment(), &fleet, &trigger).unwrap();
         let ids: Vec<&str> = plan
             .snapshots
             .iter()
@@ -377,6 +388,9 @@ mod tests {
         assert_eq!(tags["lifeboat:created-at"], "2026-11-22T02:00:00Z");
         assert_eq!(tags["team"], "bookings", "source tags carry over");
         assert_eq!(tags["lifeboat:plan"], "prod");
+        assert_eq!(tags["lifeboat:deployment"], "lifeboat");
+        assert_eq!(tags["lifeboat:home-region"], "us-east-1");
+        assert!(deployment().owns(&tags));
     }
 
     #[test]
@@ -391,16 +405,34 @@ mod tests {
         let trigger = SnapshotTrigger::Scheduled {
             at: at("2026-11-22T02:00:00Z"),
         };
-        let plan = plan_snapshots(&policy(), std::slice::from_ref(&member), &trigger).unwrap();
+        let plan = plan_snapshots(
+            &policy(),
+            &deployment(),
+            std::slice::from_ref(&member),
+            &trigger,
+        )
+        .unwrap();
         assert!(plan.snapshots.is_empty());
-        let err = plan_snapshots(&policy(), &[member], &manual(&["billing-1"], "k")).unwrap_err();
+        let err = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &[member],
+            &manual(&["billing-1"], "k"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("billing-1 is in billing"), "{err}");
     }
 
     #[test]
     fn manual_request_names_databases_and_sets_expiry() {
         let fleet = vec![db("scratch", DatabaseKind::Instance, "available", &[])];
-        let plan = plan_snapshots(&policy(), &fleet, &manual(&["scratch"], "req-1")).unwrap();
+        let plan = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &fleet,
+            &manual(&["scratch"], "req-1"),
+        )
+        .unwrap();
         let snap = &plan.snapshots[0];
         assert!(snap.snapshot_id.starts_with("lifeboat-scratch-manual-"));
         let tags: BTreeMap<_, _> = snap.tags.iter().cloned().collect();
@@ -413,8 +445,13 @@ mod tests {
     #[test]
     fn unknown_database_rejects_the_whole_request() {
         let fleet = vec![db("scratch", DatabaseKind::Instance, "available", &[])];
-        let err =
-            plan_snapshots(&policy(), &fleet, &manual(&["scratch", "nope"], "k")).unwrap_err();
+        let err = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &fleet,
+            &manual(&["scratch", "nope"], "k"),
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "no DB instance or cluster named `nope` in us-east-1"
@@ -428,7 +465,13 @@ mod tests {
             unreachable!()
         };
         request.retain_days = Some(100_000);
-        let err = plan_snapshots(&policy(), &fleet, &SnapshotTrigger::Manual(request)).unwrap_err();
+        let err = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &fleet,
+            &SnapshotTrigger::Manual(request),
+        )
+        .unwrap_err();
         assert!(matches!(
             err,
             SnapshotPlanError::RetentionOutOfRange {
@@ -445,7 +488,7 @@ mod tests {
             .collect();
         let refs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let big = db("booking", DatabaseKind::Instance, "available", &refs);
-        let tags = snapshot_tags(&policy(), &big, &manual(&[], "k"));
+        let tags = snapshot_tags(&policy(), &deployment(), &big, &manual(&[], "k"));
         assert_eq!(tags.len(), tags::MAX_TAGS_PER_RESOURCE);
         assert!(tags.iter().any(|(k, _)| k == tags::MANAGED));
     }

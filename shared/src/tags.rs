@@ -2,6 +2,10 @@
 
 /// Marks a resource Lifeboat created and manages (`"true"`). Nothing without it is ever deleted.
 pub const MANAGED: &str = "lifeboat:managed";
+/// Name of the deployment (the stack) that made the resource: see [`crate::ownership`].
+pub const DEPLOYMENT: &str = "lifeboat:deployment";
+/// Home (primary) region of the deployment that made the resource: see [`crate::ownership`].
+pub const HOME_REGION: &str = "lifeboat:home-region";
 /// Name of the policy that caused the resource.
 pub const POLICY: &str = "lifeboat:policy";
 /// Name of the plan within the policy.

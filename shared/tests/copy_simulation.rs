@@ -25,6 +25,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Duration, Utc};
 use lifeboat::copy::{CopyLimits, plan_copies};
 use lifeboat::model::{DatabaseKind, Snapshot};
+use lifeboat::ownership::Deployment;
 use lifeboat::policy::Policy;
 use lifeboat::tags;
 
@@ -147,6 +148,11 @@ fn policy(regions: usize) -> Policy {
     .expect("simulation policy is valid")
 }
 
+/// The deployment whose snapshots are copied.
+fn deployment() -> Deployment {
+    Deployment::new("lifeboat", PRIMARY).expect("valid deployment")
+}
+
 fn t0() -> DateTime<Utc> {
     "2026-11-22T03:00:00Z".parse().unwrap()
 }
@@ -176,6 +182,7 @@ fn sources(n: usize) -> Vec<Snapshot> {
                 ]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
+                .chain(deployment().tags())
                 .collect(),
             }
         })
@@ -243,7 +250,14 @@ fn simulate(scenario: &Scenario, seed: u64) -> Outcome {
         planner_runs += 1;
         let before: BTreeMap<&str, usize> =
             regions.iter().map(|r| (*r, in_flight(&dr, r))).collect();
-        let plan = plan_copies(&policy, &sources, &dr, &limits, t0() + Duration::minutes(t));
+        let plan = plan_copies(
+            &policy,
+            &deployment(),
+            &sources,
+            &dr,
+            &limits,
+            t0() + Duration::minutes(t),
+        );
         for copy in &plan.starts {
             assert!(
                 !dr.iter()
@@ -617,7 +631,14 @@ fn copies_already_in_flight_take_their_slots() {
             tags: BTreeMap::new(),
         })
         .collect();
-    let plan = plan_copies(&policy, &sources, &foreign, &CopyLimits::default(), t0());
+    let plan = plan_copies(
+        &policy,
+        &deployment(),
+        &sources,
+        &foreign,
+        &CopyLimits::default(),
+        t0(),
+    );
     let west = &plan.regions[DR_REGIONS[0]];
     assert_eq!(
         (west.in_flight, west.starting, west.backlog.len()),

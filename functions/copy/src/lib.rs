@@ -19,7 +19,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use lifeboat::aws::rds::{CopySnapshotError, Rds};
-use lifeboat::copy::{CopyLimits, PlannedCopy, plan_copies};
+use lifeboat::copy::{CopyFinding, CopyLimits, PlannedCopy, plan_copies};
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA};
@@ -172,6 +172,7 @@ impl CopyFunction {
         }
         let plan = plan_copies(
             &self.services.policy,
+            &self.services.deployment,
             &sources,
             &dr_snapshots,
             &self.limits,
@@ -200,17 +201,45 @@ impl CopyFunction {
             .filter(|c| reachable.contains(&c.region))
             .collect();
         let attempts: Vec<(ItemOutcome, LedgerRecord)> = stream::iter(starts)
-            .map(|copy| self.start(copy, &run_id, trigger.name, now))
+            .map(|copy| self.start(copy, now))
             .buffer_unordered(self.services.concurrency)
             .collect()
             .await;
+        // A copy's name held by something else blocks it for good: alert, with the way out.
+        report
+            .results
+            .extend(plan.findings.iter().filter_map(|finding| match finding {
+                CopyFinding::NameTaken {
+                    database,
+                    kind,
+                    target,
+                    region,
+                    ..
+                } => Some(ItemOutcome {
+                    database: database.clone(),
+                    kind: *kind,
+                    region: region.clone(),
+                    action: "copy-snapshot".into(),
+                    status: ItemStatus::Failed,
+                    resource: Some(target.clone()),
+                    detail: Some(finding.to_string()),
+                    next_step: Some(
+                        "find which deployment made it (its lifeboat:deployment tag) and narrow one policy's \
+                         selection so each database has one owner"
+                            .into(),
+                    ),
+                }),
+                _ => None,
+            }));
+        let mut ledger = self.services.run_ledger(FUNCTION, &run_id, trigger.name);
         for (outcome, record) in attempts {
-            if outcome.status != ItemStatus::Unchanged
-                && let Err(e) = self.services.ledger.append(&record).await
-            {
-                report.run_errors.push(e.to_string());
+            if outcome.status != ItemStatus::Unchanged {
+                ledger.record(record);
             }
             report.results.push(outcome);
+        }
+        if let Err(e) = ledger.finish().await {
+            report.run_errors.push(e.to_string());
         }
         report
             .results
@@ -305,13 +334,7 @@ impl CopyFunction {
     }
 
     /// Start one copy; returns its outcome and its ledger record.
-    async fn start(
-        &self,
-        copy: &PlannedCopy,
-        run_id: &str,
-        trigger: &str,
-        now: DateTime<Utc>,
-    ) -> (ItemOutcome, LedgerRecord) {
+    async fn start(&self, copy: &PlannedCopy, now: DateTime<Utc>) -> (ItemOutcome, LedgerRecord) {
         let destination = self
             .dr_regions
             .iter()
@@ -367,8 +390,8 @@ impl CopyFunction {
             schema: RECORD_SCHEMA,
             time: now,
             function: FUNCTION.into(),
-            run_id: run_id.into(),
-            trigger: trigger.into(),
+            run_id: String::new(),
+            trigger: String::new(),
             action: "copy-snapshot".into(),
             phase: Phase::Result,
             region: copy.region.clone(),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
-use lifeboat::aws::rds::Rds;
 use lifeboat::copy::CopyLimits;
 use lifeboat::services::Services;
 use lifeboat_copy::CopyFunction;
@@ -16,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lifeboat::telemetry::init();
     let (services, aws, config) = Services::from_env().await?;
     let function = Arc::new(CopyFunction {
-        primary: Rds::new(aws.rds(), aws.region()),
+        primary: aws.primary_rds(),
         dr_regions: aws.dr_rds(&services.policy),
         limits: CopyLimits::uniform(config.copy_slots),
         services,

@@ -45,8 +45,17 @@ fn source(id: &str, status: &str) -> DbSnapshot {
         .status(status)
         .encrypted(true)
         .snapshot_type("manual")
+        .snapshot_create_time(aws_smithy_types::DateTime::from_secs(1_795_312_800)) // 2026-11-22T02:00:00Z
         .set_tag_list(Some(vec![
             Tag::builder().key("lifeboat:managed").value("true").build(),
+            Tag::builder()
+                .key("lifeboat:deployment")
+                .value("lifeboat")
+                .build(),
+            Tag::builder()
+                .key("lifeboat:home-region")
+                .value("us-east-1")
+                .build(),
             Tag::builder()
                 .key("lifeboat:source")
                 .value("booking-db")
@@ -114,6 +123,8 @@ fn function(primary: &[&Rule], dr: &[&Rule], subjects: &Arc<Mutex<Vec<String>>>)
     CopyFunction {
         services: Services {
             policy: Policy::from_yaml(POLICY).expect("policy"),
+            deployment: lifeboat::ownership::Deployment::new("lifeboat", "us-east-1")
+                .expect("deployment"),
             ledger: Ledger::new(
                 mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put]),
                 "ledger",

@@ -3,7 +3,9 @@
 //! retention.
 //!
 //! It is an idempotent reconciler: snapshot identifiers are deterministic (the scheduled time, or the request's
-//! idempotency key), so a retried or duplicated invocation finds "already exists" and counts it as done. Cost per
+//! idempotency key), so a retried or duplicated invocation finds "already exists" and counts it as done, once it
+//! has read that the existing snapshot is this deployment's own (another deployment selecting the same database
+//! is a conflict, reported, never counted as a recovery point). Cost per
 //! run: one describe call per 100 databases plus one create call per database, whatever the number of snapshots.
 
 use futures::stream::{self, StreamExt};
@@ -12,11 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use lifeboat::aws::AwsError;
 use lifeboat::aws::rds::{CreateSnapshotError, Rds};
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA};
 use lifeboat::metrics::{Metrics, Unit};
+use lifeboat::ownership::Owner;
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
 use lifeboat::services::{RunOutcome, Services};
 use lifeboat::snapshot::{ManualRequest, PlannedSnapshot, SnapshotTrigger, plan_snapshots};
@@ -94,8 +98,13 @@ impl SnapshotFunction {
         };
         let region = self.rds.region().to_string();
         let databases = self.rds.list_databases().await?;
-        let plan = plan_snapshots(&self.services.policy, &databases, &trigger)
-            .map_err(|e| HandlerError::InvalidInput(e.to_string()))?;
+        let plan = plan_snapshots(
+            &self.services.policy,
+            &self.services.deployment,
+            &databases,
+            &trigger,
+        )
+        .map_err(|e| HandlerError::InvalidInput(e.to_string()))?;
         info!(
             run_id,
             trigger = trigger_name,
@@ -112,21 +121,23 @@ impl SnapshotFunction {
             SnapshotTrigger::Manual(request) => request.reason.clone(),
         };
         let attempts: Vec<(ItemOutcome, Option<LedgerRecord>)> = stream::iter(&plan.snapshots)
-            .map(|planned| self.take(planned, &run_id, trigger_name, &reason))
+            .map(|planned| self.take(planned, &reason))
             .buffered(self.services.concurrency)
             .collect()
             .await;
 
         let mut results = Vec::with_capacity(attempts.len() + plan.skipped.len());
         let mut run_errors = Vec::new();
+        let mut ledger = self.services.run_ledger(FUNCTION, &run_id, trigger_name);
         for (outcome, record) in attempts {
-            if let Some(record) = record
-                && let Err(e) = self.services.ledger.append(&record).await
-            {
-                warn!(error = %e, "ledger write failed");
-                run_errors.push(e.to_string());
+            if let Some(record) = record {
+                ledger.record(record);
             }
             results.push(outcome);
+        }
+        if let Err(e) = ledger.finish().await {
+            warn!(error = %e, "ledger write failed");
+            run_errors.push(e.to_string());
         }
         results.extend(plan.skipped.iter().map(|skip| ItemOutcome {
             database: skip.database.identifier.clone(),
@@ -207,8 +218,6 @@ impl SnapshotFunction {
     async fn take(
         &self,
         planned: &PlannedSnapshot,
-        run_id: &str,
-        trigger: &str,
         reason: &str,
     ) -> (ItemOutcome, Option<LedgerRecord>) {
         let db = &planned.database;
@@ -218,7 +227,30 @@ impl SnapshotFunction {
             .await;
         let (status, detail, next_step, ledger_outcome) = match &result {
             Ok(_) => (ItemStatus::Done, None, None, Some("created")),
-            Err(CreateSnapshotError::AlreadyExists(_)) => (ItemStatus::Unchanged, None, None, None),
+            Err(CreateSnapshotError::AlreadyExists(_)) => match self.owner_of_existing(planned).await {
+                Ok(Owner::Mine) => (ItemStatus::Unchanged, None, None, None),
+                Ok(owner) => (
+                    ItemStatus::Failed,
+                    Some(format!(
+                        "snapshot `{}` exists but was made by {owner}: this deployment has no recovery point of {} for this run",
+                        planned.snapshot_id, db.identifier
+                    )),
+                    Some(format!(
+                        "two deployments select {} in {}: narrow one policy's selection so each database has one owner",
+                        db.identifier, db.region
+                    )),
+                    Some("conflict"),
+                ),
+                Err(e) => (
+                    ItemStatus::Failed,
+                    Some(format!(
+                        "snapshot `{}` exists and its owner could not be read: {e}",
+                        planned.snapshot_id
+                    )),
+                    Some(e.next_step()),
+                    Some("failed"),
+                ),
+            },
             Err(e @ (CreateSnapshotError::NotReady(_) | CreateSnapshotError::NotFound(_))) => (
                 ItemStatus::Skipped,
                 Some(e.to_string()),
@@ -248,8 +280,8 @@ impl SnapshotFunction {
             schema: RECORD_SCHEMA,
             time: self.services.clock.now(),
             function: FUNCTION.into(),
-            run_id: run_id.into(),
-            trigger: trigger.into(),
+            run_id: String::new(),
+            trigger: String::new(),
             action: "create-snapshot".into(),
             phase: Phase::Result,
             region: db.region.clone(),
@@ -275,6 +307,18 @@ impl SnapshotFunction {
             next_step,
         };
         (outcome, record)
+    }
+
+    /// Who made the snapshot that already exists under the planned identifier (a retried run finds its own;
+    /// another deployment selecting the same database finds the other's).
+    async fn owner_of_existing(&self, planned: &PlannedSnapshot) -> Result<Owner, AwsError> {
+        let existing = self
+            .rds
+            .describe_snapshot(planned.database.kind, &planned.snapshot_id)
+            .await?;
+        Ok(existing.map_or(Owner::Mine, |snap| {
+            self.services.deployment.owner_of(&snap.tags)
+        }))
     }
 
     fn emit_metrics(&self, results: &[ItemOutcome], region: &str) {

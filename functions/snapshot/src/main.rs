@@ -6,7 +6,6 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
-use lifeboat::aws::rds::Rds;
 use lifeboat::services::Services;
 use lifeboat_snapshot::SnapshotFunction;
 
@@ -15,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lifeboat::telemetry::init();
     let (services, aws, _) = Services::from_env().await?;
     let function = Arc::new(SnapshotFunction {
-        rds: Rds::new(aws.rds(), aws.region()),
+        rds: aws.primary_rds(),
         services,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -113,6 +113,8 @@ fn function(rds_rules: &[&Rule], seen: &Seen) -> SnapshotFunction {
     SnapshotFunction {
         services: Services {
             policy: Policy::from_yaml(POLICY).expect("policy"),
+            deployment: lifeboat::ownership::Deployment::new("lifeboat", "us-east-1")
+                .expect("deployment"),
             ledger: Ledger::new(s3, "ledger-bucket", "us-east-1"),
             notifier: Notifier::new(
                 sns,
@@ -241,11 +243,14 @@ async fn snapshot_quota_exceeded_is_a_failure_with_a_next_step() {
             Some("manual snapshot quota exceeded: Cannot create more than 100 manual snapshots")
         );
     }
+    let keys = seen.ledger_keys.lock().unwrap();
     assert_eq!(
-        seen.ledger_keys.lock().unwrap().len(),
-        2,
-        "failed attempts are audited"
+        keys.len(),
+        1,
+        "failed attempts are audited, in one result object for the run"
     );
+    assert!(keys[0].contains("-snapshot-result-"), "{keys:?}");
+    drop(keys);
     let messages = seen.messages.lock().unwrap();
     assert_eq!(
         messages.len(),

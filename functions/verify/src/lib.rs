@@ -25,7 +25,7 @@ use lifeboat::aws::secrets::{Secrets, drill_secret_name};
 use lifeboat::drill::{self, Drill, DueDrill, Phase, Step};
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
-use lifeboat::ledger::{LedgerRecord, Phase as LedgerPhase, RECORD_SCHEMA};
+use lifeboat::ledger::{LedgerRecord, Phase as LedgerPhase, RECORD_SCHEMA, RunLedger};
 use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::model::{Database, DatabaseKind};
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
@@ -151,6 +151,14 @@ struct Trigger {
     start: Option<VerifyRequest>,
 }
 
+/// One run in progress: its report, its ledger, and whether its deletions are on record.
+struct Run<'a> {
+    report: VerifyReport,
+    ledger: RunLedger<'a>,
+    /// Whether the run's intents were written: nothing is deleted otherwise.
+    deletions_on_record: bool,
+}
+
 impl VerifyFunction {
     /// Handle one invocation.
     pub async fn handle(
@@ -159,15 +167,21 @@ impl VerifyFunction {
         context: &Context,
     ) -> Result<VerifyReport, HandlerError> {
         let trigger = Self::trigger_of(payload)?;
-        let mut report = VerifyReport {
-            run_id: context.request_id.clone(),
-            trigger: trigger.name.into(),
-            drills: Vec::new(),
-            results: Vec::new(),
-            overdue: Vec::new(),
-            counts: Counts::default(),
-            run_errors: Vec::new(),
-            notification: None,
+        let mut run = Run {
+            report: VerifyReport {
+                run_id: context.request_id.clone(),
+                trigger: trigger.name.into(),
+                drills: Vec::new(),
+                results: Vec::new(),
+                overdue: Vec::new(),
+                counts: Counts::default(),
+                run_errors: Vec::new(),
+                notification: None,
+            },
+            ledger: self
+                .services
+                .run_ledger(FUNCTION, &context.request_id, trigger.name),
+            deletions_on_record: false,
         };
         let now = self.services.clock.now();
         let primary_databases = self.primary.list_databases().await?;
@@ -191,8 +205,8 @@ impl VerifyFunction {
             _ => None,
         };
 
-        // Advance every drill in progress, in every region.
-        let mut in_progress = Vec::new();
+        // This deployment's drills in progress, in every region.
+        let mut drills: Vec<(&Rds, Drill)> = Vec::new();
         for rds in self.regions() {
             let databases = if rds.region() == self.primary.region() {
                 primary_databases.clone()
@@ -200,20 +214,56 @@ impl VerifyFunction {
                 match rds.list_databases().await {
                     Ok(found) => found,
                     Err(e) => {
-                        report
+                        run.report
                             .run_errors
                             .push(format!("{e}: drills in {} not advanced", rds.region()));
                         continue;
                     }
                 }
             };
-            for drill in drills_in(&databases) {
-                let progress = self.advance(rds, &drill, now, &mut report).await;
-                if progress.step != "cleaned-up" {
-                    in_progress.push(drill.clone());
-                }
-                report.drills.push(progress);
+            drills.extend(
+                drills_in(&databases)
+                    .into_iter()
+                    .filter(|d| self.services.deployment.owns(&d.resource.tags))
+                    .map(|d| (rds, d)),
+            );
+        }
+
+        // The drills this run deletes, on record before anything is deleted.
+        let intents: Vec<LedgerRecord> = drills
+            .iter()
+            .filter(|(_, drill)| {
+                !matches!(
+                    drill::next_step(drill, now),
+                    Step::Wait | Step::SecureCredentials
+                )
+            })
+            .map(|(rds, drill)| {
+                self.record(
+                    "delete-drill",
+                    LedgerPhase::Intent,
+                    (rds.region(), &drill.database, &drill.id),
+                    now,
+                    None,
+                    serde_json::json!({ "kind": drill.resource.kind }),
+                )
+            })
+            .collect();
+        match run.ledger.intend(intents).await {
+            Ok(()) => run.deletions_on_record = true,
+            Err(e) => run.report.run_errors.push(format!(
+                "{e}: no drill database is deleted this run (the next run retries)"
+            )),
+        }
+
+        // Advance every drill in progress.
+        let mut in_progress = Vec::new();
+        for (rds, drill) in &drills {
+            let progress = self.advance(rds, drill, now, &mut run).await;
+            if progress.step != "cleaned-up" {
+                in_progress.push(drill.clone());
             }
+            run.report.drills.push(progress);
         }
 
         // Start what is due (schedule) or what was asked for (manual).
@@ -223,6 +273,7 @@ impl VerifyFunction {
                 let snapshots = self.primary.list_snapshots().await?;
                 let (due, overdue) = drill::due_drills(
                     &self.services.policy,
+                    &self.services.deployment,
                     &primary_databases,
                     &snapshots,
                     &in_progress,
@@ -233,12 +284,12 @@ impl VerifyFunction {
                         && !in_progress.iter().any(|d| d.database == o.database)
                 });
                 for late in stuck {
-                    report.overdue.push(late.database.clone());
+                    run.report.overdue.push(late.database.clone());
                     // Every run reports it (and the DrillOverdue metric can page at once); SNS once a day.
                     if !in_daily_alert_window(now) {
                         continue;
                     }
-                    report.results.push(ItemOutcome {
+                    run.report.results.push(ItemOutcome {
                         database: late.database.clone(),
                         kind: DatabaseKind::Instance,
                         region: self.primary.region().into(),
@@ -264,19 +315,28 @@ impl VerifyFunction {
             _ => Vec::new(),
         };
         for (due, region) in to_start {
-            self.start(&due, &region, now, &mut report).await;
+            self.start(&due, &region, now, &mut run).await;
         }
 
+        let Run {
+            mut report, ledger, ..
+        } = run;
+        if let Err(e) = ledger.finish().await {
+            report.run_errors.push(e.to_string());
+        }
         report.counts = Counts::of(&report.results);
         self.emit_metrics(&report, now);
-        let run = RunOutcome {
+        let outcome = RunOutcome {
             function: FUNCTION,
             region: self.primary.region(),
             run_id: &report.run_id,
             trigger: &report.trigger,
             items: &report.results,
         };
-        report.notification = self.services.summarize(run, &mut report.run_errors).await;
+        report.notification = self
+            .services
+            .summarize(outcome, &mut report.run_errors)
+            .await;
         info!(counts = ?report.counts, drills = report.drills.len(), "verify run finished");
         Ok(report)
     }
@@ -368,16 +428,28 @@ impl VerifyFunction {
             ))
         })?;
         let snapshots = rds.list_snapshots().await?;
-        let mine = snapshots
+        let deployment = &self.services.deployment;
+        let candidates = snapshots
             .into_iter()
             .filter(|s| s.database == database && s.kind == db.kind && s.is_available());
         let chosen = match snapshot.unwrap_or("latest") {
-            "latest" => mine.filter(|s| s.is_managed()).max_by_key(|s| s.created_at),
-            id => mine.into_iter().find(|s| s.identifier == id),
+            "latest" => candidates
+                .filter(|s| deployment.owns(&s.tags))
+                .max_by_key(|s| s.created_at),
+            id => match candidates.into_iter().find(|s| s.identifier == id) {
+                Some(named) if !deployment.owns(&named.tags) => {
+                    return Err(HandlerError::InvalidInput(format!(
+                        "snapshot `{id}` in {region} was made by {}: this deployment drills only its own recovery \
+                         points (and never tags another's)",
+                        deployment.owner_of(&named.tags)
+                    )));
+                }
+                named => named,
+            },
         }
         .ok_or_else(|| {
             HandlerError::InvalidInput(format!(
-                "no available snapshot `{}` of `{database}` in {region}",
+                "no available snapshot `{}` of `{database}` made by this deployment in {region}",
                 snapshot.unwrap_or("latest")
             ))
         })?;
@@ -400,13 +472,7 @@ impl VerifyFunction {
     }
 
     /// Request the restore of a drill.
-    async fn start(
-        &self,
-        due: &DueDrill,
-        region: &str,
-        now: DateTime<Utc>,
-        report: &mut VerifyReport,
-    ) {
+    async fn start(&self, due: &DueDrill, region: &str, now: DateTime<Utc>, run: &mut Run<'_>) {
         let Some(rds) = self.rds_in(region) else {
             return;
         };
@@ -418,7 +484,8 @@ impl VerifyFunction {
         else {
             return;
         };
-        let drill_tags = drill::drill_tags(&self.services.policy, due, now);
+        let drill_tags =
+            drill::drill_tags(&self.services.policy, &self.services.deployment, due, now);
         let restore = DrillRestore {
             id: &due.id,
             snapshot: &due.snapshot,
@@ -435,7 +502,7 @@ impl VerifyFunction {
             result.as_ref().err().map(ToString::to_string),
             serde_json::json!({ "snapshot": due.snapshot.arn, "instance_class": verification.instance_class }),
         );
-        self.append(record, report).await;
+        run.ledger.record(record);
         let (status, detail) = match &result {
             Ok(()) => {
                 info!(drill = %due.id, snapshot = %due.snapshot.identifier, "drill restore requested");
@@ -446,7 +513,7 @@ impl VerifyFunction {
                 (ItemStatus::Failed, Some(e.to_string()))
             }
         };
-        report.results.push(ItemOutcome {
+        run.report.results.push(ItemOutcome {
             database: due.database.identifier.clone(),
             kind: due.database.kind,
             region: region.into(),
@@ -458,7 +525,7 @@ impl VerifyFunction {
                 .map(|_| "fix the cause; the next scheduled run tries again".into()),
             detail,
         });
-        report.drills.push(DrillReport {
+        run.report.drills.push(DrillReport {
             drill: due.id.clone(),
             database: due.database.identifier.clone(),
             snapshot: due.snapshot.identifier.clone(),
@@ -483,7 +550,7 @@ impl VerifyFunction {
         rds: &Rds,
         drill: &Drill,
         now: DateTime<Utc>,
-        report: &mut VerifyReport,
+        run: &mut Run<'_>,
     ) -> DrillReport {
         let mut progress = DrillReport {
             drill: drill.id.clone(),
@@ -501,18 +568,18 @@ impl VerifyFunction {
         let outcome = match step {
             Step::Wait => Ok(()),
             Step::SecureCredentials => self.secure(rds, drill, now, &mut progress).await,
-            Step::RunChecks => match self.check(rds, drill, now, &mut progress, report).await {
-                Ok(()) => self.clean_up(rds, drill, now, &mut progress, report).await,
+            Step::RunChecks => match self.check(rds, drill, now, &mut progress, run).await {
+                Ok(()) => self.clean_up(rds, drill, now, &mut progress, run).await,
                 Err(e) => Err(e),
             },
             Step::RecordFailedRestore => {
-                self.record_failed_restore(drill, now, &mut progress, report)
+                self.record_failed_restore(drill, now, &mut progress, run)
                     .await;
-                self.clean_up(rds, drill, now, &mut progress, report).await
+                self.clean_up(rds, drill, now, &mut progress, run).await
             }
             Step::CleanUp => {
                 if drill.expires_at <= now && drill.phase != Phase::CleaningUp {
-                    report.results.push(ItemOutcome {
+                    run.report.results.push(ItemOutcome {
                         database: drill.database.clone(),
                         kind: drill.resource.kind,
                         region: rds.region().into(),
@@ -527,12 +594,12 @@ impl VerifyFunction {
                         next_step: None,
                     });
                 }
-                self.clean_up(rds, drill, now, &mut progress, report).await
+                self.clean_up(rds, drill, now, &mut progress, run).await
             }
         };
         if let Err(e) = outcome {
             warn!(drill = %drill.id, error = %e, "drill step failed");
-            report.results.push(ItemOutcome {
+            run.report.results.push(ItemOutcome {
                 database: drill.database.clone(),
                 kind: drill.resource.kind,
                 region: rds.region().into(),
@@ -559,7 +626,12 @@ impl VerifyFunction {
             uuid::Uuid::new_v4().simple(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let secret_tags = [(tags::DRILL.to_string(), drill.id.clone())];
+        let [deployment_tag, home_region_tag] = self.services.deployment.tags();
+        let secret_tags = [
+            (tags::DRILL.to_string(), drill.id.clone()),
+            deployment_tag,
+            home_region_tag,
+        ];
         let password = self
             .secrets
             .get_or_create(&drill_secret_name(&drill.id), &candidate, &secret_tags)
@@ -587,7 +659,7 @@ impl VerifyFunction {
         drill: &Drill,
         now: DateTime<Utc>,
         progress: &mut DrillReport,
-        report: &mut VerifyReport,
+        run: &mut Run<'_>,
     ) -> Result<(), AwsError> {
         let Some(password) = self.secrets.get(&drill_secret_name(&drill.id)).await? else {
             // The credentials are gone (a crash, or someone deleted them): set them again.
@@ -640,7 +712,7 @@ impl VerifyFunction {
         if let Some(owner) = self.rds_in(snapshot_region)
             && let Err(e) = owner.add_tags(&drill.snapshot_arn, &snapshot_tags).await
         {
-            report
+            run.report
                 .run_errors
                 .push(format!("result not tagged on {}: {e}", drill.snapshot));
         }
@@ -659,7 +731,7 @@ impl VerifyFunction {
                 "rto_seconds": rto,
             }),
         );
-        self.append(record, report).await;
+        run.ledger.record(record);
 
         let mut outcome = ItemOutcome {
             database: drill.database.clone(),
@@ -691,7 +763,7 @@ impl VerifyFunction {
             ));
             outcome.next_step = Some("the RTO target cannot be met from snapshots: consider a standby or a smaller restore".into());
         }
-        report.results.push(outcome);
+        run.report.results.push(outcome);
         info!(drill = %drill.id, passed, restore_seconds, drill_seconds, "drill checked");
         progress.step = "checked".into();
         progress.passed = Some(passed);
@@ -756,7 +828,7 @@ impl VerifyFunction {
         drill: &Drill,
         now: DateTime<Utc>,
         progress: &mut DrillReport,
-        report: &mut VerifyReport,
+        run: &mut Run<'_>,
     ) {
         let detail = format!(
             "restore of {} ended in status `{}`",
@@ -770,7 +842,7 @@ impl VerifyFunction {
             Some(detail.clone()),
             serde_json::json!({ "snapshot": drill.snapshot_arn, "passed": false }),
         );
-        self.append(record, report).await;
+        run.ledger.record(record);
         let snapshot_region = drill.snapshot_arn.split(':').nth(3).unwrap_or_default();
         if let Some(owner) = self.rds_in(snapshot_region)
             && let Err(e) = owner
@@ -780,11 +852,11 @@ impl VerifyFunction {
                 )
                 .await
         {
-            report
+            run.report
                 .run_errors
                 .push(format!("result not tagged on {}: {e}", drill.snapshot));
         }
-        report.results.push(ItemOutcome {
+        run.report.results.push(ItemOutcome {
             database: drill.database.clone(),
             kind: drill.resource.kind,
             region: drill.resource.region.clone(),
@@ -804,18 +876,11 @@ impl VerifyFunction {
         drill: &Drill,
         now: DateTime<Utc>,
         progress: &mut DrillReport,
-        report: &mut VerifyReport,
+        run: &mut Run<'_>,
     ) -> Result<(), AwsError> {
         let at = (rds.region(), drill.database.as_str(), drill.id.as_str());
-        let intent = self.record(
-            "delete-drill",
-            LedgerPhase::Intent,
-            at,
-            now,
-            None,
-            Value::Null,
-        );
-        if !self.append(intent, report).await {
+        if !run.deletions_on_record {
+            // The run's intents could not be written: nothing is deleted without them (the next run retries).
             return Ok(());
         }
         let gone = rds.delete_drill(drill.resource.kind, &drill.id).await?;
@@ -828,7 +893,7 @@ impl VerifyFunction {
             None,
             serde_json::json!({ "kind": drill.resource.kind, "gone": gone }),
         );
-        self.append(result, report).await;
+        run.ledger.record(result);
         progress.step = if gone { "cleaned-up" } else { "deleting" }.into();
         Ok(())
     }
@@ -858,19 +923,6 @@ impl VerifyFunction {
                 .filter(|_| phase == LedgerPhase::Result),
             error,
             details,
-        }
-    }
-
-    /// Append a ledger record; a failure is a run error. Returns whether it was written.
-    async fn append(&self, mut record: LedgerRecord, report: &mut VerifyReport) -> bool {
-        record.run_id = report.run_id.clone();
-        record.trigger = report.trigger.clone();
-        match self.services.ledger.append(&record).await {
-            Ok(_) => true,
-            Err(e) => {
-                report.run_errors.push(e.to_string());
-                false
-            }
         }
     }
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
-use lifeboat::aws::rds::Rds;
 use lifeboat::aws::secrets::Secrets;
 use lifeboat::services::Services;
 use lifeboat_verify::checks::TlsMode;
@@ -21,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lifeboat::telemetry::init();
     let (services, aws, _) = Services::from_env().await?;
     let function = Arc::new(VerifyFunction {
-        primary: Rds::new(aws.rds(), aws.region()),
+        primary: aws.primary_rds(),
         dr_regions: aws.dr_rds(&services.policy),
         secrets: Secrets::new(aws.secrets(), aws.region()),
         tls: TlsMode::require_from_env()?,

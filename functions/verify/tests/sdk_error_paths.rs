@@ -62,6 +62,9 @@ fn drill_instance(status: &str, phase: &str) -> DbInstance {
         .db_instance_status(status)
         .master_username("lifeboat")
         .set_tag_list(Some(vec![
+            tag("lifeboat:managed", "true"),
+            tag("lifeboat:deployment", "lifeboat"),
+            tag("lifeboat:home-region", "us-east-1"),
             tag("lifeboat:drill", DRILL),
             tag("lifeboat:plan", "all"),
             tag("lifeboat:source", "booking-db"),
@@ -119,6 +122,8 @@ fn function(
     VerifyFunction {
         services: Services {
             policy: Policy::from_yaml(POLICY).expect("policy"),
+            deployment: lifeboat::ownership::Deployment::new("lifeboat", "us-east-1")
+                .expect("deployment"),
             ledger: Ledger::new(
                 mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put]),
                 "ledger",
@@ -163,7 +168,10 @@ async fn the_restore_is_private_without_deletion_protection_or_multi_az() {
         .db_instance_identifier("booking-db")
         .status("available")
         .snapshot_type("manual")
+        .snapshot_create_time(aws_smithy_types::DateTime::from_secs(1_795_312_800)) // 2026-11-22T02:00:00Z
         .tag_list(tag("lifeboat:managed", "true"))
+        .tag_list(tag("lifeboat:deployment", "lifeboat"))
+        .tag_list(tag("lifeboat:home-region", "us-east-1"))
         .tag_list(tag("lifeboat:created-at", "2026-11-22T02:00:00Z"))
         .build();
     let [instances, clusters, snapshots, cluster_snapshots] =
