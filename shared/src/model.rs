@@ -97,8 +97,9 @@ pub struct Snapshot {
     /// The database it is a recovery point of: the `lifeboat:source` tag (which copies carry across regions),
     /// else the instance or cluster identifier RDS reports.
     pub database: String,
-    /// When the recovery point was taken: the `lifeboat:created-at` tag (which copies carry, so a copy ages from
-    /// the original), else RDS's creation time.
+    /// When the recovery point was taken, as RDS reports it: `OriginalSnapshotCreateTime` for copies of DB
+    /// snapshots (so a copy ages from its original), else `SnapshotCreateTime`. Tags never change it (see
+    /// [`Snapshot::dating_disagreement`]).
     pub created_at: DateTime<Utc>,
     /// Status (`creating`, `available`, `copying`, …).
     pub status: String,
@@ -147,10 +148,34 @@ impl Snapshot {
         self.status == "available"
     }
 
-    fn tag_time(&self, key: &str) -> Option<DateTime<Utc>> {
-        self.tags
-            .get(key)
-            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
-            .map(|t| t.with_timezone(&Utc))
+    /// The `lifeboat:created-at` tag when it disagrees with RDS's time by more than a scheduled run's lateness
+    /// allows (earlier by more than [`DATING_TOLERANCE_EARLY`], or later by more than [`DATING_TOLERANCE_LATE`]).
+    /// Such a tag is reported and never used: ages come from RDS.
+    pub fn dating_disagreement(&self) -> Option<DateTime<Utc>> {
+        let tagged = self.tag_time(tags::CREATED_AT)?;
+        if !self.is_available() {
+            return None;
+        }
+        let early = chrono::Duration::from_std(DATING_TOLERANCE_EARLY).unwrap_or_default();
+        let late = chrono::Duration::from_std(DATING_TOLERANCE_LATE).unwrap_or_default();
+        (tagged < self.created_at - early || tagged > self.created_at + late).then_some(tagged)
     }
+
+    fn tag_time(&self, key: &str) -> Option<DateTime<Utc>> {
+        tag_time(&self.tags, key)
+    }
+}
+
+/// How much earlier than RDS's time a snapshot's `lifeboat:created-at` may be without being reported: the tag holds
+/// the scheduled time, and a delivery of the schedule may come hours late (EventBridge and Lambda retries).
+pub const DATING_TOLERANCE_EARLY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// How much later than RDS's time a snapshot's `lifeboat:created-at` may be without being reported.
+pub const DATING_TOLERANCE_LATE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The RFC 3339 time in tag `key`, if present and valid.
+pub fn tag_time(tags: &BTreeMap<String, String>, key: &str) -> Option<DateTime<Utc>> {
+    tags.get(key)
+        .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+        .map(|t| t.with_timezone(&Utc))
 }

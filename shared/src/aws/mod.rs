@@ -61,6 +61,11 @@ impl AwsClients {
         aws_sdk_rds::Client::from_conf(config)
     }
 
+    /// The RDS adapter for the primary region.
+    pub fn primary_rds(&self) -> rds::Rds {
+        rds::Rds::new(self.rds(), self.region()).dated_by_tags_if_testing(env_var)
+    }
+
     /// An RDS adapter for every disaster-recovery region `policy` copies to (other than the primary region).
     pub fn dr_rds(&self, policy: &crate::policy::Policy) -> Vec<rds::Rds> {
         let primary = self.region();
@@ -68,7 +73,9 @@ impl AwsClients {
             .copy_regions()
             .into_iter()
             .filter(|region| *region != primary)
-            .map(|region| rds::Rds::new(self.rds_in(&region), region))
+            .map(|region| {
+                rds::Rds::new(self.rds_in(&region), region).dated_by_tags_if_testing(env_var)
+            })
             .collect()
     }
 
@@ -89,4 +96,9 @@ impl AwsClients {
     pub fn sns(&self) -> aws_sdk_sns::Client {
         aws_sdk_sns::Client::new(&self.config)
     }
+}
+
+/// A variable of the process environment.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }

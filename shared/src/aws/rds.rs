@@ -28,7 +28,23 @@ const NON_RDS_ENGINES: [&str; 2] = ["neptune", "docdb"];
 pub struct Rds {
     client: Client,
     region: String,
+    dating: Dating,
 }
+
+/// Where a snapshot's age comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dating {
+    /// RDS's own times (`OriginalSnapshotCreateTime` for copies of DB snapshots, else `SnapshotCreateTime`): the
+    /// only dating production uses. A `lifeboat:created-at` tag never changes an age.
+    FromRds,
+    /// The `lifeboat:created-at` tag, for tests that simulate years of history against an emulator that stamps
+    /// every snapshot with the real time. Only debug builds honour it (see [`Rds::dated_by_tags_for_tests`]).
+    FromTagForTests,
+}
+
+/// Environment variable that makes debug builds date snapshots by their `lifeboat:created-at` tag (the local DR
+/// run's simulated history). Release builds, which is how functions are deployed, ignore it.
+pub const TEST_DATING_VAR: &str = "LIFEBOAT_TEST_DATE_SNAPSHOTS_BY_TAG";
 
 /// Why a snapshot was not created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,6 +129,28 @@ impl Rds {
         Self {
             client,
             region: region.into(),
+            dating: Dating::FromRds,
+        }
+    }
+
+    /// Test-only: date snapshots by their `lifeboat:created-at` tag instead of RDS's times, because the emulator
+    /// stamps every snapshot with the real time and tests simulate years. Honoured only in debug builds: in a
+    /// release build (how functions are deployed) this changes nothing and ages always come from RDS.
+    pub fn dated_by_tags_for_tests(mut self) -> Self {
+        if cfg!(debug_assertions) {
+            self.dating = Dating::FromTagForTests;
+        } else {
+            tracing::warn!("test-only snapshot dating requested in a release build: ignored");
+        }
+        self
+    }
+
+    /// [`Rds::dated_by_tags_for_tests`] when [`TEST_DATING_VAR`] is `1` in a debug build; unchanged otherwise.
+    pub fn dated_by_tags_if_testing(self, var: impl Fn(&str) -> Option<String>) -> Self {
+        if cfg!(debug_assertions) && var(TEST_DATING_VAR).as_deref() == Some("1") {
+            self.dated_by_tags_for_tests()
+        } else {
+            self
         }
     }
 
@@ -301,22 +339,7 @@ impl Rds {
         while let Some(item) = pages.next().await {
             let snap =
                 item.map_err(|e| AwsError::from_sdk("rds:DescribeDBSnapshots", &self.region, &e))?;
-            let tags = tag_map(snap.tag_list());
-            snapshots.push(Snapshot {
-                identifier: snap
-                    .db_snapshot_identifier()
-                    .unwrap_or_default()
-                    .to_string(),
-                arn: snap.db_snapshot_arn().unwrap_or_default().to_string(),
-                region: self.region.clone(),
-                kind: DatabaseKind::Instance,
-                database: source_of(&tags, snap.db_instance_identifier()),
-                created_at: taken_at(&tags, snap.snapshot_create_time()),
-                status: snap.status().unwrap_or_default().to_string(),
-                encrypted: snap.encrypted().unwrap_or(false),
-                copied_from: snap.source_db_snapshot_identifier().map(str::to_string),
-                tags,
-            });
+            snapshots.push(self.instance_snapshot(&snap));
         }
         let mut pages = self
             .client
@@ -329,27 +352,131 @@ impl Rds {
             let snap = item.map_err(|e| {
                 AwsError::from_sdk("rds:DescribeDBClusterSnapshots", &self.region, &e)
             })?;
-            let tags = tag_map(snap.tag_list());
-            snapshots.push(Snapshot {
-                identifier: snap
-                    .db_cluster_snapshot_identifier()
-                    .unwrap_or_default()
-                    .to_string(),
-                arn: snap
-                    .db_cluster_snapshot_arn()
-                    .unwrap_or_default()
-                    .to_string(),
-                region: self.region.clone(),
-                kind: DatabaseKind::Cluster,
-                database: source_of(&tags, snap.db_cluster_identifier()),
-                created_at: taken_at(&tags, snap.snapshot_create_time()),
-                status: snap.status().unwrap_or_default().to_string(),
-                encrypted: snap.storage_encrypted().unwrap_or(false),
-                copied_from: snap.source_db_cluster_snapshot_arn().map(str::to_string),
-                tags,
-            });
+            snapshots.push(self.cluster_snapshot(&snap));
         }
         Ok(snapshots)
+    }
+
+    /// The manual snapshot `identifier` of `kind`, if it exists.
+    pub async fn describe_snapshot(
+        &self,
+        kind: DatabaseKind,
+        identifier: &str,
+    ) -> Result<Option<Snapshot>, AwsError> {
+        match kind {
+            DatabaseKind::Instance => {
+                let result = self
+                    .client
+                    .describe_db_snapshots()
+                    .db_snapshot_identifier(identifier)
+                    .send()
+                    .await;
+                match result {
+                    Ok(out) => Ok(out
+                        .db_snapshots()
+                        .first()
+                        .map(|snap| self.instance_snapshot(snap))),
+                    Err(err)
+                        if err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_db_snapshot_not_found_fault()) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(err) => Err(AwsError::from_sdk(
+                        "rds:DescribeDBSnapshots",
+                        &self.region,
+                        &err,
+                    )),
+                }
+            }
+            DatabaseKind::Cluster => {
+                let result = self
+                    .client
+                    .describe_db_cluster_snapshots()
+                    .db_cluster_snapshot_identifier(identifier)
+                    .send()
+                    .await;
+                match result {
+                    Ok(out) => Ok(out
+                        .db_cluster_snapshots()
+                        .first()
+                        .map(|snap| self.cluster_snapshot(snap))),
+                    Err(err)
+                        if err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_db_cluster_snapshot_not_found_fault()) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(err) => Err(AwsError::from_sdk(
+                        "rds:DescribeDBClusterSnapshots",
+                        &self.region,
+                        &err,
+                    )),
+                }
+            }
+        }
+    }
+
+    /// A DB snapshot as Lifeboat sees it. A copy's age is its original's (`OriginalSnapshotCreateTime`).
+    fn instance_snapshot(&self, snap: &aws_sdk_rds::types::DbSnapshot) -> Snapshot {
+        let tags = tag_map(snap.tag_list());
+        let reported = snap
+            .original_snapshot_create_time()
+            .or(snap.snapshot_create_time());
+        Snapshot {
+            identifier: snap
+                .db_snapshot_identifier()
+                .unwrap_or_default()
+                .to_string(),
+            arn: snap.db_snapshot_arn().unwrap_or_default().to_string(),
+            region: self.region.clone(),
+            kind: DatabaseKind::Instance,
+            database: source_of(&tags, snap.db_instance_identifier()),
+            created_at: self.taken_at(&tags, reported),
+            status: snap.status().unwrap_or_default().to_string(),
+            encrypted: snap.encrypted().unwrap_or(false),
+            copied_from: snap.source_db_snapshot_identifier().map(str::to_string),
+            tags,
+        }
+    }
+
+    /// A DB cluster snapshot as Lifeboat sees it (`SnapshotCreateTime`: when the cluster volume was captured).
+    fn cluster_snapshot(&self, snap: &aws_sdk_rds::types::DbClusterSnapshot) -> Snapshot {
+        let tags = tag_map(snap.tag_list());
+        Snapshot {
+            identifier: snap
+                .db_cluster_snapshot_identifier()
+                .unwrap_or_default()
+                .to_string(),
+            arn: snap
+                .db_cluster_snapshot_arn()
+                .unwrap_or_default()
+                .to_string(),
+            region: self.region.clone(),
+            kind: DatabaseKind::Cluster,
+            database: source_of(&tags, snap.db_cluster_identifier()),
+            created_at: self.taken_at(&tags, snap.snapshot_create_time()),
+            status: snap.status().unwrap_or_default().to_string(),
+            encrypted: snap.storage_encrypted().unwrap_or(false),
+            copied_from: snap.source_db_cluster_snapshot_arn().map(str::to_string),
+            tags,
+        }
+    }
+
+    /// When the recovery point was taken: RDS's time. A snapshot RDS has not timed yet (still creating) counts as
+    /// the newest. Only tests dating by tag (debug builds) read `lifeboat:created-at`.
+    fn taken_at(
+        &self,
+        tags: &BTreeMap<String, String>,
+        reported: Option<&aws_smithy_types::DateTime>,
+    ) -> DateTime<Utc> {
+        let from_rds = reported.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+        let from_tag = (self.dating == Dating::FromTagForTests)
+            .then(|| crate::model::tag_time(tags, tags::CREATED_AT))
+            .flatten();
+        from_tag.or(from_rds).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// Delete the snapshot `identifier` of `kind`.
@@ -792,19 +919,6 @@ fn source_of(tags: &BTreeMap<String, String>, reported: Option<&str>) -> String 
         .unwrap_or_else(|| reported.unwrap_or_default().to_string())
 }
 
-/// When the recovery point was taken: the `lifeboat:created-at` tag, else RDS's creation time. A snapshot RDS has
-/// not timed yet (still creating) counts as the newest.
-fn taken_at(
-    tags: &BTreeMap<String, String>,
-    reported: Option<&aws_smithy_types::DateTime>,
-) -> DateTime<Utc> {
-    tags.get(tags::CREATED_AT)
-        .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|| reported.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
 fn is_rds_engine(engine: &str) -> bool {
     !NON_RDS_ENGINES
         .iter()
@@ -820,4 +934,93 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+    use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+    use aws_sdk_rds::types::DbSnapshot;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn time(text: &str) -> aws_smithy_types::DateTime {
+        let t: DateTime<Utc> = text.parse().unwrap();
+        aws_smithy_types::DateTime::from_secs(t.timestamp())
+    }
+
+    /// RDS listing `snapshots` (and no cluster snapshots) in us-west-2.
+    fn rds_listing(snapshots: Vec<DbSnapshot>) -> Rds {
+        let instances = mock!(Client::describe_db_snapshots).then_output(move || {
+            DescribeDbSnapshotsOutput::builder()
+                .set_db_snapshots(Some(snapshots.clone()))
+                .build()
+        });
+        let clusters = mock!(Client::describe_db_cluster_snapshots)
+            .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build());
+        Rds::new(
+            mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&instances, &clusters]),
+            "us-west-2",
+        )
+    }
+
+    /// A copy whose tag claims it is from 2019, while RDS says the original was taken in 2026.
+    fn copy_with_old_tag() -> DbSnapshot {
+        DbSnapshot::builder()
+            .db_snapshot_identifier("lifeboat-db-2026-11-01-0200-from-us-east-1")
+            .db_snapshot_arn("arn:aws:rds:us-west-2:123456789012:snapshot:lifeboat-db-2026-11-01-0200-from-us-east-1")
+            .status("available")
+            .snapshot_type("manual")
+            .snapshot_create_time(time("2026-11-01T05:00:00Z"))
+            .original_snapshot_create_time(time("2026-11-01T02:00:07Z"))
+            .tag_list(Tag::builder().key(tags::CREATED_AT).value("2019-11-01T02:00:00Z").build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn ages_come_from_rds_and_a_copy_ages_from_its_original() {
+        let listed = rds_listing(vec![copy_with_old_tag()])
+            .list_snapshots()
+            .await
+            .unwrap();
+        assert_eq!(
+            listed[0].created_at,
+            "2026-11-01T02:00:07Z".parse::<DateTime<Utc>>().unwrap(),
+            "OriginalSnapshotCreateTime, not the copy's own time, not the tag"
+        );
+        assert_eq!(
+            listed[0].dating_disagreement(),
+            Some("2019-11-01T02:00:00Z".parse().unwrap()),
+            "a tag that would make the snapshot older is reported"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tag_within_a_late_schedule_delivery_is_no_disagreement() {
+        let mut snapshot = copy_with_old_tag();
+        snapshot.tag_list = Some(vec![
+            Tag::builder()
+                .key(tags::CREATED_AT)
+                .value("2026-11-01T02:00:00Z")
+                .build(),
+        ]);
+        let listed = rds_listing(vec![snapshot]).list_snapshots().await.unwrap();
+        assert_eq!(listed[0].dating_disagreement(), None);
+    }
+
+    #[tokio::test]
+    async fn only_tests_date_by_tag() {
+        let rds = rds_listing(vec![copy_with_old_tag()]);
+        let production = rds.clone().dated_by_tags_if_testing(|_| None);
+        assert_eq!(production.dating, Dating::FromRds);
+        let testing =
+            rds.dated_by_tags_if_testing(|name| (name == TEST_DATING_VAR).then(|| "1".into()));
+        // Debug builds (tests) honour it; a release build would not (see `dated_by_tags_for_tests`).
+        assert_eq!(testing.dating, Dating::FromTagForTests);
+        let listed = testing.list_snapshots().await.unwrap();
+        assert_eq!(
+            listed[0].created_at,
+            "2019-11-01T02:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
 }
