@@ -1,5 +1,11 @@
-//! The ledger: an append-only audit trail of JSON records in a versioned, encrypted S3 bucket, one object per
-//! action, under keys that sort by time (`ledger/yyyy/mm/dd/<timestamp>-<function>-<action>-<id>.json`).
+//! The ledger: an append-only, tamper-evident audit trail of JSON records in an encrypted S3 bucket with Object
+//! Lock (every object is locked for the ledger's retention, see `infra/template.yaml`).
+//!
+//! A run writes at most two objects, whatever the number of resources it acts on: its intents as one object before
+//! it acts (destructive actions: nothing is deleted unless its intent is on record) and its results as one object
+//! after, under keys that sort by time (`ledger/yyyy/mm/dd/<timestamp>-<function>-<phase>-<id>.json`). Writes are
+//! conditional (`If-None-Match: *`): S3 refuses to overwrite an existing key, so a bug or a replay can add records
+//! but never rewrite one.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,6 +14,9 @@ use crate::aws::AwsError;
 
 /// Version of the record format.
 pub const RECORD_SCHEMA: u32 = 1;
+
+/// Version of the run object format ([`RunRecord`]).
+pub const RUN_SCHEMA: u32 = 2;
 
 /// Key prefix of all ledger records.
 pub const PREFIX: &str = "ledger/";
@@ -58,15 +67,41 @@ pub struct LedgerRecord {
     pub details: serde_json::Value,
 }
 
-impl LedgerRecord {
-    /// The S3 key of this record: sorts by time, unique per record.
+/// One ledger object: every intent (or every result) of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Object format version, [`RUN_SCHEMA`].
+    pub schema: u32,
+    /// When it was written.
+    pub time: DateTime<Utc>,
+    /// Function that ran.
+    pub function: String,
+    /// The invocation (Lambda request ID).
+    pub run_id: String,
+    /// Who or what caused the run.
+    pub trigger: String,
+    /// Intents (before acting) or results (after).
+    pub phase: Phase,
+    /// The deployment that ran (its name and home region).
+    pub deployment: String,
+    /// Its home region.
+    pub home_region: String,
+    /// The records, one per action.
+    pub records: Vec<LedgerRecord>,
+}
+
+impl RunRecord {
+    /// The S3 key of this object: sorts by time, unique per object.
     pub fn key(&self, unique: &str) -> String {
         format!(
             "{PREFIX}{}/{}-{}-{}-{unique}.json",
             self.time.format("%Y/%m/%d"),
             self.time.format("%Y%m%dT%H%M%S%.3fZ"),
             self.function,
-            self.action
+            match self.phase {
+                Phase::Intent => "intent",
+                Phase::Result => "result",
+            }
         )
     }
 }
@@ -83,7 +118,7 @@ pub struct LedgerError {
     pub source: AwsError,
 }
 
-/// Writes ledger records to S3.
+/// Writes ledger objects to S3.
 #[derive(Clone, Debug)]
 pub struct Ledger {
     s3: aws_sdk_s3::Client,
@@ -115,14 +150,15 @@ impl Ledger {
         format!("s3://{}/{PREFIX}{}/", self.bucket, time.format("%Y/%m/%d"))
     }
 
-    /// Append `record`; returns its key.
-    pub async fn append(&self, record: &LedgerRecord) -> Result<String, LedgerError> {
-        let key = record.key(&uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let body = serde_json::to_vec(record).expect("ledger records always serialize");
+    /// Write `run` as a new object, never over an existing one (`If-None-Match: *`); returns its key.
+    pub async fn write(&self, run: &RunRecord) -> Result<String, LedgerError> {
+        let key = run.key(&uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let body = serde_json::to_vec(run).expect("ledger records always serialize");
         self.s3
             .put_object()
             .bucket(&self.bucket)
             .key(&key)
+            .if_none_match("*")
             .content_type("application/json")
             .body(body.into())
             .send()
@@ -136,26 +172,116 @@ impl Ledger {
     }
 }
 
+/// The ledger of one run: [`RunLedger::intend`] writes the run's intents as one object before it acts,
+/// [`RunLedger::record`] collects its results and [`RunLedger::finish`] writes them as one object. Every record
+/// gets the run's ID and trigger.
+pub struct RunLedger<'a> {
+    ledger: &'a Ledger,
+    clock: &'a dyn crate::clock::Clock,
+    deployment: &'a crate::ownership::Deployment,
+    function: String,
+    run_id: String,
+    trigger: String,
+    results: Vec<LedgerRecord>,
+}
+
+impl<'a> RunLedger<'a> {
+    /// The ledger of run `run_id` of `function` (caused by `trigger`) of `deployment`.
+    pub fn new(
+        ledger: &'a Ledger,
+        clock: &'a dyn crate::clock::Clock,
+        deployment: &'a crate::ownership::Deployment,
+        (function, run_id, trigger): (&str, &str, &str),
+    ) -> Self {
+        Self {
+            ledger,
+            clock,
+            deployment,
+            function: function.into(),
+            run_id: run_id.into(),
+            trigger: trigger.into(),
+            results: Vec::new(),
+        }
+    }
+
+    /// Write `intents` as one object before acting on them. Nothing is written when there are none. The caller
+    /// must not act on them unless this succeeds.
+    pub async fn intend(&self, intents: Vec<LedgerRecord>) -> Result<(), LedgerError> {
+        self.write(Phase::Intent, intents).await
+    }
+
+    /// Collect the result of one action, written by [`RunLedger::finish`].
+    pub fn record(&mut self, result: LedgerRecord) {
+        self.results.push(result);
+    }
+
+    /// Write the collected results as one object (nothing when there are none).
+    pub async fn finish(mut self) -> Result<(), LedgerError> {
+        let results = std::mem::take(&mut self.results);
+        self.write(Phase::Result, results).await
+    }
+
+    async fn write(&self, phase: Phase, mut records: Vec<LedgerRecord>) -> Result<(), LedgerError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        for record in &mut records {
+            record.phase = phase;
+            record.function.clone_from(&self.function);
+            record.run_id.clone_from(&self.run_id);
+            record.trigger.clone_from(&self.trigger);
+        }
+        let run = RunRecord {
+            schema: RUN_SCHEMA,
+            time: self.clock.now(),
+            function: self.function.clone(),
+            run_id: self.run_id.clone(),
+            trigger: self.trigger.clone(),
+            phase,
+            deployment: self.deployment.name.clone(),
+            home_region: self.deployment.home_region.clone(),
+            records,
+        };
+        self.ledger.write(&run).await.map(|_| ())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
-    fn record(time: &str) -> LedgerRecord {
+    fn record(resource: &str) -> LedgerRecord {
         LedgerRecord {
             schema: RECORD_SCHEMA,
-            time: time.parse().unwrap(),
-            function: "snapshot".into(),
-            run_id: "r".into(),
-            trigger: "schedule".into(),
-            action: "create-snapshot".into(),
+            time: "2026-11-21T02:00:00Z".parse().unwrap(),
+            function: String::new(),
+            run_id: String::new(),
+            trigger: String::new(),
+            action: "delete-snapshot".into(),
             phase: Phase::Result,
             region: "us-east-1".into(),
             database: "db".into(),
-            resource: "snap".into(),
+            resource: resource.into(),
             reason: "plan".into(),
-            outcome: Some("created".into()),
+            outcome: None,
             error: None,
             details: serde_json::Value::Null,
+        }
+    }
+
+    fn run_at(time: &str) -> RunRecord {
+        RunRecord {
+            schema: RUN_SCHEMA,
+            time: time.parse().unwrap(),
+            function: "retention".into(),
+            run_id: "r".into(),
+            trigger: "schedule".into(),
+            phase: Phase::Intent,
+            deployment: "lifeboat".into(),
+            home_region: "us-east-1".into(),
+            records: Vec::new(),
         }
     }
 
@@ -168,14 +294,65 @@ mod tests {
             "2025-01-31T23:59:59Z",
         ];
         let mut by_key: Vec<(String, &str)> =
-            times.iter().map(|t| (record(t).key("x"), *t)).collect();
+            times.iter().map(|t| (run_at(t).key("x"), *t)).collect();
         by_key.sort();
         let mut by_time: Vec<&str> = times.to_vec();
         by_time.sort_by_key(|t| t.parse::<DateTime<Utc>>().unwrap());
         assert_eq!(by_key.iter().map(|(_, t)| *t).collect::<Vec<_>>(), by_time);
         assert_eq!(
-            record("2026-11-21T02:00:00Z").key("abc"),
-            "ledger/2026/11/21/20261121T020000.000Z-snapshot-create-snapshot-abc.json"
+            run_at("2026-11-21T02:00:00Z").key("abc"),
+            "ledger/2026/11/21/20261121T020000.000Z-retention-intent-abc.json"
         );
+    }
+
+    /// A run of any size writes one intent object and one result object, each conditional on the key being new.
+    #[tokio::test]
+    async fn a_run_writes_two_conditional_objects_whatever_its_size() {
+        let put = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|req| req.if_none_match() == Some("*"))
+            .then_output(|| PutObjectOutput::builder().build());
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put]);
+        let ledger = Ledger::new(s3, "ledger", "us-east-1");
+        let clock = crate::clock::FixedClock("2026-11-22T04:00:00Z".parse().unwrap());
+        let deployment = crate::ownership::Deployment::new("lifeboat", "us-east-1").unwrap();
+        let mut run = RunLedger::new(
+            &ledger,
+            &clock,
+            &deployment,
+            ("retention", "run-1", "schedule"),
+        );
+        let intents: Vec<LedgerRecord> = (0..2_900).map(|i| record(&format!("s{i}"))).collect();
+        run.intend(intents).await.unwrap();
+        for i in 0..2_900 {
+            run.record(record(&format!("s{i}")));
+        }
+        run.finish().await.unwrap();
+        assert_eq!(put.num_calls(), 2, "2,900 deletions, two ledger objects");
+    }
+
+    /// An existing key is never overwritten: S3's refusal is an error, and nothing is retried over it.
+    #[tokio::test]
+    async fn an_existing_key_is_never_overwritten() {
+        let refused = mock!(aws_sdk_s3::Client::put_object).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(412).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>",
+                ),
+            )
+        });
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&refused]);
+        let ledger = Ledger::new(s3, "ledger", "us-east-1");
+        let clock = crate::clock::FixedClock("2026-11-22T04:00:00Z".parse().unwrap());
+        let deployment = crate::ownership::Deployment::new("lifeboat", "us-east-1").unwrap();
+        let run = RunLedger::new(
+            &ledger,
+            &clock,
+            &deployment,
+            ("retention", "run-1", "schedule"),
+        );
+        let err = run.intend(vec![record("s1")]).await.unwrap_err();
+        assert!(err.to_string().contains("PreconditionFailed"), "{err}");
+        assert_eq!(refused.num_calls(), 1);
     }
 }
