@@ -71,21 +71,11 @@ plans:
         .send()
         .await
         .expect("unmanaged snapshot");
-    sandbox
-        .rds
-        .add_tags_to_resource()
-        .resource_name(format!(
-            "arn:aws:rds:{primary}:123456789012:snapshot:lifeboat-booking-db-2026-10-05-0200"
-        ))
-        .tags(
-            Tag::builder()
-                .key("lifeboat:legal-hold")
-                .value("true")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("legal hold");
+    hold(
+        &sandbox.rds,
+        &format!("arn:aws:rds:{primary}:123456789012:snapshot:lifeboat-booking-db-2026-10-05-0200"),
+    )
+    .await;
     // DR copies of the last 21 days, carrying the source's tags (so they age from the original snapshot time).
     for day in daily("2026-10-20T02:00:00Z", 21) {
         let id = format!("lifeboat-booking-db-{}", day.format("%Y-%m-%d-%H%M"));
@@ -120,14 +110,27 @@ plans:
     let (planned_primary, planned_dr) = (group(primary), group(dr));
     assert_eq!(
         (planned_primary.delete.len(), planned_primary.kept),
-        (30, 11)
+        (30, 10)
+    );
+    assert_eq!(
+        plan.left_alone
+            .iter()
+            .map(|l| (
+                l.region.as_str(),
+                l.owner.as_str(),
+                l.count,
+                l.example.as_str()
+            ))
+            .collect::<Vec<_>>(),
+        [(primary, "not Lifeboat (unmanaged)", 1, "dba-before-upgrade")],
+        "what the deployment did not make is left alone, and said so"
     );
     assert_eq!((planned_dr.delete.len(), planned_dr.kept), (8, 13));
     assert!(
         planned_primary
             .decisions
             .as_ref()
-            .is_some_and(|d| d.len() == 41),
+            .is_some_and(|d| d.len() == 40),
         "dry run shows every decision"
     );
     assert_eq!(
@@ -191,9 +194,20 @@ plans:
         "copies kept 14 days from the original time"
     );
 
-    // Every deletion has an intent record and a result record.
+    // Every deletion has an intent record and a result record, in one intent object and one result object.
     let records = retention_records(&sandbox).await;
     assert_eq!(records.len(), 2 * 38);
+    let objects = sandbox.ledger_objects().await;
+    let retention_objects: Vec<Phase> = objects
+        .iter()
+        .filter(|o| o.function == "retention")
+        .map(|o| o.phase)
+        .collect();
+    assert_eq!(
+        retention_objects,
+        [Phase::Intent, Phase::Result],
+        "two ledger writes for 38 deletions"
+    );
     for result in report.results.iter() {
         let resource = result.resource.as_deref().expect("snapshot id");
         let phases: Vec<Phase> = records
@@ -419,4 +433,167 @@ async fn bad_input_is_rejected_and_deletes_nothing() {
     }
     assert_eq!(sandbox.instance_snapshots("booking-db").await.len(), 3);
     assert!(retention_records(&sandbox).await.is_empty());
+}
+
+/// A one-plan policy selecting `lifeboat:backup=true`, keeping `rule` (min_count 1, no runaway guard) and copying to
+/// `dr` for `retain_days`.
+fn policy_copying_to(dr: &str, rule: &str, retain_days: u32) -> String {
+    format!(
+        r#"
+version: 1
+name: retention-test
+plans:
+  - name: production
+    select: {{tags: {{"lifeboat:backup": "true"}}}}
+    retention: {{{rule}, min_count: 1, max_delete_fraction: 1.0}}
+    copies:
+      - {{region: {dr}, kms_key_id: alias/dr, retain_days: {retain_days}}}
+    objectives: {{rpo: 1h, rto: 4h}}
+"#
+    )
+}
+
+/// A history of `days` daily snapshots of `booking-db` from `first`, each copied to the DR region by the real copy
+/// function an hour later, as production does.
+async fn history_with_copies(sandbox: &Sandbox, policy: &str, dr: &str, first: &str, days: i64) {
+    for day in daily(first, days) {
+        sandbox.snapshot_history(policy, [day]).await;
+        let report = sandbox
+            .copy_function(policy, day + Duration::hours(1), &[dr], 5)
+            .await
+            .handle(event("copy/scheduled-hourly.json"), &context("copy"))
+            .await
+            .expect("copy run");
+        assert_eq!(report.counts.done, 1, "{report:#?}");
+    }
+}
+
+/// Set `lifeboat:legal-hold=true` on the DB snapshot `arn`, as an operator does.
+async fn hold(rds: &aws_sdk_rds::Client, arn: &str) {
+    rds.add_tags_to_resource()
+        .resource_name(arn)
+        .tags(
+            Tag::builder()
+                .key("lifeboat:legal-hold")
+                .value("true")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("legal hold");
+}
+
+#[tokio::test]
+async fn a_legal_hold_follows_the_recovery_point_across_regions() {
+    let (primary, dr) = ("ap-east-2", "ap-southeast-5");
+    let policy = policy_copying_to(dr, "keep_daily: 7", 14);
+    let sandbox = Sandbox::new(primary).await;
+    sandbox.instance("booking-db", &SELECTED, None).await;
+    history_with_copies(&sandbox, &policy, dr, "2026-10-01T02:00:00Z", 30).await;
+    let original = |day: &str| format!("lifeboat-booking-db-{day}-0200");
+    let copy = |day: &str| format!("{}-from-{primary}", original(day));
+    let dr_rds = aws_sdk_rds::Client::new(&lifeboat_integration_tests::sdk_config(dr).await);
+    // A hold on the DR copy of 3 October protects its original; a hold on the original of 5 October protects its
+    // copy. Both are far older than either region keeps.
+    hold(
+        &dr_rds,
+        &format!(
+            "arn:aws:rds:{dr}:123456789012:snapshot:{}",
+            copy("2026-10-03")
+        ),
+    )
+    .await;
+    hold(
+        &sandbox.rds,
+        &format!(
+            "arn:aws:rds:{primary}:123456789012:snapshot:{}",
+            original("2026-10-05")
+        ),
+    )
+    .await;
+
+    let report = sandbox
+        .retention_function(&policy, at("2026-10-30T04:00:00Z"), &[dr])
+        .await
+        .handle(event("retention/scheduled-daily.json"), &context("run"))
+        .await
+        .expect("run");
+    assert_eq!(report.counts.failed, 0, "{report:#?}");
+    let kept_primary = ids(sandbox.instance_snapshots("booking-db").await.into_keys());
+    let kept_dr = ids(snapshots_in(dr).await.into_keys());
+    for day in ["2026-10-03", "2026-10-05"] {
+        assert!(
+            kept_primary.contains(&original(day)),
+            "{day} original: {kept_primary:?}"
+        );
+        assert!(kept_dr.contains(&copy(day)), "{day} copy: {kept_dr:?}");
+    }
+    assert!(
+        !kept_primary.contains(&original("2026-10-04")),
+        "no hold, deleted"
+    );
+    assert!(!kept_dr.contains(&copy("2026-10-04")), "no hold, deleted");
+}
+
+#[tokio::test]
+async fn when_a_dr_region_cannot_be_listed_nothing_is_deleted_anywhere() {
+    let (primary, dr) = ("ap-southeast-6", "ap-south-2");
+    let policy = policy_copying_to(dr, "keep_daily: 3", 30);
+    let sandbox = Sandbox::new(primary).await;
+    sandbox.instance("booking-db", &SELECTED, None).await;
+    sandbox
+        .snapshot_history(&policy, daily("2026-11-01T02:00:00Z", 10))
+        .await;
+    let before = ids(sandbox.instance_snapshots("booking-db").await.into_keys());
+
+    // The DR region answers nothing (its endpoint refuses connections): a hold or a running copy there could
+    // concern the snapshots here, so none is deleted.
+    let unreachable = aws_sdk_rds::Client::new(
+        &lifeboat_integration_tests::sdk_config_at("http://127.0.0.1:9", dr).await,
+    );
+    let function = lifeboat_retention::RetentionFunction {
+        services: sandbox.services(&policy, at("2026-11-10T04:00:00Z")),
+        primary: sandbox.primary_adapter(),
+        dr_regions: vec![lifeboat_integration_tests::adapter(unreachable, dr)],
+    };
+    let report = function
+        .handle(event("retention/scheduled-daily.json"), &context("doubt"))
+        .await
+        .expect("run");
+    assert_eq!(
+        ids(sandbox.instance_snapshots("booking-db").await.into_keys()),
+        before,
+        "nothing deleted in the primary region"
+    );
+    assert!(report.results.is_empty(), "{:?}", report.results);
+    assert!(
+        report
+            .run_errors
+            .iter()
+            .any(|e| e.contains("nothing was deleted in any region")),
+        "{:?}",
+        report.run_errors
+    );
+    let planned = &report.databases[0];
+    assert_eq!(
+        planned.delete.len(),
+        7,
+        "the plan is reported, not executed"
+    );
+    assert!(
+        retention_records(&sandbox).await.is_empty(),
+        "no intent was written"
+    );
+    let (subject, body) = sandbox.notifications().await.pop().expect("alerted");
+    assert!(subject.contains("retention"), "{subject}");
+    assert!(body.contains("nothing was deleted"), "{body}");
+
+    // Once the region answers again, the next run deletes what the plan said.
+    let report = sandbox
+        .retention_function(&policy, at("2026-11-10T04:00:00Z"), &[dr])
+        .await
+        .handle(event("retention/scheduled-daily.json"), &context("healed"))
+        .await
+        .expect("run");
+    assert_eq!(report.counts.done, 7, "{report:#?}");
 }

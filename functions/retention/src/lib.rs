@@ -2,9 +2,11 @@
 //! disaster-recovery region, never past a safety floor.
 //!
 //! It lists every manual DB snapshot and DB cluster snapshot per region (tags inline, one call per 100 snapshots),
-//! groups them by database, plans each group with [`lifeboat::retention::plan`] and deletes with bounded
-//! concurrency. Every deletion is written to the ledger before (intent) and after (result); without the intent
-//! record nothing is deleted. `dry_run` returns the plan and changes nothing.
+//! keeps to the snapshots this deployment made (the rest is reported as left alone), groups them by database, plans
+//! each group with [`lifeboat::retention::plan`] and deletes with bounded concurrency. The run's deletions are written
+//! to the ledger as one intent object before any is deleted and their results as one object after; without the
+//! intents on record nothing is deleted, and when a DR region cannot be listed nothing is deleted anywhere.
+//! `dry_run` returns the plan and changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +23,7 @@ use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA};
 use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::model::{DatabaseKind, Snapshot};
+use lifeboat::ownership::Deployment;
 use lifeboat::policy::Plan;
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
 use lifeboat::retention::{self, Decision, Rules};
@@ -77,6 +80,19 @@ pub struct DatabaseRetention {
     pub decisions: Option<Vec<Decision>>,
 }
 
+/// Snapshots in one region that another deployment made (or nobody can prove it made), left alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftAlone {
+    /// Their region.
+    pub region: String,
+    /// Who made them (another deployment, an unidentified Lifeboat, or not Lifeboat).
+    pub owner: String,
+    /// How many.
+    pub count: usize,
+    /// One of them, for example.
+    pub example: String,
+}
+
 /// The function's response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RetentionReport {
@@ -92,6 +108,12 @@ pub struct RetentionReport {
     pub policy: String,
     /// Per database and region.
     pub databases: Vec<DatabaseRetention>,
+    /// Snapshots this deployment did not make, left alone, by region and owner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_alone: Vec<LeftAlone>,
+    /// Things an operator should know that are not failures (a `lifeboat:created-at` tag disagreeing with RDS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
     /// Per deletion (and per refused database).
     pub results: Vec<ItemOutcome>,
     /// Counts of `results` by outcome.
@@ -147,31 +169,63 @@ impl RetentionFunction {
 
         let mut snapshots = self.primary.list_snapshots().await?;
         let mut run_errors = Vec::new();
+        let mut unlisted = Vec::new();
         for rds in &self.dr_regions {
             match rds.list_snapshots().await {
                 Ok(found) => snapshots.extend(found),
                 Err(e) => {
-                    warn!(region = rds.region(), error = %e, "cannot list snapshots: region left alone");
-                    run_errors.push(format!("{e}: nothing in {} was deleted", rds.region()));
+                    warn!(region = rds.region(), error = %e, "cannot list snapshots: nothing is deleted anywhere");
+                    run_errors.push(format!(
+                        "{e}: nothing was deleted in any region (a hold or a running copy there could concern \
+                         snapshots elsewhere); the next run retries"
+                    ));
+                    unlisted.push(rds.region().to_string());
                 }
             }
         }
+        // Facts about every snapshot listed, whoever made it: a hold anywhere protects its whole lineage, and a copy
+        // in flight protects its source.
+        let held = retention::held_lineages(&snapshots);
         let in_flight: BTreeSet<String> = snapshots
             .iter()
             .filter(|s| !lifeboat::copy::is_terminal_status(&s.status))
             .filter_map(|s| s.copied_from.clone())
             .collect();
 
+        // This deployment plans only what it made; everything else is left alone, and said so.
+        let deployment = &self.services.deployment;
+        let (mine, others): (Vec<Snapshot>, Vec<Snapshot>) = snapshots
+            .into_iter()
+            .partition(|s| deployment.owns(&s.tags));
+        let left_alone = left_alone(deployment, &others);
+        let findings: Vec<String> = mine
+            .iter()
+            .filter_map(|s| {
+                s.dating_disagreement().map(|tagged| {
+                    format!(
+                        "{} in {}: tag {} says {} but RDS says it was taken {}; its age comes from RDS",
+                        s.identifier,
+                        s.region,
+                        lifeboat::tags::CREATED_AT,
+                        tagged.to_rfc3339(),
+                        s.created_at.to_rfc3339()
+                    )
+                })
+            })
+            .collect();
+        for finding in &findings {
+            warn!(finding, "snapshot dating");
+        }
+
         let mut groups = Vec::new();
-        for ((region, database, kind), members) in retention::group(snapshots) {
-            if !members.iter().any(Snapshot::is_managed)
-                || (!run.only.is_empty() && !run.only.contains(&database))
-            {
+        for ((region, database, kind), members) in retention::group(mine) {
+            if !run.only.is_empty() && !run.only.contains(&database) {
                 continue;
             }
             let context = retention::Context {
                 database_exists: existing.contains(&(database.clone(), kind)),
                 copy_sources_in_flight: in_flight.clone(),
+                held: held.clone(),
             };
             groups.push(self.plan_group(&run, (region, database, kind), members, &context, now));
         }
@@ -201,7 +255,7 @@ impl RetentionFunction {
                 })
             })
             .collect();
-        if !run.dry_run {
+        if !run.dry_run && unlisted.is_empty() {
             let deletions: Vec<Deletion> = groups
                 .iter()
                 .filter(|g| g.refused.is_none())
@@ -216,14 +270,38 @@ impl RetentionFunction {
                     })
                 })
                 .collect();
-            let outcomes: Vec<(ItemOutcome, Vec<String>)> = stream::iter(deletions)
-                .map(|deletion| self.delete(deletion, &run_id, run.trigger))
-                .buffer_unordered(self.services.concurrency)
-                .collect()
-                .await;
-            for (outcome, errors) in outcomes {
-                results.push(outcome);
-                run_errors.extend(errors);
+            let mut ledger = self.services.run_ledger(FUNCTION, &run_id, run.trigger);
+            let intents = deletions
+                .iter()
+                .map(|d| self.record(d, None, None))
+                .collect();
+            match ledger.intend(intents).await {
+                Ok(()) => {
+                    let outcomes: Vec<(ItemOutcome, LedgerRecord)> = stream::iter(deletions)
+                        .map(|deletion| self.delete(deletion))
+                        .buffer_unordered(self.services.concurrency)
+                        .collect()
+                        .await;
+                    for (outcome, record) in outcomes {
+                        results.push(outcome);
+                        ledger.record(record);
+                    }
+                    if let Err(e) = ledger.finish().await {
+                        run_errors.push(e.to_string());
+                    }
+                }
+                Err(e) => {
+                    // Without the intents on record, nothing is deleted.
+                    warn!(error = %e, "intents not written: nothing deleted");
+                    results.extend(deletions.iter().map(|d| ItemOutcome {
+                        status: ItemStatus::Failed,
+                        detail: Some(format!("not deleted: no audit record could be written ({e})")),
+                        next_step: Some(
+                            "check the ledger bucket and the function's s3:PutObject permission".into(),
+                        ),
+                        ..outcome_of(d)
+                    }));
+                }
             }
         }
         results.sort_by(|a, b| {
@@ -239,6 +317,8 @@ impl RetentionFunction {
             policy: self.services.policy.name.clone(),
             counts: Counts::of(&results),
             databases: groups,
+            left_alone,
+            findings,
             results,
             run_errors,
             notification: None,
@@ -347,15 +427,7 @@ impl RetentionFunction {
                     .into_iter()
                     .filter(|s| !s.is_managed() || s.is_manual())
                     .collect();
-                let rules = Rules {
-                    keep_daily: 0,
-                    keep_weekly: 0,
-                    keep_monthly: 0,
-                    keep_yearly: 0,
-                    keep_within: None,
-                    min_count: 0,
-                    max_delete_fraction: 1.0,
-                };
+                let rules = Rules::manual_only();
                 let note = format!(
                     "no plan of policy `{}` covers {database} in {region}: its {scheduled} scheduled snapshot(s) are kept; \
                      manual snapshots still expire",
@@ -394,62 +466,43 @@ impl RetentionFunction {
             .find(|rds| rds.region() == region)
     }
 
-    /// Delete one snapshot between its intent and result ledger records; returns its outcome and any ledger errors.
-    async fn delete(
+    /// The ledger record of `deletion`: its intent (no outcome) or its result.
+    fn record(
         &self,
-        deletion: Deletion<'_>,
-        run_id: &str,
-        trigger: &str,
-    ) -> (ItemOutcome, Vec<String>) {
+        deletion: &Deletion<'_>,
+        outcome: Option<&str>,
+        error: Option<String>,
+    ) -> LedgerRecord {
         let group = deletion.group;
-        let reason = format!(
-            "policy {} plan {}: kept by no retention rule or floor",
-            self.services.policy.name,
-            group
-                .plan
-                .as_deref()
-                .unwrap_or("(none: expired manual snapshot)")
-        );
-        let record = |phase: Phase, outcome: Option<&str>, error: Option<String>| LedgerRecord {
+        LedgerRecord {
             schema: RECORD_SCHEMA,
             time: self.services.clock.now(),
             function: FUNCTION.into(),
-            run_id: run_id.into(),
-            trigger: trigger.into(),
+            run_id: String::new(),
+            trigger: String::new(),
             action: "delete-snapshot".into(),
-            phase,
+            phase: Phase::Intent,
             region: group.region.clone(),
             database: group.database.clone(),
             resource: deletion.snapshot.clone(),
-            reason: reason.clone(),
+            reason: format!(
+                "policy {} plan {}: kept by no retention rule or floor",
+                self.services.policy.name,
+                group
+                    .plan
+                    .as_deref()
+                    .unwrap_or("(none: expired manual snapshot)")
+            ),
             outcome: outcome.map(str::to_string),
             error,
             details: serde_json::json!({ "kind": group.kind }),
-        };
-        let mut outcome = ItemOutcome {
-            database: group.database.clone(),
-            kind: group.kind,
-            region: group.region.clone(),
-            action: "delete-snapshot".into(),
-            status: ItemStatus::Done,
-            resource: Some(deletion.snapshot.clone()),
-            detail: None,
-            next_step: None,
-        };
-        if let Err(e) = self
-            .services
-            .ledger
-            .append(&record(Phase::Intent, None, None))
-            .await
-        {
-            outcome.status = ItemStatus::Failed;
-            outcome.detail = Some(format!(
-                "not deleted: no audit record could be written ({e})"
-            ));
-            outcome.next_step =
-                Some("check the ledger bucket and the function's s3:PutObject permission".into());
-            return (outcome, Vec::new());
         }
+    }
+
+    /// Delete one snapshot (its intent is on record); returns its outcome and its result record.
+    async fn delete(&self, deletion: Deletion<'_>) -> (ItemOutcome, LedgerRecord) {
+        let group = deletion.group;
+        let mut outcome = outcome_of(&deletion);
         let result = deletion
             .rds
             .delete_snapshot(group.kind, &deletion.snapshot)
@@ -482,20 +535,8 @@ impl RetentionFunction {
                 warn!(database = %group.database, region = %group.region, snapshot = %deletion.snapshot, error = %e, "snapshot not deleted")
             }
         }
-        let mut errors = Vec::new();
-        if let Err(e) = self
-            .services
-            .ledger
-            .append(&record(
-                Phase::Result,
-                Some(ledger_outcome),
-                outcome.detail.clone(),
-            ))
-            .await
-        {
-            errors.push(e.to_string());
-        }
-        (outcome, errors)
+        let record = self.record(&deletion, Some(ledger_outcome), outcome.detail.clone());
+        (outcome, record)
     }
 
     fn emit_metrics(
@@ -542,4 +583,36 @@ impl RetentionFunction {
         metrics.put(&dims, "DeleteFailed", counts.failed as f64, Unit::Count);
         metrics.emit();
     }
+}
+
+/// The outcome of `deletion` if it goes as planned.
+fn outcome_of(deletion: &Deletion<'_>) -> ItemOutcome {
+    ItemOutcome {
+        database: deletion.group.database.clone(),
+        kind: deletion.group.kind,
+        region: deletion.group.region.clone(),
+        action: "delete-snapshot".into(),
+        status: ItemStatus::Done,
+        resource: Some(deletion.snapshot.clone()),
+        detail: None,
+        next_step: None,
+    }
+}
+
+/// What `deployment` leaves alone among `others` (snapshots it did not make), by region and owner.
+fn left_alone(deployment: &Deployment, others: &[Snapshot]) -> Vec<LeftAlone> {
+    let mut by_owner: BTreeMap<(String, String), LeftAlone> = BTreeMap::new();
+    for snap in others {
+        let owner = deployment.owner_of(&snap.tags).to_string();
+        by_owner
+            .entry((snap.region.clone(), owner.clone()))
+            .and_modify(|group| group.count += 1)
+            .or_insert_with(|| LeftAlone {
+                region: snap.region.clone(),
+                owner,
+                count: 1,
+                example: snap.identifier.clone(),
+            });
+    }
+    by_owner.into_values().collect()
 }

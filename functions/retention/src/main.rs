@@ -6,7 +6,6 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
-use lifeboat::aws::rds::Rds;
 use lifeboat::services::Services;
 use lifeboat_retention::RetentionFunction;
 
@@ -15,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lifeboat::telemetry::init();
     let (services, aws, _) = Services::from_env().await?;
     let function = Arc::new(RetentionFunction {
-        primary: Rds::new(aws.rds(), aws.region()),
+        primary: aws.primary_rds(),
         dr_regions: aws.dr_rds(&services.policy),
         services,
     });
