@@ -58,7 +58,8 @@ async fn copies_reach_every_dr_region_with_that_regions_key_and_once_only() {
         format!("arn:aws:rds:{primary}:123456789012:snapshot:lifeboat-booking-db-2026-11-22-0200");
     for (region, key) in [(west, &west_key), (east, &east_key)] {
         let copies = snapshot_keys_in(region).await;
-        let (copy_key, tags) = &copies["lifeboat-booking-db-2026-11-22-0200"];
+        let (copy_key, tags) =
+            &copies[&format!("lifeboat-booking-db-2026-11-22-0200-from-{primary}")];
         assert_eq!(
             copy_key.as_ref(),
             Some(key),
@@ -75,6 +76,11 @@ async fn copies_reach_every_dr_region_with_that_regions_key_and_once_only() {
         assert_eq!(tags["lifeboat:source"], "booking-db");
         assert_eq!(tags["lifeboat:managed"], "true");
         assert_eq!(tags["lifeboat:policy"], "copy-test");
+        assert_eq!(tags["lifeboat:deployment"], "lifeboat");
+        assert_eq!(
+            tags["lifeboat:home-region"], primary,
+            "the deployment's identity"
+        );
     }
     let records = sandbox.ledger_records().await;
     let copies: Vec<_> = records.iter().filter(|r| r.function == "copy").collect();
@@ -107,7 +113,12 @@ async fn a_backlog_larger_than_the_limit_is_started_oldest_first_in_slots() {
         .map(|n| at("2026-11-15T02:00:00Z") + Duration::days(n))
         .collect();
     sandbox.snapshot_history(&policy, days.clone()).await;
-    let id = |day: &DateTime<Utc>| format!("lifeboat-booking-db-{}", day.format("%Y-%m-%d-%H%M"));
+    let id = |day: &DateTime<Utc>| {
+        format!(
+            "lifeboat-booking-db-{}-from-{primary}",
+            day.format("%Y-%m-%d-%H%M")
+        )
+    };
 
     // Slots of 3: each run fills the free slots with the oldest snapshots still missing. (moto finishes copies at
     // once, so every run finds its slots free again; in-flight accounting is proven by the planner's tests and
@@ -163,7 +174,7 @@ async fn unencrypted_sources_are_copied_without_a_key_and_reported() {
     assert_eq!(report.counts.done, 1, "{report:#?}");
     let copies = snapshot_keys_in(dr).await;
     assert_eq!(
-        copies["lifeboat-legacy-db-2026-11-22-0200"].0, None,
+        copies["lifeboat-legacy-db-2026-11-22-0200-from-me-south-1"].0, None,
         "no key for an unencrypted source"
     );
     assert_eq!(report.findings.len(), 1);

@@ -557,6 +557,9 @@ async fn expired_orphans_are_swept_and_nothing_else_is_touched() {
             "postgres",
             "lifeboat",
             &[
+                ("lifeboat:managed", "true"),
+                ("lifeboat:deployment", "lifeboat"),
+                ("lifeboat:home-region", "ca-west-1"),
                 ("lifeboat:drill", "lbdrill-orphan-0badc0de"),
                 ("lifeboat:source", "booking-db"),
                 ("lifeboat:drill-phase", "restoring"),
@@ -566,6 +569,23 @@ async fn expired_orphans_are_swept_and_nothing_else_is_touched() {
         .await;
     sandbox
         .instance_of("lbdrill-lookalike", "postgres", "lifeboat", &[])
+        .await;
+    // Another deployment's expired drill in the same region: its own sweeper's business, never this one's.
+    sandbox
+        .instance_of(
+            "lbdrill-theirs-0badf00d",
+            "postgres",
+            "lifeboat",
+            &[
+                ("lifeboat:managed", "true"),
+                ("lifeboat:deployment", "lifeboat-other"),
+                ("lifeboat:home-region", "ca-west-1"),
+                ("lifeboat:drill", "lbdrill-theirs-0badf00d"),
+                ("lifeboat:source", "booking-db"),
+                ("lifeboat:drill-phase", "restoring"),
+                ("lifeboat:expires-at", "2026-11-22T01:00:00Z"),
+            ],
+        )
         .await;
     let report = run(
         &sandbox,
@@ -587,8 +607,8 @@ async fn expired_orphans_are_swept_and_nothing_else_is_touched() {
     );
     assert_eq!(
         sandbox.databases_named("lbdrill-").await,
-        ["lbdrill-lookalike"],
-        "only tagged drills are touched"
+        ["lbdrill-lookalike", "lbdrill-theirs-0badf00d"],
+        "only this deployment's tagged drills are touched"
     );
 }
 

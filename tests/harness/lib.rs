@@ -24,8 +24,9 @@ use lifeboat::aws::rds::Rds;
 use lifeboat::aws::secrets::Secrets;
 use lifeboat::clock::FixedClock;
 use lifeboat::copy::CopyLimits;
-use lifeboat::ledger::{Ledger, LedgerRecord};
+use lifeboat::ledger::{Ledger, LedgerRecord, RunRecord};
 use lifeboat::notify::Notifier;
+use lifeboat::ownership::Deployment;
 use lifeboat::policy::Policy;
 use lifeboat::services::Services;
 use lifeboat_copy::CopyFunction;
@@ -34,21 +35,38 @@ use lifeboat_snapshot::SnapshotFunction;
 use lifeboat_verify::checks::TlsMode;
 use lifeboat_verify::{EndpointOverride, VerifyFunction};
 
+/// The deployment name every sandbox's functions run as, unless a test names another.
+pub const DEPLOYMENT: &str = "lifeboat";
+
 /// Environment variable holding the emulator's endpoint, set by `scripts/test`.
 pub const ENDPOINT_VAR: &str = "LIFEBOAT_TEST_ENDPOINT";
 
+/// Environment variable holding the endpoint of the emulator whose accounts have the manual snapshot quota raised
+/// (1000 per region instead of AWS's default 100), set by `scripts/test`.
+pub const RAISED_QUOTA_ENDPOINT_VAR: &str = "LIFEBOAT_TEST_ENDPOINT_RAISED_QUOTA";
+
 /// The emulator's endpoint. Fails loudly when it is not set: integration tests never skip silently.
 pub fn endpoint() -> String {
-    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
-        panic!("{ENDPOINT_VAR} is not set: run the tests with scripts/test, which installs and starts moto server")
+    endpoint_from(ENDPOINT_VAR)
+}
+
+/// The endpoint in `var`, or a panic that says how to get one.
+fn endpoint_from(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests with scripts/test, which installs and starts moto server")
     })
 }
 
 /// SDK configuration for `region` pointing at the emulator, with dummy credentials.
 pub async fn sdk_config(region: &str) -> SdkConfig {
+    sdk_config_at(&endpoint(), region).await
+}
+
+/// SDK configuration for `region` pointing at the emulator at `endpoint`, with dummy credentials.
+pub async fn sdk_config_at(endpoint: &str, region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(
             "testing",
             "testing",
@@ -123,6 +141,8 @@ impl Intercept for CallCounter {
 
 /// One test's slice of the emulator: a region, a ledger bucket, an alert topic and clients for them.
 pub struct Sandbox {
+    /// The emulator it lives in.
+    pub endpoint: String,
     /// The region.
     pub region: String,
     /// SDK configuration for the region.
@@ -151,9 +171,26 @@ impl Sandbox {
         Self::named(region, &unique("ledger"), &unique("alerts")).await
     }
 
+    /// A new sandbox in `region` of the emulator whose accounts have a raised manual snapshot quota.
+    pub async fn with_raised_quota(region: &str) -> Self {
+        Self::named_at(
+            &endpoint_from(RAISED_QUOTA_ENDPOINT_VAR),
+            region,
+            &unique("ledger"),
+            &unique("alerts"),
+        )
+        .await
+    }
+
     /// A sandbox in `region` with the ledger bucket `bucket` and the alert topic `topic`, created here.
     pub async fn named(region: &str, bucket: &str, topic: &str) -> Self {
-        let config = sdk_config(region).await;
+        Self::named_at(&endpoint(), region, bucket, topic).await
+    }
+
+    /// A sandbox in `region` of the emulator at `endpoint`, with the ledger bucket `bucket` and the alert topic
+    /// `topic`, created here.
+    pub async fn named_at(endpoint: &str, region: &str, bucket: &str, topic: &str) -> Self {
+        let config = sdk_config_at(endpoint, region).await;
         let clients = AwsClients::from_sdk_config(config.clone());
         let s3 = clients.s3();
         let bucket = bucket.to_string();
@@ -211,6 +248,7 @@ impl Sandbox {
             sqs,
             queue_url,
             received: Mutex::new(Vec::new()),
+            endpoint: endpoint.to_string(),
             region: region.to_string(),
             rds: clients.rds(),
             kms: aws_sdk_kms::Client::new(&config),
@@ -219,6 +257,40 @@ impl Sandbox {
             bucket,
             topic_arn,
         }
+    }
+
+    /// Create a KMS key with the alias `alias` in the sandbox's region (a DR key for another sandbox's copies).
+    pub async fn kms_alias(&self, alias: &str) {
+        let key = self.kms_key().await;
+        self.kms
+            .create_alias()
+            .alias_name(alias)
+            .target_key_id(key)
+            .send()
+            .await
+            .expect("create alias");
+    }
+
+    /// Identifiers of every manual DB snapshot in the sandbox's region, whoever made it.
+    pub async fn manual_snapshot_ids(&self) -> std::collections::BTreeSet<String> {
+        let mut ids = std::collections::BTreeSet::new();
+        let mut pages = self
+            .rds
+            .describe_db_snapshots()
+            .snapshot_type("manual")
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(snapshot) = pages.next().await {
+            let snapshot = snapshot.expect("describe snapshots");
+            ids.insert(
+                snapshot
+                    .db_snapshot_identifier()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+        ids
     }
 
     /// Create a KMS key; returns its ID.
@@ -333,6 +405,15 @@ impl Sandbox {
             .collect()
     }
 
+    /// How many manual DB snapshots of `instance` there are: cross-region copies (`-from-` in the name) or originals.
+    pub async fn instance_snapshot_count(&self, instance: &str, copies: bool) -> usize {
+        self.instance_snapshots(instance)
+            .await
+            .keys()
+            .filter(|id| id.contains("-from-") == copies)
+            .count()
+    }
+
     /// Manual DB cluster snapshots of `cluster` with their tags, by identifier.
     pub async fn cluster_snapshots(
         &self,
@@ -361,6 +442,15 @@ impl Sandbox {
 
     /// Every ledger record in the bucket, in key (time) order.
     pub async fn ledger_records(&self) -> Vec<LedgerRecord> {
+        self.ledger_objects()
+            .await
+            .into_iter()
+            .flat_map(|run| run.records)
+            .collect()
+    }
+
+    /// Every ledger object (one per run and phase) in the bucket, in key (time) order.
+    pub async fn ledger_objects(&self) -> Vec<RunRecord> {
         let listed = self
             .s3
             .list_objects_v2()
@@ -384,7 +474,7 @@ impl Sandbox {
                 .await
                 .expect("read record")
                 .into_bytes();
-            records.push(serde_json::from_slice(&body).expect("ledger record JSON"));
+            records.push(serde_json::from_slice(&body).expect("ledger object JSON"));
         }
         records
     }
@@ -439,12 +529,17 @@ impl Sandbox {
         );
         SnapshotFunction {
             services: self.services(policy_yaml, now),
-            rds: Rds::new(rds, &self.region),
+            rds: adapter(rds, &self.region),
         }
     }
 }
 
 impl Sandbox {
+    /// The RDS adapter of this sandbox's region, as the functions use it in tests (see [`adapter`]).
+    pub fn primary_adapter(&self) -> Rds {
+        adapter(self.rds.clone(), &self.region)
+    }
+
     /// The real retention function wired to this sandbox and to the DR regions `dr_regions`, "as of" `now`.
     pub async fn retention_function(
         &self,
@@ -454,16 +549,22 @@ impl Sandbox {
     ) -> RetentionFunction {
         RetentionFunction {
             services: self.services(policy_yaml, now),
-            primary: Rds::new(self.rds.clone(), &self.region),
-            dr_regions: dr_adapters(dr_regions).await,
+            primary: self.primary_adapter(),
+            dr_regions: dr_adapters_at(&self.endpoint, dr_regions).await,
         }
     }
 
-    /// The shared services of a function in this sandbox, running "as of" `now`.
+    /// The shared services of a function in this sandbox, running "as of" `now`, as deployment [`DEPLOYMENT`].
     pub fn services(&self, policy_yaml: &str, now: DateTime<Utc>) -> Services {
+        self.services_of(DEPLOYMENT, policy_yaml, now)
+    }
+
+    /// The shared services of deployment `deployment` (home: this sandbox's region), running "as of" `now`.
+    pub fn services_of(&self, deployment: &str, policy_yaml: &str, now: DateTime<Utc>) -> Services {
         let clients = AwsClients::from_sdk_config(self.config.clone());
         Services {
             policy: Policy::from_yaml(policy_yaml).expect("test policy is valid"),
+            deployment: Deployment::new(deployment, &self.region).expect("valid deployment name"),
             ledger: Ledger::new(clients.s3(), &self.bucket, &self.region),
             notifier: Notifier::new(clients.sns(), &self.topic_arn, &self.region),
             clock: Arc::new(FixedClock(now)),
@@ -482,8 +583,8 @@ impl Sandbox {
     ) -> CopyFunction {
         CopyFunction {
             services: self.services(policy_yaml, now),
-            primary: Rds::new(self.rds.clone(), &self.region),
-            dr_regions: dr_adapters(dr_regions).await,
+            primary: self.primary_adapter(),
+            dr_regions: dr_adapters_at(&self.endpoint, dr_regions).await,
             limits: CopyLimits::uniform(slots),
         }
     }
@@ -512,7 +613,7 @@ impl Sandbox {
     ) -> VerifyFunction {
         VerifyFunction {
             services: self.services(policy_yaml, now),
-            primary: Rds::new(self.rds.clone(), &self.region),
+            primary: self.primary_adapter(),
             dr_regions: Vec::new(),
             secrets: Secrets::new(
                 aws_sdk_secretsmanager::Client::new(&self.config),
@@ -601,16 +702,22 @@ async fn default_subnets(region: &str) -> Vec<String> {
     .expect("describe subnets")
 }
 
-/// RDS adapters for the DR regions `regions` in the emulator.
-async fn dr_adapters(regions: &[&str]) -> Vec<Rds> {
+/// RDS adapters for the DR regions `regions` in the emulator at `endpoint`.
+async fn dr_adapters_at(endpoint: &str, regions: &[&str]) -> Vec<Rds> {
     let mut adapters = Vec::new();
     for region in regions {
-        adapters.push(Rds::new(
-            aws_sdk_rds::Client::new(&sdk_config(region).await),
-            *region,
+        adapters.push(adapter(
+            aws_sdk_rds::Client::new(&sdk_config_at(endpoint, region).await),
+            region,
         ));
     }
     adapters
+}
+
+/// The RDS adapter the functions use in tests: snapshots dated by their `lifeboat:created-at` tag, since moto stamps
+/// every snapshot with the real time and the tests simulate years (debug builds only; production dates by RDS).
+pub fn adapter(client: aws_sdk_rds::Client, region: &str) -> Rds {
+    Rds::new(client, region).dated_by_tags_for_tests()
 }
 
 /// Create a KMS key in `region` with the alias `alias` (for example `alias/lifeboat-dr`); returns the key's ARN.
