@@ -11,7 +11,7 @@ use std::process::{Command, ExitCode};
 use chrono::{Duration, DurationRound, Utc};
 use lifeboat::report::{ItemOutcome, ItemStatus};
 use lifeboat_copy::CopyReport;
-use lifeboat_integration_tests::{Sandbox, kms_key_in, snapshot_keys_in};
+use lifeboat_integration_tests::{Sandbox, context, event, kms_key_in, snapshot_keys_in};
 use lifeboat_retention::RetentionReport;
 use lifeboat_snapshot::SnapshotReport;
 use lifeboat_verify::VerifyReport;
@@ -25,6 +25,8 @@ const LEDGER_BUCKET: &str = "lifeboat-local-ledger";
 const ALERT_TOPIC: &str = "lifeboat-local-alerts";
 /// The DR region of the default policy.
 const DR_REGION: &str = "us-west-2";
+/// The deployment the served functions run as (`LIFEBOAT_DEPLOYMENT` in `scripts/dr-run`).
+const DEPLOYMENT: &str = "lifeboat";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -39,6 +41,9 @@ async fn main() -> ExitCode {
 
 async fn run() -> Outcome<()> {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    if std::env::args().nth(1).as_deref() == Some(NEIGHBOUR) {
+        return neighbour(&region).await;
+    }
     let port = std::env::var("LIFEBOAT_INVOKE_PORT")
         .map_err(|_| "LIFEBOAT_INVOKE_PORT is not set (run scripts/dr-run)")?;
 
@@ -80,6 +85,7 @@ async fn run() -> Outcome<()> {
     println!(
         "  {DR_REGION}: KMS key alias/lifeboat-dr for DR copies (the default policy's copy target)"
     );
+    print_policy();
 
     heading("Step 1: snapshot function, daily schedule (events/snapshot/scheduled-daily.json)");
     let daily = Data::File("events/snapshot/scheduled-daily.json");
@@ -133,14 +139,32 @@ async fn run() -> Outcome<()> {
     let today = Utc::now().duration_trunc(Duration::days(1))? + Duration::hours(2);
     let mut created = 0;
     for day in (1..=45).map(|n| today - Duration::days(n)) {
-        let mut event: Value = serde_json::from_str(&std::fs::read_to_string(
-            "events/snapshot/scheduled-daily.json",
-        )?)?;
-        event["time"] = Value::String(day.to_rfc3339());
-        let report: SnapshotReport = invoke("lifeboat-snapshot", &port, &Data::Json(event))?;
+        let mut scheduled = event("snapshot/scheduled-daily.json");
+        scheduled["time"] = Value::String(day.to_rfc3339());
+        let report: SnapshotReport = invoke("lifeboat-snapshot", &port, &Data::Json(scheduled))?;
         created += report.counts.done;
     }
     println!("  {created} snapshots of booking-db, reports-db and billing, daily until yesterday");
+
+    heading(&format!(
+        "Meanwhile: a second Lifeboat deployment `{DEPLOYMENT}` at home in {DR_REGION}, DR to {region}"
+    ));
+    // The same stack name, at home in the DR region, with its own booking-db and DR the other way: the hardest case
+    // for ownership. Its handlers run in a child process (their metrics would crowd this output).
+    let status = Command::new(std::env::current_exe()?)
+        .arg(NEIGHBOUR)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(format!("the {DR_REGION} deployment's history failed ({status})").into());
+    }
+    let west = sandbox_in(DR_REGION).await;
+    println!(
+        "  its booking-db (the same name) snapshotted daily for 45 days in {DR_REGION} and copied to {region}: \
+         {} originals, {} copies",
+        west.instance_snapshot_count("booking-db", false).await,
+        sandbox.instance_snapshot_count("booking-db", true).await
+    );
 
     heading("Step 6: copy function, hourly safety net: the backlog goes out 5 copies at a time");
     let hourly = Data::File("events/copy/scheduled-hourly.json");
@@ -183,6 +207,13 @@ async fn run() -> Outcome<()> {
         );
     }
 
+    for alone in &plan.left_alone {
+        println!(
+            "  left alone in {:<10} {:>3} snapshot(s) made by {} (e.g. {})",
+            alone.region, alone.count, alone.owner, alone.example
+        );
+    }
+
     heading("Step 8: retention, daily schedule (events/retention/scheduled-daily.json)");
     let scheduled = Data::File("events/retention/scheduled-daily.json");
     let report: RetentionReport = invoke("lifeboat-retention", &port, &scheduled)?;
@@ -191,12 +222,20 @@ async fn run() -> Outcome<()> {
         "  => {} deleted, {} already gone, {} skipped, {} failed; every deletion has an intent and a result record",
         c.done, c.unchanged, c.skipped, c.failed
     );
+    println!(
+        "  the {DR_REGION} deployment's snapshots are untouched: {} originals in {DR_REGION}, {} copies in {region}",
+        west.instance_snapshot_count("booking-db", false).await,
+        sandbox.instance_snapshot_count("booking-db", true).await
+    );
 
-    heading("Snapshots of booking-db left after retention (newest first)");
+    heading(
+        "Snapshots of booking-db left after retention (newest first; the other deployment's copies left out)",
+    );
     let mut left: Vec<(String, String, String)> = sandbox
         .instance_snapshots("booking-db")
         .await
         .into_iter()
+        .filter(|(id, _)| !id.contains("-from-"))
         .map(|(id, tags)| {
             let tag = |key: &str| tags.get(key).cloned().unwrap_or_default();
             (tag("lifeboat:created-at"), id, tag("lifeboat:tier"))
@@ -286,7 +325,20 @@ async fn run() -> Outcome<()> {
     );
 
     heading(&format!("Ledger (s3://{LEDGER_BUCKET}/ledger/)"));
+    let objects = sandbox.ledger_objects().await;
+    println!(
+        "  {} objects: each run writes its intents as one object before it acts and its results as one after",
+        objects.len()
+    );
     let records = sandbox.ledger_records().await;
+    let foreign = records
+        .iter()
+        .filter(|r| {
+            (r.region == DR_REGION && !r.resource.contains("-from-"))
+                || r.resource.ends_with(&format!("-from-{DR_REGION}"))
+        })
+        .count();
+    println!("  records naming a resource of the {DR_REGION} deployment: {foreign}");
     let mut tally: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     for record in &records {
         let outcome = record.outcome.clone().unwrap_or_else(|| "intent".into());
@@ -438,6 +490,65 @@ async fn drill_role_on_local_postgres() -> Outcome<()> {
         )
         .await?;
     Ok(())
+}
+
+/// What the default policy promises, as the functions read it.
+fn print_policy() {
+    let policy = lifeboat::policy::Policy::default_policy().expect("the default policy is valid");
+    let plan = &policy.plans[0];
+    println!(
+        "  policy `{}` (infra/policy.yaml), plan `{}`: retention {}; DR copies {}",
+        policy.name,
+        plan.name,
+        plan.retention.describe(),
+        plan.copies
+            .iter()
+            .map(|c| format!("{} days in {}", c.retain_days, c.region))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// The argument that makes this driver run the neighbouring deployment's history (in a child process).
+const NEIGHBOUR: &str = "neighbour";
+
+/// The second deployment: `lifeboat` at home in the DR region, with its own `booking-db` and DR to `home`; 45 days
+/// of its real snapshot and copy handlers, in this process, as that deployment.
+async fn neighbour(home: &str) -> Outcome<()> {
+    let neighbour = Sandbox::named(
+        DR_REGION,
+        "lifeboat-local-neighbour-ledger",
+        "lifeboat-local-neighbour-alerts",
+    )
+    .await;
+    let key = neighbour.kms_key().await;
+    neighbour
+        .instance("booking-db", &[("lifeboat:backup", "true")], Some(&key))
+        .await;
+    kms_key_in(home, "alias/lifeboat-dr").await;
+    let policy = lifeboat::policy::DEFAULT_POLICY_YAML
+        .replace("region: us-west-2", &format!("region: {home}"));
+    let today = Utc::now().duration_trunc(Duration::days(1))? + Duration::hours(2);
+    for day in (0..45).rev().map(|n| today - Duration::days(n)) {
+        neighbour.snapshot_history(&policy, [day]).await;
+        let report = neighbour
+            .copy_function(&policy, day + Duration::hours(1), &[home], 20)
+            .await
+            .handle(
+                event("copy/scheduled-hourly.json"),
+                &context("neighbour-copy"),
+            )
+            .await?;
+        if report.counts.failed > 0 {
+            return Err(format!("the neighbour's copies failed: {:?}", report.results).into());
+        }
+    }
+    Ok(())
+}
+
+/// A look at `region` of the emulator (through a sandbox whose own bucket and topic go unused).
+async fn sandbox_in(region: &str) -> Sandbox {
+    Sandbox::named(region, "lifeboat-local-look", "lifeboat-local-look").await
 }
 
 fn heading(text: &str) {
