@@ -27,8 +27,9 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::Snapshot;
-use crate::policy::{CalendarDuration, CopyTarget, Retention, Tier, TierCalendar};
+use crate::model::{Database, DatabaseKind, Snapshot};
+use crate::ownership::Deployment;
+use crate::policy::{CalendarDuration, CopyTarget, Policy, Retention, Tier, TierCalendar};
 use crate::tags;
 
 /// Maps a creation time to its calendar bucket (day, ISO week, month or year).
@@ -492,10 +493,197 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
     Plan { decisions, refused }
 }
 
-/// Snapshots grouped by (region, database, kind), each group sorted by identifier.
-pub fn group(
+/// What one retention run of a deployment is asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunRequest {
+    /// Only these databases (every database when empty).
+    pub only: BTreeSet<String>,
+    /// Lift the `max_delete_fraction` refusal for the databases in `only`.
+    pub allow_large_deletions: bool,
+    /// Keep every decision in the plan (dry runs show them).
+    pub with_decisions: bool,
+}
+
+/// The plan and outcome for one database in one region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseRetention {
+    /// Region of the snapshots.
+    pub region: String,
+    /// The database.
+    pub database: String,
+    /// Instance or cluster snapshots.
+    pub kind: DatabaseKind,
+    /// Plan of the policy that applies, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// Snapshots kept.
+    pub kept: usize,
+    /// Snapshots the plan deletes (deleted unless dry run or refused).
+    pub delete: Vec<String>,
+    /// Why the deletions were refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Anything else an operator should know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Every snapshot with its reasons (dry runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<Vec<Decision>>,
+}
+
+/// Snapshots in one region that another deployment made (or nobody can prove it made), left alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftAlone {
+    /// Their region.
+    pub region: String,
+    /// Who made them (another deployment, an unidentified Lifeboat, or not Lifeboat).
+    pub owner: String,
+    /// How many.
+    pub count: usize,
+    /// One of them, for example.
+    pub example: String,
+}
+
+/// The plan of one retention run of a deployment over every region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPlan {
+    /// Per database and region, this deployment's snapshots only.
+    pub groups: Vec<DatabaseRetention>,
+    /// What the deployment did not make, left alone, by region and owner.
+    pub left_alone: Vec<LeftAlone>,
+    /// A `lifeboat:created-at` tag that disagrees with RDS, per snapshot.
+    pub findings: Vec<String>,
+}
+
+/// Plan a retention run of `deployment` (pure): `databases` are the databases in its home region, `snapshots` every
+/// snapshot listed in every region, whoever made it.
+///
+/// Facts come from every snapshot (a hold anywhere protects its lineage, a copy in flight protects its source);
+/// plans cover only the deployment's own snapshots, grouped by (region, database, kind). A group's plan is the one
+/// its newest snapshot names, else the one whose selection covers it ([`crate::copy::plan_for_source`]); its rules
+/// are the plan's retention in the home region and the plan's copy retention in a DR region. Without a plan,
+/// scheduled snapshots are kept (a renamed plan never wipes a history) and manual ones still expire.
+pub fn plan_run(
+    policy: &Policy,
+    deployment: &Deployment,
+    databases: &[Database],
     snapshots: Vec<Snapshot>,
-) -> BTreeMap<(String, String, crate::model::DatabaseKind), Vec<Snapshot>> {
+    request: &RunRequest,
+    now: DateTime<Utc>,
+) -> RunPlan {
+    let existing: BTreeSet<(&str, DatabaseKind)> = databases
+        .iter()
+        .map(|db| (db.identifier.as_str(), db.kind))
+        .collect();
+    let held = held_lineages(&snapshots);
+    let in_flight: BTreeSet<String> = snapshots
+        .iter()
+        .filter(|s| !crate::copy::is_terminal_status(&s.status))
+        .filter_map(|s| s.copied_from.clone())
+        .collect();
+    let (mine, others): (Vec<Snapshot>, Vec<Snapshot>) = snapshots
+        .into_iter()
+        .partition(|s| deployment.owns(&s.tags));
+    let findings = mine
+        .iter()
+        .filter_map(|s| {
+            s.dating_disagreement().map(|tagged| {
+                format!(
+                    "{} in {}: tag {} says {} but RDS says it was taken {}; its age comes from RDS",
+                    s.identifier,
+                    s.region,
+                    tags::CREATED_AT,
+                    tagged.to_rfc3339(),
+                    s.created_at.to_rfc3339()
+                )
+            })
+        })
+        .collect();
+    let mut groups = Vec::new();
+    for ((region, database, kind), members) in group(mine) {
+        if !request.only.is_empty() && !request.only.contains(&database) {
+            continue;
+        }
+        let context = Context {
+            database_exists: existing.contains(&(database.as_str(), kind)),
+            copy_sources_in_flight: in_flight.clone(),
+            held: held.clone(),
+        };
+        let newest = members.iter().max_by_key(|s| s.created_at);
+        let policy_plan = newest.and_then(|s| crate::copy::plan_for_source(policy, s));
+        let rules = policy_plan.and_then(|plan| {
+            if region == deployment.home_region {
+                Some(Rules::primary(&plan.retention))
+            } else {
+                plan.copies
+                    .iter()
+                    .find(|c| c.region == region)
+                    .map(|target| Rules::copies(target, &plan.retention))
+            }
+        });
+        let (mut rules, members, note, kept_unplanned) = match rules {
+            Some(rules) => (rules, members, None, 0),
+            None => {
+                let (manual, scheduled): (Vec<Snapshot>, Vec<Snapshot>) =
+                    members.into_iter().partition(Snapshot::is_manual);
+                let note = format!(
+                    "no plan of policy `{}` covers {database} in {region}: its {} scheduled snapshot(s) are kept; \
+                     manual snapshots still expire",
+                    policy.name,
+                    scheduled.len()
+                );
+                (Rules::manual_only(), manual, Some(note), scheduled.len())
+            }
+        };
+        if request.allow_large_deletions && request.only.contains(&database) {
+            rules.max_delete_fraction = 1.0;
+        }
+        let planned = plan(&members, &rules, &context, now);
+        let delete = planned
+            .decisions
+            .iter()
+            .filter(|d| d.keep.is_empty())
+            .map(|d| d.snapshot.clone())
+            .collect();
+        groups.push(DatabaseRetention {
+            kept: planned.kept().count() + kept_unplanned,
+            delete,
+            refused: planned.refused.clone(),
+            note,
+            decisions: request.with_decisions.then_some(planned.decisions),
+            plan: policy_plan.map(|p| p.name.clone()),
+            region,
+            database,
+            kind,
+        });
+    }
+    RunPlan {
+        groups,
+        left_alone: left_alone(deployment, &others),
+        findings,
+    }
+}
+
+/// What `deployment` leaves alone among `others` (snapshots it did not make), by region and owner.
+fn left_alone(deployment: &Deployment, others: &[Snapshot]) -> Vec<LeftAlone> {
+    let mut by_owner: BTreeMap<(String, String), LeftAlone> = BTreeMap::new();
+    for snap in others {
+        let owner = deployment.owner_of(&snap.tags).to_string();
+        by_owner
+            .entry((snap.region.clone(), owner.clone()))
+            .and_modify(|alone| alone.count += 1)
+            .or_insert_with(|| LeftAlone {
+                region: snap.region.clone(),
+                owner,
+                count: 1,
+                example: snap.identifier.clone(),
+            });
+    }
+    by_owner.into_values().collect()
+}
+
+/// Snapshots grouped by (region, database, kind), each group sorted by identifier.
+pub fn group(snapshots: Vec<Snapshot>) -> BTreeMap<(String, String, DatabaseKind), Vec<Snapshot>> {
     let mut groups: BTreeMap<_, Vec<Snapshot>> = BTreeMap::new();
     for snap in snapshots {
         groups

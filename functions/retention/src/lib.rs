@@ -8,8 +8,6 @@
 //! intents on record nothing is deleted, and when a DR region cannot be listed nothing is deleted anywhere.
 //! `dry_run` returns the plan and changes nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use lambda_runtime::Context;
@@ -22,11 +20,9 @@ use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA};
 use lifeboat::metrics::{Metrics, Unit};
-use lifeboat::model::{DatabaseKind, Snapshot};
-use lifeboat::ownership::Deployment;
-use lifeboat::policy::Plan;
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
-use lifeboat::retention::{self, Decision, Rules};
+use lifeboat::retention::{self, RunPlan, RunRequest};
+pub use lifeboat::retention::{DatabaseRetention, LeftAlone};
 use lifeboat::services::{RunOutcome, Services};
 
 /// Name of this function in ledger records, metrics and notifications.
@@ -51,46 +47,6 @@ pub struct RetentionRequest {
     /// change that shortens retention a lot).
     #[serde(default)]
     pub allow_large_deletions: bool,
-}
-
-/// The plan and outcome for one database in one region.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DatabaseRetention {
-    /// Region of the snapshots.
-    pub region: String,
-    /// The database.
-    pub database: String,
-    /// Instance or cluster snapshots.
-    pub kind: DatabaseKind,
-    /// Plan of the policy that applies, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<String>,
-    /// Snapshots kept.
-    pub kept: usize,
-    /// Snapshots the plan deletes (deleted unless dry run or refused).
-    pub delete: Vec<String>,
-    /// Why the deletions were refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
-    /// Anything else an operator should know.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    /// Every snapshot with its reasons (dry runs only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decisions: Option<Vec<Decision>>,
-}
-
-/// Snapshots in one region that another deployment made (or nobody can prove it made), left alone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeftAlone {
-    /// Their region.
-    pub region: String,
-    /// Who made them (another deployment, an unidentified Lifeboat, or not Lifeboat).
-    pub owner: String,
-    /// How many.
-    pub count: usize,
-    /// One of them, for example.
-    pub example: String,
 }
 
 /// The function's response.
@@ -140,8 +96,7 @@ pub struct RetentionFunction {
 struct Run {
     trigger: &'static str,
     dry_run: bool,
-    only: BTreeSet<String>,
-    allow_large_deletions: bool,
+    request: RunRequest,
 }
 
 /// One deletion to carry out.
@@ -162,11 +117,6 @@ impl RetentionFunction {
         let run_id = context.request_id.clone();
         let now = self.services.clock.now();
         let databases = self.primary.list_databases().await?;
-        let existing: BTreeSet<(String, DatabaseKind)> = databases
-            .iter()
-            .map(|db| (db.identifier.clone(), db.kind))
-            .collect();
-
         let mut snapshots = self.primary.list_snapshots().await?;
         let mut run_errors = Vec::new();
         let mut unlisted = Vec::new();
@@ -183,51 +133,20 @@ impl RetentionFunction {
                 }
             }
         }
-        // Facts about every snapshot listed, whoever made it: a hold anywhere protects its whole lineage, and a copy
-        // in flight protects its source.
-        let held = retention::held_lineages(&snapshots);
-        let in_flight: BTreeSet<String> = snapshots
-            .iter()
-            .filter(|s| !lifeboat::copy::is_terminal_status(&s.status))
-            .filter_map(|s| s.copied_from.clone())
-            .collect();
-
-        // This deployment plans only what it made; everything else is left alone, and said so.
-        let deployment = &self.services.deployment;
-        let (mine, others): (Vec<Snapshot>, Vec<Snapshot>) = snapshots
-            .into_iter()
-            .partition(|s| deployment.owns(&s.tags));
-        let left_alone = left_alone(deployment, &others);
-        let findings: Vec<String> = mine
-            .iter()
-            .filter_map(|s| {
-                s.dating_disagreement().map(|tagged| {
-                    format!(
-                        "{} in {}: tag {} says {} but RDS says it was taken {}; its age comes from RDS",
-                        s.identifier,
-                        s.region,
-                        lifeboat::tags::CREATED_AT,
-                        tagged.to_rfc3339(),
-                        s.created_at.to_rfc3339()
-                    )
-                })
-            })
-            .collect();
+        let RunPlan {
+            groups,
+            left_alone,
+            findings,
+        } = retention::plan_run(
+            &self.services.policy,
+            &self.services.deployment,
+            &databases,
+            snapshots,
+            &run.request,
+            now,
+        );
         for finding in &findings {
             warn!(finding, "snapshot dating");
-        }
-
-        let mut groups = Vec::new();
-        for ((region, database, kind), members) in retention::group(mine) {
-            if !run.only.is_empty() && !run.only.contains(&database) {
-                continue;
-            }
-            let context = retention::Context {
-                database_exists: existing.contains(&(database.clone(), kind)),
-                copy_sources_in_flight: in_flight.clone(),
-                held: held.clone(),
-            };
-            groups.push(self.plan_group(&run, (region, database, kind), members, &context, now));
         }
         info!(
             run_id,
@@ -340,8 +259,7 @@ impl RetentionFunction {
             Incoming::Event(event) if event.detail_type == input::SCHEDULED_EVENT => Ok(Run {
                 trigger: "schedule",
                 dry_run: false,
-                only: BTreeSet::new(),
-                allow_large_deletions: false,
+                request: RunRequest::default(),
             }),
             Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
                 "the retention function handles EventBridge `{}` events, not `{}` (from {})",
@@ -360,103 +278,14 @@ impl RetentionFunction {
                 Ok(Run {
                     trigger: "manual",
                     dry_run: request.dry_run,
-                    only: request.databases.into_iter().collect(),
-                    allow_large_deletions: request.allow_large_deletions,
+                    request: RunRequest {
+                        only: request.databases.into_iter().collect(),
+                        allow_large_deletions: request.allow_large_deletions,
+                        with_decisions: request.dry_run,
+                    },
                 })
             }
             Incoming::Manual { action, .. } => Err(input::unknown_action(&action, &[ACTION])),
-        }
-    }
-
-    /// The plan that covers a group: the one its newest managed snapshot names, else the one selecting the
-    /// database now.
-    fn plan_of(&self, database: &str, kind: DatabaseKind, members: &[Snapshot]) -> Option<&Plan> {
-        let named = members
-            .iter()
-            .filter(|s| s.is_managed())
-            .max_by_key(|s| s.created_at)
-            .and_then(|s| s.tags.get(lifeboat::tags::PLAN))
-            .and_then(|name| self.services.policy.plan_named(name));
-        named.or_else(|| {
-            let probe = lifeboat::model::Database {
-                identifier: database.to_string(),
-                kind,
-                arn: String::new(),
-                region: self.primary.region().to_string(),
-                engine: String::new(),
-                status: String::new(),
-                encrypted: false,
-                cluster: None,
-                endpoint: None,
-                master_username: None,
-                tags: BTreeMap::new(),
-            };
-            self.services.policy.plan_for(&probe)
-        })
-    }
-
-    fn plan_group(
-        &self,
-        run: &Run,
-        (region, database, kind): (String, String, DatabaseKind),
-        members: Vec<Snapshot>,
-        context: &retention::Context,
-        now: DateTime<Utc>,
-    ) -> DatabaseRetention {
-        let plan = self.plan_of(&database, kind, &members);
-        let rules = plan.and_then(|plan| {
-            if region == self.primary.region() {
-                Some(Rules::primary(&plan.retention))
-            } else {
-                plan.copies
-                    .iter()
-                    .find(|c| c.region == region)
-                    .map(|target| Rules::copies(target, &plan.retention))
-            }
-        });
-        // Without rules, scheduled snapshots are kept (a renamed plan must never wipe a history) and manual ones
-        // still expire.
-        let (mut rules, members, note, kept_unplanned) = match rules {
-            Some(rules) => (rules, members, None, 0),
-            None => {
-                let scheduled = members
-                    .iter()
-                    .filter(|s| s.is_managed() && !s.is_manual())
-                    .count();
-                let manual: Vec<Snapshot> = members
-                    .into_iter()
-                    .filter(|s| !s.is_managed() || s.is_manual())
-                    .collect();
-                let rules = Rules::manual_only();
-                let note = format!(
-                    "no plan of policy `{}` covers {database} in {region}: its {scheduled} scheduled snapshot(s) are kept; \
-                     manual snapshots still expire",
-                    self.services.policy.name
-                );
-                (rules, manual, Some(note), scheduled)
-            }
-        };
-        if run.allow_large_deletions && run.only.contains(&database) {
-            rules.max_delete_fraction = 1.0;
-        }
-        let planned = retention::plan(&members, &rules, context, now);
-        let delete: Vec<String> = planned
-            .decisions
-            .iter()
-            .filter(|d| d.keep.is_empty())
-            .map(|d| d.snapshot.clone())
-            .collect();
-        let kept = planned.kept().count() + kept_unplanned;
-        DatabaseRetention {
-            region,
-            database,
-            kind,
-            plan: plan.map(|p| p.name.clone()),
-            kept,
-            delete,
-            refused: planned.refused.clone(),
-            note,
-            decisions: run.dry_run.then_some(planned.decisions),
         }
     }
 
@@ -597,22 +426,4 @@ fn outcome_of(deletion: &Deletion<'_>) -> ItemOutcome {
         detail: None,
         next_step: None,
     }
-}
-
-/// What `deployment` leaves alone among `others` (snapshots it did not make), by region and owner.
-fn left_alone(deployment: &Deployment, others: &[Snapshot]) -> Vec<LeftAlone> {
-    let mut by_owner: BTreeMap<(String, String), LeftAlone> = BTreeMap::new();
-    for snap in others {
-        let owner = deployment.owner_of(&snap.tags).to_string();
-        by_owner
-            .entry((snap.region.clone(), owner.clone()))
-            .and_modify(|group| group.count += 1)
-            .or_insert_with(|| LeftAlone {
-                region: snap.region.clone(),
-                owner,
-                count: 1,
-                example: snap.identifier.clone(),
-            });
-    }
-    by_owner.into_values().collect()
 }
