@@ -188,14 +188,19 @@ pub fn is_failed_status(status: &str) -> bool {
     matches!(status, "failed" | "error") || status.starts_with("incompatible-")
 }
 
-/// The deterministic identifier of the copy of `source_id` (a snapshot in `source_region`) in any DR region:
-/// `<source identifier>-from-<source region>`.
+/// The deterministic identifier of the copy of `source_id` (a snapshot of `kind` in `source_region`) in any DR
+/// region: `<source identifier>-from-<source region>`, within RDS's length limit for the kind (a long source name
+/// is cut and a hash of it added, see [`crate::model::fit_identifier`]; the name still ends `-from-<source region>`).
 ///
 /// Naming the source region keeps copies apart from the DR region's own originals of a database of the same name
 /// (two deployments with DR in opposite directions), and an operator sees at once which snapshot a copy is. Every
 /// run plans the same name, so RDS's "already exists" means the copy was started before.
-pub fn target_identifier(source_id: &str, source_region: &str) -> String {
-    format!("{source_id}-from-{source_region}")
+pub fn target_identifier(source_id: &str, source_region: &str, kind: DatabaseKind) -> String {
+    crate::model::fit_identifier(
+        source_id,
+        &format!("-from-{source_region}"),
+        kind.max_snapshot_identifier_len(),
+    )
 }
 
 /// The ARN of the snapshot `copy` was copied from: what RDS reports when it is an ARN (cross-region copies), else
@@ -584,7 +589,7 @@ pub fn plan_copies(
                 plan.skipped.push(skip(SkipReason::SameRegion));
                 continue;
             }
-            let target_id = target_identifier(&source.identifier, &source.region);
+            let target_id = target_identifier(&source.identifier, &source.region, source.kind);
             if let Some(copy) =
                 existing.get(&(target.region.as_str(), source.kind, target_id.as_str()))
             {
@@ -650,7 +655,7 @@ pub fn plan_copies(
         slots.backlog = copies
             .map(|(source, _, _)| WaitingCopy {
                 source_id: source.identifier.clone(),
-                target_id: target_identifier(&source.identifier, &source.region),
+                target_id: target_identifier(&source.identifier, &source.region, source.kind),
                 kind: source.kind,
                 database: source.database.clone(),
                 created_at: source.created_at,
@@ -673,7 +678,7 @@ fn planned_copy(
     PlannedCopy {
         source: source.clone(),
         region: target.region.clone(),
-        target_id: target_identifier(&source.identifier, &source.region),
+        target_id: target_identifier(&source.identifier, &source.region, source.kind),
         kms_key_id: source.encrypted.then(|| target.kms_key_id.clone()),
         option_group: match source.kind {
             DatabaseKind::Instance => target.option_group.clone(),
@@ -683,10 +688,10 @@ fn planned_copy(
     }
 }
 
-/// Tag keys a copy never takes from its source: a restore of the copy has not been proven, and a legal hold is an
-/// operator's act (a hold on the original protects its copies through retention's lineage rule; no Lifeboat role
-/// may write the hold tag).
-const NOT_CARRIED: [&str; 2] = [tags::VERIFIED_AT, tags::LEGAL_HOLD];
+/// Tag keys a copy never takes from its source: a restore of the copy has not been proven (nor has it failed), and
+/// a legal hold is an operator's act (a hold on the original protects its copies through retention's lineage rule;
+/// no Lifeboat role may write the hold tag).
+const NOT_CARRIED: [&str; 3] = [tags::VERIFIED_AT, tags::VERIFY_RESULT, tags::LEGAL_HOLD];
 
 /// Tag keys kept first when RDS's tag limit forces a choice.
 const ESSENTIAL: [&str; 11] = [
@@ -705,7 +710,7 @@ const ESSENTIAL: [&str; 11] = [
 
 /// Tags for the copy of `source` made by `deployment` under `plan_name` at `now`: the source's tags (so
 /// `lifeboat:created-at`, `lifeboat:source`, `lifeboat:tier` and `lifeboat:expires-at` carry over), without
-/// `lifeboat:verified-at`, `lifeboat:legal-hold` and `aws:` keys, plus the deployment's identity,
+/// `lifeboat:verified-at`, `lifeboat:verify-result`, `lifeboat:legal-hold` and `aws:` keys, plus the deployment's identity,
 /// `lifeboat:copied-from`, `lifeboat:source-region`, `lifeboat:copied-at`, the policy and plan names. To stay
 /// within RDS's limit of [`tags::MAX_TAGS_PER_RESOURCE`], user tags are dropped first, then `lifeboat:` tags
 /// outside the ones Lifeboat relies on. Sorted by key.
@@ -849,7 +854,7 @@ plans:
 
     /// The copy of `source` in `region` as the RDS adapter lists it there.
     fn copy_of(source: &Snapshot, region: &str, status: &str) -> Snapshot {
-        let identifier = target_identifier(&source.identifier, &source.region);
+        let identifier = target_identifier(&source.identifier, &source.region, source.kind);
         Snapshot {
             arn: format!("arn:aws:rds:{region}:123456789012:snapshot:{identifier}"),
             identifier,

@@ -19,6 +19,15 @@ pub enum DatabaseKind {
 }
 
 impl DatabaseKind {
+    /// The longest snapshot identifier RDS accepts for this kind: 255 characters for a DB snapshot, 63 for a DB
+    /// cluster snapshot.
+    pub fn max_snapshot_identifier_len(self) -> usize {
+        match self {
+            DatabaseKind::Instance => 255,
+            DatabaseKind::Cluster => 63,
+        }
+    }
+
     /// Lower-case name used in tags and reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,11 +128,10 @@ impl Snapshot {
             .is_some_and(|v| v == tags::TRUE)
     }
 
-    /// Whether it is under legal hold (`lifeboat:legal-hold=true`).
+    /// Whether it is under legal hold: it carries `lifeboat:legal-hold`, whatever the value (`true`, `yes`, even
+    /// `false`), as the IAM fence that forbids its deletion sees it. Removing the tag lifts the hold.
     pub fn on_legal_hold(&self) -> bool {
-        self.tags
-            .get(tags::LEGAL_HOLD)
-            .is_some_and(|v| v.eq_ignore_ascii_case(tags::TRUE))
+        self.tags.contains_key(tags::LEGAL_HOLD)
     }
 
     /// Whether it is a manual (operator-requested) snapshot.
@@ -178,4 +186,64 @@ pub fn tag_time(tags: &BTreeMap<String, String>, key: &str) -> Option<DateTime<U
     tags.get(key)
         .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// `{head}{tail}` when it fits in `max` characters; otherwise `head` cut short, a hash of the whole `head`, then
+/// `tail` (`{head cut}-{8 hex}{tail}`), so that distinct heads stay distinct and the name stays deterministic.
+/// `head` and `tail` are letters, digits and single hyphens; so is the result, which never ends with a hyphen
+/// unless `tail` does.
+pub fn fit_identifier(head: &str, tail: &str, max: usize) -> String {
+    if head.len() + tail.len() <= max {
+        return format!("{head}{tail}");
+    }
+    let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, head.as_bytes());
+    let hash = &digest.simple().to_string()[..8];
+    let room = max.saturating_sub(tail.len() + hash.len() + 1);
+    let cut = head[..room.min(head.len())].trim_end_matches('-');
+    format!("{cut}-{hash}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_legal_hold_is_the_tag_whatever_its_value() {
+        let mut snapshot = Snapshot {
+            identifier: "s".into(),
+            arn: "arn:aws:rds:us-east-1:123456789012:snapshot:s".into(),
+            region: "us-east-1".into(),
+            kind: DatabaseKind::Instance,
+            database: "db".into(),
+            created_at: DateTime::<Utc>::MIN_UTC,
+            status: "available".into(),
+            encrypted: true,
+            copied_from: None,
+            tags: BTreeMap::new(),
+        };
+        assert!(!snapshot.on_legal_hold());
+        for value in ["true", "yes", "false", ""] {
+            snapshot.tags.insert(tags::LEGAL_HOLD.into(), value.into());
+            assert!(snapshot.on_legal_hold(), "{value}");
+        }
+    }
+
+    #[test]
+    fn long_names_are_cut_with_a_hash_and_keep_their_tail() {
+        assert_eq!(
+            fit_identifier("lifeboat-db", "-2026-11-22-0200", 63),
+            "lifeboat-db-2026-11-22-0200"
+        );
+        // The copy of an Aurora cluster's scheduled snapshot: 77 characters as they come, 63 allowed.
+        let source = "lifeboat-orders-aurora-production-cluster-2026-11-22-0200";
+        let cut = fit_identifier(source, "-from-ap-southeast-2", 63);
+        assert!(cut.len() <= 63, "{cut}");
+        assert!(
+            cut.starts_with("lifeboat-orders-aurora-production-"),
+            "{cut}"
+        );
+        assert!(cut.ends_with("-from-ap-southeast-2"), "{cut}");
+        let next_day = "lifeboat-orders-aurora-production-cluster-2026-11-23-0200";
+        assert_ne!(cut, fit_identifier(next_day, "-from-ap-southeast-2", 63));
+    }
 }

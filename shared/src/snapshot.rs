@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 
-use crate::model::Database;
+use crate::model::{Database, DatabaseKind, fit_identifier};
 use crate::ownership::Deployment;
 use crate::policy::{Policy, Tier};
 use crate::tags;
@@ -146,7 +146,7 @@ pub fn plan_snapshots(
         }
         plan.snapshots.push(PlannedSnapshot {
             database: db.clone(),
-            snapshot_id: snapshot_identifier(&db.identifier, trigger),
+            snapshot_id: snapshot_identifier(&db.identifier, db.kind, trigger),
             tags: snapshot_tags(policy, deployment, db, trigger),
         });
     }
@@ -189,26 +189,32 @@ fn named_databases<'a>(
     Ok(found)
 }
 
-/// The deterministic snapshot identifier for `database` under `trigger`.
+/// The deterministic snapshot identifier for `database` (of `kind`) under `trigger`.
 ///
 /// Scheduled: `lifeboat-<db>-<yyyy>-<mm>-<dd>-<hhmm>` from the scheduled time, so every delivery of one
-/// schedule tick names the same snapshot. Manual: `lifeboat-<db>-manual-<8 hex>` from the idempotency key.
-pub fn snapshot_identifier(database: &str, trigger: &SnapshotTrigger) -> String {
-    match trigger {
-        SnapshotTrigger::Scheduled { at } => {
-            format!("lifeboat-{database}-{}", at.format("%Y-%m-%d-%H%M"))
-        }
+/// schedule tick names the same snapshot. Manual: `lifeboat-<db>-manual-<8 hex>` from the idempotency key. Within
+/// RDS's length limit for the kind (63 for cluster snapshots): a long database name is cut and a hash of it added
+/// (see [`fit_identifier`]).
+pub fn snapshot_identifier(
+    database: &str,
+    kind: DatabaseKind,
+    trigger: &SnapshotTrigger,
+) -> String {
+    let tail = match trigger {
+        SnapshotTrigger::Scheduled { at } => format!("-{}", at.format("%Y-%m-%d-%H%M")),
         SnapshotTrigger::Manual(request) => {
             let digest = uuid::Uuid::new_v5(
                 &uuid::Uuid::NAMESPACE_OID,
                 request.idempotency_key.as_bytes(),
             );
-            format!(
-                "lifeboat-{database}-manual-{}",
-                &digest.simple().to_string()[..8]
-            )
+            format!("-manual-{}", &digest.simple().to_string()[..8])
         }
-    }
+    };
+    fit_identifier(
+        &format!("lifeboat-{database}"),
+        &tail,
+        kind.max_snapshot_identifier_len(),
+    )
 }
 
 /// The tiers a scheduled snapshot of `db` serves under `policy` at `at`.
@@ -495,19 +501,36 @@ mod tests {
 
     proptest! {
         #[test]
-        fn identifiers_are_deterministic_and_valid(
-            id in "[a-z]([a-z0-9]|-[a-z0-9]){0,30}",
+        fn identifiers_are_deterministic_valid_distinct_and_within_rds_limits(
+            id in "[a-z]([a-z0-9]|-[a-z0-9]){0,31}",
+            other in "[a-z]([a-z0-9]|-[a-z0-9]){0,31}",
             minute in 0i64..10_000_000,
             key in ".{1,40}",
+            region in "(us|eu|ap)-(east|west|southeast|northeast)-[1-9]",
         ) {
             let scheduled = SnapshotTrigger::Scheduled { at: DateTime::from_timestamp(minute * 60, 0).unwrap() };
             let manual = manual(&[], &key);
-            for trigger in [&scheduled, &manual] {
-                let first = snapshot_identifier(&id, trigger);
-                prop_assert_eq!(&first, &snapshot_identifier(&id, trigger));
-                prop_assert!(first.len() <= 255);
-                prop_assert!(first.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
-                prop_assert!(!first.contains("--") && !first.ends_with('-'));
+            let valid = |name: &str| {
+                name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !name.contains("--")
+                    && !name.ends_with('-')
+            };
+            for kind in [DatabaseKind::Instance, DatabaseKind::Cluster] {
+                for trigger in [&scheduled, &manual] {
+                    let first = snapshot_identifier(&id, kind, trigger);
+                    prop_assert_eq!(&first, &snapshot_identifier(&id, kind, trigger));
+                    prop_assert!(first.len() <= kind.max_snapshot_identifier_len(), "{first}");
+                    prop_assert!(first.starts_with("lifeboat-") && valid(&first), "{first}");
+                    let copy = crate::copy::target_identifier(&first, &region, kind);
+                    prop_assert!(copy.len() <= kind.max_snapshot_identifier_len(), "{copy}");
+                    prop_assert!(copy.starts_with("lifeboat-") && valid(&copy), "{copy}");
+                    prop_assert!(copy.ends_with(&format!("-from-{region}")), "{copy}");
+                    if id != other {
+                        let theirs = snapshot_identifier(&other, kind, trigger);
+                        prop_assert_ne!(&first, &theirs);
+                        prop_assert_ne!(copy, crate::copy::target_identifier(&theirs, &region, kind));
+                    }
+                }
             }
         }
     }
