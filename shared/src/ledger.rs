@@ -151,10 +151,14 @@ impl Ledger {
     }
 
     /// Write `run` as a new object, never over an existing one (`If-None-Match: *`); returns its key.
+    ///
+    /// Every write has a key of its own (a random part), so when S3 answers that the key exists (412), it is this
+    /// write's own earlier attempt that landed and whose answer was lost before the SDK retried: written.
     pub async fn write(&self, run: &RunRecord) -> Result<String, LedgerError> {
         let key = run.key(&uuid::Uuid::new_v4().simple().to_string()[..12]);
         let body = serde_json::to_vec(run).expect("ledger records always serialize");
-        self.s3
+        let result = self
+            .s3
             .put_object()
             .bucket(&self.bucket)
             .key(&key)
@@ -162,13 +166,16 @@ impl Ledger {
             .content_type("application/json")
             .body(body.into())
             .send()
-            .await
-            .map_err(|e| LedgerError {
+            .await;
+        match result {
+            Ok(_) => Ok(key),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(key),
+            Err(e) => Err(LedgerError {
                 bucket: self.bucket.clone(),
                 key: key.clone(),
                 source: AwsError::from_sdk("s3:PutObject", &self.region, &e),
-            })?;
-        Ok(key)
+            }),
+        }
     }
 }
 
@@ -330,9 +337,10 @@ mod tests {
         assert_eq!(put.num_calls(), 2, "2,900 deletions, two ledger objects");
     }
 
-    /// An existing key is never overwritten: S3's refusal is an error, and nothing is retried over it.
+    /// A 412 means the key exists: with a key of its own per write, that is this write's own earlier attempt,
+    /// which landed though its answer was lost. It counts as written, and nothing is sent over it.
     #[tokio::test]
-    async fn an_existing_key_is_never_overwritten() {
+    async fn a_key_that_exists_is_this_writes_own_landed_attempt() {
         let refused = mock!(aws_sdk_s3::Client::put_object).then_http_response(|| {
             aws_smithy_runtime_api::http::Response::new(
                 aws_smithy_runtime_api::http::StatusCode::try_from(412).unwrap(),
@@ -351,8 +359,36 @@ mod tests {
             &deployment,
             ("retention", "run-1", "schedule"),
         );
+        run.intend(vec![record("s1")]).await.unwrap();
+        assert_eq!(
+            refused.num_calls(),
+            1,
+            "nothing is sent over the existing key"
+        );
+    }
+
+    /// Any other refusal is an error: the caller acts on none of the intents.
+    #[tokio::test]
+    async fn a_refused_write_is_an_error() {
+        let denied = mock!(aws_sdk_s3::Client::put_object).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+                ),
+            )
+        });
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&denied]);
+        let ledger = Ledger::new(s3, "ledger", "us-east-1");
+        let clock = crate::clock::FixedClock("2026-11-22T04:00:00Z".parse().unwrap());
+        let deployment = crate::ownership::Deployment::new("lifeboat", "us-east-1").unwrap();
+        let run = RunLedger::new(
+            &ledger,
+            &clock,
+            &deployment,
+            ("retention", "run-1", "schedule"),
+        );
         let err = run.intend(vec![record("s1")]).await.unwrap_err();
-        assert!(err.to_string().contains("PreconditionFailed"), "{err}");
-        assert_eq!(refused.num_calls(), 1);
+        assert!(err.to_string().contains("was denied"), "{err}");
     }
 }

@@ -229,6 +229,13 @@ impl VerifyFunction {
             );
         }
 
+        // What a scheduled run needs to start drills, read before anything changes: after the first deletion no
+        // error may cut the run short (its results must reach the ledger).
+        let snapshots = match trigger.name {
+            "schedule" if requested.is_none() => self.primary.list_snapshots().await?,
+            _ => Vec::new(),
+        };
+
         // The drills this run deletes, on record before anything is deleted.
         let intents: Vec<LedgerRecord> = drills
             .iter()
@@ -270,7 +277,6 @@ impl VerifyFunction {
         let to_start = match (trigger.name, requested) {
             (_, Some(requested)) => vec![requested],
             ("schedule", None) => {
-                let snapshots = self.primary.list_snapshots().await?;
                 let (due, overdue) = drill::due_drills(
                     &self.services.policy,
                     &self.services.deployment,
@@ -883,17 +889,28 @@ impl VerifyFunction {
             // The run's intents could not be written: nothing is deleted without them (the next run retries).
             return Ok(());
         }
-        let gone = rds.delete_drill(drill.resource.kind, &drill.id).await?;
-        self.secrets.delete(&drill_secret_name(&drill.id)).await?;
+        let deleted = rds.delete_drill(drill.resource.kind, &drill.id).await;
+        let secret = match &deleted {
+            Ok(_) => self.secrets.delete(&drill_secret_name(&drill.id)).await,
+            Err(_) => Ok(()),
+        };
+        // The result is on record whatever happened, before any error goes on.
+        let error = deleted
+            .as_ref()
+            .err()
+            .or(secret.as_ref().err())
+            .map(ToString::to_string);
         let result = self.record(
             "delete-drill",
             LedgerPhase::Result,
             at,
             now,
-            None,
-            serde_json::json!({ "kind": drill.resource.kind, "gone": gone }),
+            error,
+            serde_json::json!({ "kind": drill.resource.kind, "gone": deleted.as_ref().ok() }),
         );
         run.ledger.record(result);
+        let gone = deleted?;
+        secret?;
         progress.step = if gone { "cleaned-up" } else { "deleting" }.into();
         Ok(())
     }

@@ -18,10 +18,10 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lifeboat::telemetry::init();
-    let (services, aws, _) = Services::from_env().await?;
+    let (services, aws, config) = Services::from_env().await?;
     let function = Arc::new(VerifyFunction {
         primary: aws.primary_rds(),
-        dr_regions: aws.dr_rds(&services.policy),
+        dr_regions: aws.dr_rds(&config.regions_to_list()),
         secrets: Secrets::new(aws.secrets(), aws.region()),
         tls: TlsMode::require_from_env()?,
         check_timeout: CHECK_TIMEOUT,
