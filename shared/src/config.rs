@@ -7,7 +7,10 @@
 //! | `LIFEBOAT_TOPIC_ARN` | SNS topic for alerts, unless the policy names one |
 //! | `LIFEBOAT_POLICY_FILE` | path of a policy YAML file; the built-in `infra/policy.yaml` when unset |
 //! | `LIFEBOAT_CONCURRENCY` | concurrent AWS actions per run (default 8) |
+//! | `LIFEBOAT_DR_REGIONS` | the deployment's DR regions (comma-separated; the template's `DrRegions`): the policy may copy to no other, and every one is listed |
 //! | `LIFEBOAT_COPY_SLOTS` | cross-region copies in flight per destination region (default 5, the RDS limit) |
+
+use std::collections::BTreeSet;
 
 use crate::policy::{Policy, PolicyError};
 
@@ -32,6 +35,9 @@ pub struct RuntimeConfig {
     pub concurrency: usize,
     /// Cross-region copies in flight per destination region.
     pub copy_slots: usize,
+    /// The DR regions the deployment was given (`LIFEBOAT_DR_REGIONS`; empty when unset): the policy copies to no
+    /// other, and every one is listed even after the policy stops copying there (its copies and holds still count).
+    pub dr_regions: BTreeSet<String>,
 }
 
 /// Configuration that cannot be used.
@@ -69,6 +75,13 @@ pub enum ConfigError {
 }
 
 impl RuntimeConfig {
+    /// Every DR region to list: the policy's copy regions and the deployment's `LIFEBOAT_DR_REGIONS`.
+    pub fn regions_to_list(&self) -> BTreeSet<String> {
+        let mut regions = self.policy.copy_regions();
+        regions.extend(self.dr_regions.iter().cloned());
+        regions
+    }
+
     /// Read configuration through `var` (the process environment in `from_env`).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
@@ -123,7 +136,34 @@ impl RuntimeConfig {
                 }),
             },
         };
+        let dr_regions: BTreeSet<String> = non_empty("LIFEBOAT_DR_REGIONS")
+            .map(|list| {
+                list.split(',')
+                    .map(|r| r.trim().to_string())
+                    .filter(|r| !r.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !dr_regions.is_empty() {
+            let outside: Vec<String> = policy
+                .copy_regions()
+                .into_iter()
+                .filter(|region| !dr_regions.contains(region))
+                .collect();
+            if !outside.is_empty() {
+                return Err(ConfigError::Invalid {
+                    name: "LIFEBOAT_DR_REGIONS",
+                    value: dr_regions.iter().cloned().collect::<Vec<_>>().join(","),
+                    problem: format!(
+                        "the policy copies to {} as well: add it to the stack's DrRegions parameter (the functions' \
+                         IAM roles may act only in those regions)",
+                        outside.join(", ")
+                    ),
+                });
+            }
+        }
         Ok(Self {
+            dr_regions,
             policy,
             deployment,
             ledger_bucket,
@@ -165,6 +205,40 @@ mod tests {
         .unwrap();
         assert_eq!(config.policy.name, "default");
         assert_eq!(config.concurrency, DEFAULT_CONCURRENCY);
+    }
+
+    #[test]
+    fn the_policy_may_copy_only_to_the_deployments_dr_regions() {
+        let base = [
+            ("LIFEBOAT_DEPLOYMENT", "lifeboat"),
+            ("LIFEBOAT_LEDGER_BUCKET", "ledger"),
+            (
+                "LIFEBOAT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:lifeboat",
+            ),
+        ];
+        let with = |regions: &'static str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("LIFEBOAT_DR_REGIONS", regions));
+            RuntimeConfig::from_vars(vars(&pairs))
+        };
+        let err = with("eu-west-1").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the policy copies to us-west-2 as well"),
+            "{err}"
+        );
+        let config = with("us-west-2, eu-west-1").unwrap();
+        assert_eq!(
+            config.regions_to_list().into_iter().collect::<Vec<_>>(),
+            ["eu-west-1", "us-west-2"],
+            "a region the policy stopped copying to is still listed"
+        );
+        let unset = RuntimeConfig::from_vars(vars(&base)).unwrap();
+        assert_eq!(
+            unset.regions_to_list().into_iter().collect::<Vec<_>>(),
+            ["us-west-2"]
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (services, aws, config) = Services::from_env().await?;
     let function = Arc::new(CopyFunction {
         primary: aws.primary_rds(),
-        dr_regions: aws.dr_rds(&services.policy),
+        dr_regions: aws.dr_rds(&config.regions_to_list()),
         limits: CopyLimits::uniform(config.copy_slots),
         services,
     });

@@ -12,10 +12,10 @@ use lifeboat_retention::RetentionFunction;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lifeboat::telemetry::init();
-    let (services, aws, _) = Services::from_env().await?;
+    let (services, aws, config) = Services::from_env().await?;
     let function = Arc::new(RetentionFunction {
         primary: aws.primary_rds(),
-        dr_regions: aws.dr_rds(&services.policy),
+        dr_regions: aws.dr_rds(&config.regions_to_list()),
         services,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -66,15 +66,14 @@ impl AwsClients {
         rds::Rds::new(self.rds(), self.region()).dated_by_tags_if_testing(env_var)
     }
 
-    /// An RDS adapter for every disaster-recovery region `policy` copies to (other than the primary region).
-    pub fn dr_rds(&self, policy: &crate::policy::Policy) -> Vec<rds::Rds> {
+    /// An RDS adapter for each of `regions` other than the primary region (the DR regions to list).
+    pub fn dr_rds(&self, regions: &std::collections::BTreeSet<String>) -> Vec<rds::Rds> {
         let primary = self.region();
-        policy
-            .copy_regions()
-            .into_iter()
-            .filter(|region| *region != primary)
+        regions
+            .iter()
+            .filter(|region| **region != primary)
             .map(|region| {
-                rds::Rds::new(self.rds_in(&region), region).dated_by_tags_if_testing(env_var)
+                rds::Rds::new(self.rds_in(region), region.clone()).dated_by_tags_if_testing(env_var)
             })
             .collect()
     }

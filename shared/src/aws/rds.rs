@@ -38,12 +38,14 @@ enum Dating {
     /// only dating production uses. A `lifeboat:created-at` tag never changes an age.
     FromRds,
     /// The `lifeboat:created-at` tag, for tests that simulate years of history against an emulator that stamps
-    /// every snapshot with the real time. Only debug builds honour it (see [`Rds::dated_by_tags_for_tests`]).
+    /// every snapshot with the real time. Exists only in debug builds with the `test-dating` feature, which only
+    /// the tests crate enables (see [`Rds::dated_by_tags_for_tests`]).
+    #[cfg(all(feature = "test-dating", debug_assertions))]
     FromTagForTests,
 }
 
-/// Environment variable that makes debug builds date snapshots by their `lifeboat:created-at` tag (the local DR
-/// run's simulated history). Release builds, which is how functions are deployed, ignore it.
+/// Environment variable that makes test builds date snapshots by their `lifeboat:created-at` tag (the local DR
+/// run's simulated history). Only debug builds with the `test-dating` feature read it: deployable builds lack it.
 pub const TEST_DATING_VAR: &str = "LIFEBOAT_TEST_DATE_SNAPSHOTS_BY_TAG";
 
 /// Why a snapshot was not created.
@@ -134,24 +136,23 @@ impl Rds {
     }
 
     /// Test-only: date snapshots by their `lifeboat:created-at` tag instead of RDS's times, because the emulator
-    /// stamps every snapshot with the real time and tests simulate years. Honoured only in debug builds: in a
-    /// release build (how functions are deployed) this changes nothing and ages always come from RDS.
+    /// stamps every snapshot with the real time and tests simulate years. Exists only in debug builds with the
+    /// `test-dating` feature (the tests crate's): deployable builds have no way to let a tag decide an age.
+    #[cfg(all(feature = "test-dating", debug_assertions))]
     pub fn dated_by_tags_for_tests(mut self) -> Self {
-        if cfg!(debug_assertions) {
-            self.dating = Dating::FromTagForTests;
-        } else {
-            tracing::warn!("test-only snapshot dating requested in a release build: ignored");
-        }
+        self.dating = Dating::FromTagForTests;
         self
     }
 
-    /// [`Rds::dated_by_tags_for_tests`] when [`TEST_DATING_VAR`] is `1` in a debug build; unchanged otherwise.
+    /// [`Rds::dated_by_tags_for_tests`] when [`TEST_DATING_VAR`] is `1` in a test build; unchanged otherwise (and
+    /// always in deployable builds).
     pub fn dated_by_tags_if_testing(self, var: impl Fn(&str) -> Option<String>) -> Self {
-        if cfg!(debug_assertions) && var(TEST_DATING_VAR).as_deref() == Some("1") {
-            self.dated_by_tags_for_tests()
-        } else {
-            self
+        #[cfg(all(feature = "test-dating", debug_assertions))]
+        if var(TEST_DATING_VAR).as_deref() == Some("1") {
+            return self.dated_by_tags_for_tests();
         }
+        let _ = var;
+        self
     }
 
     /// The region this adapter talks to.
@@ -473,10 +474,14 @@ impl Rds {
         reported: Option<&aws_smithy_types::DateTime>,
     ) -> DateTime<Utc> {
         let from_rds = reported.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
-        let from_tag = (self.dating == Dating::FromTagForTests)
-            .then(|| crate::model::tag_time(tags, tags::CREATED_AT))
-            .flatten();
-        from_tag.or(from_rds).unwrap_or(DateTime::<Utc>::MAX_UTC)
+        #[cfg(not(all(feature = "test-dating", debug_assertions)))]
+        let _ = tags;
+        match self.dating {
+            Dating::FromRds => from_rds,
+            #[cfg(all(feature = "test-dating", debug_assertions))]
+            Dating::FromTagForTests => crate::model::tag_time(tags, tags::CREATED_AT).or(from_rds),
+        }
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// Delete the snapshot `identifier` of `kind`.
@@ -1009,18 +1014,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn only_tests_date_by_tag() {
-        let rds = rds_listing(vec![copy_with_old_tag()]);
-        let production = rds.clone().dated_by_tags_if_testing(|_| None);
-        assert_eq!(production.dating, Dating::FromRds);
-        let testing =
-            rds.dated_by_tags_if_testing(|name| (name == TEST_DATING_VAR).then(|| "1".into()));
-        // Debug builds (tests) honour it; a release build would not (see `dated_by_tags_for_tests`).
-        assert_eq!(testing.dating, Dating::FromTagForTests);
-        let listed = testing.list_snapshots().await.unwrap();
+    async fn outside_test_builds_the_variable_changes_nothing() {
+        let asked = rds_listing(vec![copy_with_old_tag()])
+            .dated_by_tags_if_testing(|name| (name == TEST_DATING_VAR).then(|| "1".into()));
+        let listed = asked.list_snapshots().await.unwrap();
+        let by_rds = "2026-11-01T02:00:07Z".parse::<DateTime<Utc>>().unwrap();
+        if cfg!(all(feature = "test-dating", debug_assertions)) {
+            assert_ne!(
+                listed[0].created_at, by_rds,
+                "test builds date by tag when asked"
+            );
+        } else {
+            assert_eq!(
+                listed[0].created_at, by_rds,
+                "deployable builds date by RDS"
+            );
+        }
+        let unasked = rds_listing(vec![copy_with_old_tag()]).dated_by_tags_if_testing(|_| None);
+        let listed = unasked.list_snapshots().await.unwrap();
         assert_eq!(
-            listed[0].created_at,
-            "2019-11-01T02:00:00Z".parse::<DateTime<Utc>>().unwrap()
+            listed[0].created_at, by_rds,
+            "every build dates by RDS unless asked"
         );
     }
 }
