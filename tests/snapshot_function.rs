@@ -458,3 +458,52 @@ async fn api_calls_grow_with_databases_not_with_snapshots() {
     assert_eq!(six.get("CreateDBSnapshot"), Some(&6));
     assert_eq!(six.values().sum::<usize>(), 8, "{six:?}");
 }
+
+#[tokio::test]
+async fn a_snapshot_of_the_same_name_made_by_another_deployment_is_no_recovery_point() {
+    let sandbox = Sandbox::new("mx-central-1").await;
+    sandbox.instance("booking-db", &SELECTED, None).await;
+    // A second deployment in this region selects the same database and took the 02:00 snapshot first.
+    sandbox
+        .rds
+        .create_db_snapshot()
+        .db_instance_identifier("booking-db")
+        .db_snapshot_identifier("lifeboat-booking-db-2026-11-22-0200")
+        .set_tags(Some(
+            [
+                ("lifeboat:managed", "true"),
+                ("lifeboat:deployment", "lifeboat-other"),
+                ("lifeboat:home-region", "mx-central-1"),
+            ]
+            .into_iter()
+            .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
+            .collect(),
+        ))
+        .send()
+        .await
+        .expect("the other deployment's snapshot");
+    let function =
+        sandbox.snapshot_function(POLICY, at("2026-11-22T02:00:05Z"), &CallCounter::default());
+    let mut event = event("snapshot/scheduled-daily.json");
+    event["time"] = json!("2026-11-22T02:00:00Z");
+    let report = function
+        .handle(event, &context("conflict"))
+        .await
+        .expect("run");
+    let result = &report.results[0];
+    assert_eq!(result.status, ItemStatus::Failed, "{report:#?}");
+    let detail = result.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains("was made by deployment `lifeboat-other`"),
+        "{detail}"
+    );
+    assert!(
+        result
+            .next_step
+            .as_deref()
+            .is_some_and(|n| n.contains("narrow one policy's selection")),
+        "{result:?}"
+    );
+    let (subject, _) = sandbox.notifications().await.pop().expect("alerted");
+    assert!(subject.contains("1 failed"), "{subject}");
+}

@@ -228,8 +228,17 @@ impl SnapshotFunction {
         let (status, detail, next_step, ledger_outcome) = match &result {
             Ok(_) => (ItemStatus::Done, None, None, Some("created")),
             Err(CreateSnapshotError::AlreadyExists(_)) => match self.owner_of_existing(planned).await {
-                Ok(Owner::Mine) => (ItemStatus::Unchanged, None, None, None),
-                Ok(owner) => (
+                Ok(Some(Owner::Mine)) => (ItemStatus::Unchanged, None, None, None),
+                Ok(None) => (
+                    ItemStatus::Skipped,
+                    Some(format!(
+                        "snapshot `{}` existed a moment ago and is gone: no recovery point for this run yet",
+                        planned.snapshot_id
+                    )),
+                    Some("the next run takes it again (or invoke by hand)".to_string()),
+                    None,
+                ),
+                Ok(Some(owner)) => (
                     ItemStatus::Failed,
                     Some(format!(
                         "snapshot `{}` exists but was made by {owner}: this deployment has no recovery point of {} for this run",
@@ -310,15 +319,16 @@ impl SnapshotFunction {
     }
 
     /// Who made the snapshot that already exists under the planned identifier (a retried run finds its own;
-    /// another deployment selecting the same database finds the other's).
-    async fn owner_of_existing(&self, planned: &PlannedSnapshot) -> Result<Owner, AwsError> {
+    /// another deployment selecting the same database finds the other's); `None` when it is gone again.
+    async fn owner_of_existing(
+        &self,
+        planned: &PlannedSnapshot,
+    ) -> Result<Option<Owner>, AwsError> {
         let existing = self
             .rds
             .describe_snapshot(planned.database.kind, &planned.snapshot_id)
             .await?;
-        Ok(existing.map_or(Owner::Mine, |snap| {
-            self.services.deployment.owner_of(&snap.tags)
-        }))
+        Ok(existing.map(|snap| self.services.deployment.owner_of(&snap.tags)))
     }
 
     fn emit_metrics(&self, results: &[ItemOutcome], region: &str) {
