@@ -2,7 +2,10 @@
 //! impossible whatever the code does. Plain checks of the templates, no emulator: every function role may delete
 //! only its own deployment's snapshots and never one under legal hold, may not touch the legal-hold tag, stays in
 //! the stack's regions, restores and deletes only tagged drill databases, creates KMS grants only for AWS
-//! resources; the ledger is locked; service principals are tied to this account; role ARNs are exported.
+//! resources; the ledger is locked; service principals are tied to this account and this deployment's resources;
+//! role ARNs are exported. Tags are written onto existing resources only under an explicit list of harmless keys,
+//! every other tag only onto a resource being created; copies read only this deployment's snapshots and write only
+//! its copy names.
 
 use serde_yaml_ng::Value;
 
@@ -116,6 +119,17 @@ impl Statement<'_> {
             .find(|(k, _)| render(k).eq_ignore_ascii_case(key))
             .map(|(_, v)| values(Some(v)))
             .unwrap_or_default()
+    }
+
+    /// Every key of the condition `operator` with the values it requires.
+    fn condition_entries(&self, operator: &str) -> Vec<(String, Vec<String>)> {
+        let Some(Value::Mapping(keys)) = self.body.get("Condition").and_then(|c| c.get(operator))
+        else {
+            return Vec::new();
+        };
+        keys.iter()
+            .map(|(k, v)| (render(k), values(Some(v))))
+            .collect()
     }
 
     /// The values required of the first of `keys` the condition `operator` names.
@@ -332,27 +346,272 @@ fn every_role_denies_changing_the_legal_hold_tag() {
     }
 }
 
+/// Tag keys no role may ever write onto a resource that exists already: a snapshot's retention (`tier`,
+/// `expires-at`), a resource's identity (`managed`, `deployment`, `home-region`, `drill`) and the legal hold.
+const DANGEROUS_KEYS: [&str; 7] = [
+    "lifeboat:tier",
+    "lifeboat:expires-at",
+    "lifeboat:managed",
+    "lifeboat:deployment",
+    "lifeboat:home-region",
+    "lifeboat:legal-hold",
+    "lifeboat:drill",
+];
+
+/// The tag a resource-tag condition key names (`aws:ResourceTag/<tag>` or `rds:<family>-tag/<tag>`), if it is one.
+fn resource_tag_of(key: &str) -> Option<&str> {
+    let (prefix, tag) = key.split_once('/')?;
+    (prefix.eq_ignore_ascii_case("aws:ResourceTag")
+        || (prefix.starts_with("rds:") && prefix.ends_with("-tag")))
+    .then_some(tag)
+}
+
+/// The `lifeboat:` tags a statement requires the resource NOT to carry yet (`Null` `<resource tag key>` = `"true"`)
+/// while requiring the request to set them (`StringEquals aws:RequestTag/<tag>`, or `Null aws:RequestTag/<tag>` =
+/// `"false"`): such a statement can only tag a resource that is being created, never re-tag one that has them.
+fn new_resource_tags(statement: &Statement<'_>) -> Vec<String> {
+    statement
+        .condition_entries("Null")
+        .into_iter()
+        .filter(|(_, required)| *required == ["true"])
+        .filter_map(|(key, _)| resource_tag_of(&key).map(str::to_string))
+        .filter(|tag| tag.starts_with("lifeboat:"))
+        .filter(|tag| {
+            let request = format!("aws:RequestTag/{tag}");
+            !statement.condition("StringEquals", &request).is_empty()
+                || statement.condition("Null", &request) == ["false"]
+        })
+        .collect()
+}
+
+/// Whether `statement` stamps what it tags as this deployment's (managed, deployment, home region) in the request.
+fn stamps_own_identity(statement: &Statement<'_>) -> bool {
+    [
+        ("lifeboat:managed", "true"),
+        ("lifeboat:deployment", STACK),
+        ("lifeboat:home-region", REGION),
+    ]
+    .iter()
+    .all(|(tag, expected)| {
+        statement.condition("StringEquals", &format!("aws:RequestTag/{tag}")) == [*expected]
+    })
+}
+
 #[test]
-fn tag_writes_are_limited_to_lifeboat_keys_or_new_own_snapshots() {
+fn snapshot_and_copy_roles_tag_only_new_snapshots() {
     let template = load(TEMPLATE);
-    for (_, statements) in roles(&template) {
+    for (id, statements) in roles(&template) {
+        if id != "SnapshotFunction" && id != "CopyFunction" {
+            continue;
+        }
+        let mut seen = 0;
         for statement in statements
             .iter()
             .filter(|s| s.is_allow() && s.covers("rds:AddTagsToResource"))
         {
-            let lifeboat_keys_only =
-                statement.condition("ForAllValues:StringLike", "aws:TagKeys") == ["lifeboat:*"];
-            let new_own_resource = statement
-                .condition("StringEquals", "aws:RequestTag/lifeboat:deployment")
-                == [STACK]
-                && statement.condition("StringEquals", "aws:RequestTag/lifeboat:managed")
-                    == ["true"];
+            seen += 1;
+            for tag in ["lifeboat:managed", "lifeboat:deployment"] {
+                let keys = resource_tag_keys(tag, &["snapshot", "cluster-snapshot"]);
+                assert_eq!(
+                    statement.condition_any("Null", &keys),
+                    ["true"],
+                    "{}: the Allow of rds:AddTagsToResource lacks the condition Null {} = \"true\" (only snapshots \
+                     being created, which carry no tags yet; never re-tagging or adopting an existing one)",
+                    statement.place,
+                    keys[0],
+                );
+            }
             assert!(
-                lifeboat_keys_only || new_own_resource,
-                "{}: the Allow of rds:AddTagsToResource needs either ForAllValues:StringLike aws:TagKeys = \
-                 lifeboat:* (tags on existing resources) or StringEquals aws:RequestTag/lifeboat:deployment = \
-                 {STACK} and aws:RequestTag/lifeboat:managed = true (tags of a resource being created)",
+                stamps_own_identity(statement),
+                "{}: the Allow of rds:AddTagsToResource must require StringEquals aws:RequestTag/lifeboat:managed = \
+                 true, aws:RequestTag/lifeboat:deployment = {STACK} and aws:RequestTag/lifeboat:home-region = \
+                 {REGION} (a snapshot is born as this deployment's)",
                 statement.place
+            );
+            let moot: Vec<String> = statement
+                .condition_entries("StringEqualsIfExists")
+                .into_iter()
+                .map(|(key, _)| key)
+                .filter(|key| resource_tag_of(key).is_some())
+                .collect();
+            assert!(
+                moot.is_empty(),
+                "{}: StringEqualsIfExists on {moot:?} is moot next to the Null conditions (a new snapshot has no \
+                 tags) and reads as if existing snapshots could be tagged: drop it",
+                statement.place
+            );
+        }
+        assert!(
+            seen > 0,
+            "{id} role: no Allow of rds:AddTagsToResource left (it must still create snapshots with tags)"
+        );
+    }
+}
+
+#[test]
+fn tags_on_existing_resources_are_limited_to_explicit_safe_keys() {
+    let template = load(TEMPLATE);
+    let mut verify_keys_on: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    let mut verify_new_drills = false;
+    for (id, statements) in roles(&template) {
+        for statement in statements
+            .iter()
+            .filter(|s| s.is_allow() && s.covers("rds:AddTagsToResource"))
+        {
+            let new_only = new_resource_tags(statement);
+            if !new_only.is_empty() {
+                assert!(
+                    stamps_own_identity(statement),
+                    "{}: the Allow of rds:AddTagsToResource on resources being created (Null {new_only:?}) must \
+                     require StringEquals aws:RequestTag/lifeboat:managed = true, \
+                     aws:RequestTag/lifeboat:deployment = {STACK} and aws:RequestTag/lifeboat:home-region = \
+                     {REGION}",
+                    statement.place
+                );
+                if id == "VerifyFunction"
+                    && new_only.iter().any(|t| t == "lifeboat:drill")
+                    && statement
+                        .resources()
+                        .iter()
+                        .all(|r| r.ends_with(":db:lbdrill-*") || r.ends_with(":cluster:lbdrill-*"))
+                {
+                    verify_new_drills = true;
+                }
+                continue;
+            }
+            let keys = statement.condition("ForAllValues:StringEquals", "aws:TagKeys");
+            assert!(
+                !keys.is_empty(),
+                "{}: the Allow of rds:AddTagsToResource can tag an existing resource with any key: it needs either \
+                 ForAllValues:StringEquals aws:TagKeys = [the keys it writes] or, for tags of a resource being \
+                 created, Null aws:ResourceTag/<a lifeboat: tag the request sets> = \"true\"",
+                statement.place
+            );
+            for key in &keys {
+                assert!(
+                    !key.contains(['*', '?', '$']),
+                    "{}: aws:TagKeys lists {key:?}; list plain keys only",
+                    statement.place
+                );
+                assert!(
+                    !DANGEROUS_KEYS.contains(&key.as_str()),
+                    "{}: the Allow of rds:AddTagsToResource lets {key} be written onto an existing resource \
+                     (never allowed: {DANGEROUS_KEYS:?})",
+                    statement.place
+                );
+            }
+            if id == "VerifyFunction" {
+                verify_keys_on.push((statement.resources(), keys));
+            }
+        }
+    }
+    // What the verify function writes on existing resources must stay allowed.
+    for (kinds, needed) in [
+        (
+            [":db:lbdrill-*", ":cluster:lbdrill-*"],
+            ["lifeboat:drill-phase", "lifeboat:drill-available-at"],
+        ),
+        (
+            [":snapshot:lifeboat-*", ":cluster-snapshot:lifeboat-*"],
+            ["lifeboat:verified-at", "lifeboat:verify-result"],
+        ),
+    ] {
+        for kind in kinds {
+            let allowed = verify_keys_on.iter().any(|(resources, keys)| {
+                resources.iter().any(|r| r.ends_with(kind))
+                    && needed.iter().all(|n| keys.iter().any(|k| k == n))
+            });
+            assert!(
+                allowed,
+                "VerifyFunction role: no Allow of rds:AddTagsToResource of {needed:?} on {kind} (the verify \
+                 function writes them)"
+            );
+        }
+    }
+    assert!(
+        verify_new_drills,
+        "VerifyFunction role: no Allow of rds:AddTagsToResource for new drill databases (db:lbdrill-* and \
+         cluster:lbdrill-*, Null aws:ResourceTag/lifeboat:drill = \"true\"): restores could not tag them"
+    );
+}
+
+#[test]
+fn copies_read_own_sources_and_write_only_own_copy_names() {
+    let template = load(TEMPLATE);
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for (_, statements) in roles(&template) {
+        for statement in statements.iter().filter(|s| s.is_allow()) {
+            for (action, family) in [
+                ("rds:CopyDBSnapshot", "snapshot"),
+                ("rds:CopyDBClusterSnapshot", "cluster-snapshot"),
+            ] {
+                if !statement.covers(action) {
+                    continue;
+                }
+                let source = format!(
+                    "arn:${{AWS::Partition}}:rds:{REGION}:${{AWS::AccountId}}:{family}:lifeboat-*"
+                );
+                let target = format!(
+                    "arn:${{AWS::Partition}}:rds:*:${{AWS::AccountId}}:{family}:lifeboat-*-from-{REGION}"
+                );
+                let own_tags = [
+                    ("lifeboat:deployment", STACK),
+                    ("lifeboat:home-region", REGION),
+                ]
+                .iter()
+                .all(|(tag, expected)| {
+                    statement.condition_any("StringEquals", &resource_tag_keys(tag, &[family]))
+                        == [*expected]
+                });
+                for resource in statement.resources() {
+                    let arn = strip_placeholders(&resource);
+                    let parts: Vec<&str> = arn.split(':').collect();
+                    // Only resources of the action's own snapshot type (or a wildcard spanning it) apply to it.
+                    let names_snapshot =
+                        resource == "*" || parts.get(5).is_none_or(|kind| glob(kind, family));
+                    if !names_snapshot {
+                        continue;
+                    }
+                    if resource.eq_ignore_ascii_case(&source) {
+                        assert!(
+                            own_tags,
+                            "{}: {action} may read any Lifeboat-named source snapshot; it needs StringEquals \
+                             aws:ResourceTag/lifeboat:deployment = {STACK} and aws:ResourceTag/lifeboat:home-region \
+                             = {REGION} (never another deployment's snapshot)",
+                            statement.place
+                        );
+                        seen.push((action, "source"));
+                    } else if resource.eq_ignore_ascii_case(&target) {
+                        let on_tags: Vec<String> = statement
+                            .condition_entries("StringEquals")
+                            .into_iter()
+                            .map(|(key, _)| key)
+                            .filter(|key| resource_tag_of(key).is_some())
+                            .collect();
+                        assert!(
+                            on_tags.is_empty(),
+                            "{}: {action} on the target {resource} under resource-tag conditions {on_tags:?}: a \
+                             copy being created has no tags, so the copy would be denied (give targets their own \
+                             statement)",
+                            statement.place
+                        );
+                        seen.push((action, "target"));
+                    } else {
+                        panic!(
+                            "{}: {action} on {resource}: only sources {source} (with this deployment's tags) and \
+                             targets {target} (this deployment's copy names) are allowed",
+                            statement.place
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for action in ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot"] {
+        for end in ["source", "target"] {
+            assert!(
+                seen.contains(&(action, end)),
+                "no Allow of {action} on its {end} snapshot left (the copy function must still copy)"
             );
         }
     }
@@ -625,6 +884,22 @@ fn service_principals_are_tied_to_this_account() {
                      ${{AWS::AccountId}} (confused deputy)",
                     statement.place
                 );
+                let source_arns: Vec<String> = ["ArnLike", "ArnEquals"]
+                    .iter()
+                    .flat_map(|operator| statement.condition(operator, "aws:SourceArn"))
+                    .collect();
+                assert!(
+                    !source_arns.is_empty()
+                        && source_arns.iter().all(|arn| {
+                            arn.starts_with("arn:${AWS::Partition}:")
+                                && arn.contains(":${AWS::AccountId}:")
+                        }),
+                    "{}: service principal {services:?} without the condition ArnLike (or ArnEquals) \
+                     aws:SourceArn = arn:${{AWS::Partition}}:<service>:<region>:${{AWS::AccountId}}:<this stack's \
+                     resources> (confused deputy: only on behalf of this deployment's own resources; found \
+                     {source_arns:?})",
+                    statement.place
+                );
             }
         }
     }
@@ -673,6 +948,36 @@ fn functions_know_their_deployment() {
         values(variable),
         [STACK],
         "Globals.Function.Environment.Variables.LIFEBOAT_DEPLOYMENT must be !Ref AWS::StackName"
+    );
+}
+
+#[test]
+fn functions_know_the_dr_regions() {
+    let template = load(TEMPLATE);
+    let variable = template
+        .get("Globals")
+        .and_then(|g| g.get("Function"))
+        .and_then(|f| f.get("Environment"))
+        .and_then(|e| e.get("Variables"))
+        .and_then(|v| v.get("LIFEBOAT_DR_REGIONS"));
+    let joined = match variable {
+        Some(Value::Tagged(tagged)) if tagged.tag == "Join" => Some(&tagged.value),
+        Some(other) => other.get("Fn::Join"),
+        None => None,
+    };
+    let parts = joined.and_then(Value::as_sequence).map(|p| {
+        p.iter()
+            .map(|v| (matches!(v, Value::Tagged(_)), render(v)))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        parts,
+        Some(vec![
+            (false, ",".to_string()),
+            (true, "${DrRegions}".to_string())
+        ]),
+        "Globals.Function.Environment.Variables.LIFEBOAT_DR_REGIONS must be !Join [\",\", !Ref DrRegions] (the \
+         functions check the policy's copy regions against it and retention lists every one of them)"
     );
 }
 
