@@ -24,7 +24,8 @@ pub const CREATED_AT: &str = "lifeboat:created-at";
 pub const EXPIRES_AT: &str = "lifeboat:expires-at";
 /// The operator's reason for a manual snapshot.
 pub const REASON: &str = "lifeboat:reason";
-/// Legal hold: retention never deletes a snapshot carrying it with value `true`.
+/// Legal hold, set by operators only: retention never deletes a snapshot carrying it (whatever its value), nor any
+/// other snapshot of the same lineage (its original and copies).
 pub const LEGAL_HOLD: &str = "lifeboat:legal-hold";
 /// When a restore of the snapshot was last verified (RFC 3339, UTC).
 pub const VERIFIED_AT: &str = "lifeboat:verified-at";
@@ -32,8 +33,8 @@ pub const VERIFIED_AT: &str = "lifeboat:verified-at";
 pub const COPIED_FROM: &str = "lifeboat:copied-from";
 /// On a cross-region copy: region of the snapshot it was copied from.
 pub const SOURCE_REGION: &str = "lifeboat:source-region";
-/// On a cross-region copy: when Lifeboat requested the copy (RFC 3339, UTC). Copies age from [`CREATED_AT`],
-/// the original snapshot's time, never from this.
+/// On a cross-region copy: when Lifeboat requested the copy (RFC 3339, UTC). Copies age from their original's time
+/// as RDS reports it (`OriginalSnapshotCreateTime`), never from this.
 pub const COPIED_AT: &str = "lifeboat:copied-at";
 
 /// Marks a restore drill's temporary instance or cluster; the value is the drill identifier.
