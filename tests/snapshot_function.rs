@@ -439,10 +439,28 @@ async fn api_calls_grow_with_databases_not_with_snapshots() {
     assert_eq!(three.get("DescribeDBInstances"), Some(&1));
     assert_eq!(three.get("DescribeDBClusters"), Some(&1));
     assert_eq!(
+        three.get("DescribeDBSnapshots"),
+        Some(&1),
+        "the due snapshots are looked up by identifier, one call per 100: never the whole history"
+    );
+    assert_eq!(
         three.values().sum::<usize>(),
-        5,
+        6,
         "no per-snapshot calls: {three:?}"
     );
+
+    // The next hourly run finds them all: nothing is created, a constant number of calls.
+    counter.reset();
+    let mut an_hour_later = event("snapshot/scheduled-daily.json");
+    an_hour_later["time"] = json!("2026-11-22T03:00:00Z");
+    sandbox
+        .snapshot_function(POLICY, at("2026-11-22T03:00:00Z"), &counter)
+        .handle(an_hour_later, &context("req-hourly"))
+        .await
+        .expect("run");
+    let hourly = counter.counts();
+    assert_eq!(hourly.get("CreateDBSnapshot"), None, "{hourly:?}");
+    assert_eq!(hourly.values().sum::<usize>(), 3, "{hourly:?}");
 
     for n in 3..6 {
         sandbox.instance(&format!("db-{n}"), &SELECTED, None).await;
@@ -456,7 +474,7 @@ async fn api_calls_grow_with_databases_not_with_snapshots() {
         .expect("run");
     let six = counter.counts();
     assert_eq!(six.get("CreateDBSnapshot"), Some(&6));
-    assert_eq!(six.values().sum::<usize>(), 8, "{six:?}");
+    assert_eq!(six.values().sum::<usize>(), 9, "{six:?}");
 }
 
 #[tokio::test]
@@ -506,4 +524,67 @@ async fn a_snapshot_of_the_same_name_made_by_another_deployment_is_no_recovery_p
     );
     let (subject, _) = sandbox.notifications().await.pop().expect("alerted");
     assert!(subject.contains("1 failed"), "{subject}");
+}
+
+#[tokio::test]
+async fn a_database_missed_at_two_is_caught_up_under_that_days_identifier() {
+    let sandbox = Sandbox::with_raised_quota("us-east-2").await;
+    sandbox.instance("booking-db", &SELECTED, None).await;
+    let run = |time: &'static str, payload: serde_json::Value| {
+        let function = sandbox.snapshot_function(POLICY, at(time), &CallCounter::default());
+        async move { function.handle(payload, &context(time)).await.expect("run") }
+    };
+    let at_two = run(
+        "2026-11-22T02:00:05Z",
+        event("snapshot/scheduled-daily.json"),
+    )
+    .await;
+    assert_eq!(at_two.counts.done, 1);
+
+    // orders-db joins the fleet after 02:00 (or was busy then): the "backup finished" event catches it up at once,
+    // under 02:00's identifier and with 02:00's tiers; booking-db's is already there.
+    sandbox.instance("orders-db", &SELECTED, None).await;
+    let event_run = run(
+        "2026-11-22T03:40:00Z",
+        event("snapshot/db-instance-backup-finished.json"),
+    )
+    .await;
+    let by_db = |report: &lifeboat_snapshot::SnapshotReport, db: &str| {
+        report
+            .results
+            .iter()
+            .find(|r| r.database == db)
+            .map(|r| (r.status, r.resource.clone()))
+    };
+    assert_eq!(
+        by_db(&event_run, "orders-db"),
+        Some((
+            ItemStatus::Done,
+            Some("lifeboat-orders-db-2026-11-22-0200".into())
+        ))
+    );
+    assert_eq!(
+        by_db(&event_run, "booking-db").map(|(s, _)| s),
+        Some(ItemStatus::Unchanged)
+    );
+    let tags = &sandbox.instance_snapshots("orders-db").await["lifeboat-orders-db-2026-11-22-0200"];
+    assert_eq!(tags["lifeboat:created-at"], "2026-11-22T02:00:00Z");
+    assert_eq!(tags["lifeboat:tier"], "daily+weekly");
+
+    // The hourly tick at 05:00 finds both: a catch-up never makes two.
+    let hourly = run(
+        "2026-11-22T05:00:00Z",
+        event("snapshot/scheduled-hourly-catch-up.json"),
+    )
+    .await;
+    assert_eq!(
+        (hourly.counts.done, hourly.counts.unchanged),
+        (0, 2),
+        "{hourly:?}"
+    );
+    assert_eq!(sandbox.instance_snapshots("orders-db").await.len(), 1);
+    assert!(
+        sandbox.notifications().await.is_empty(),
+        "nothing to alert about"
+    );
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Month, Months, NaiveDate, TimeDelta, Utc, Weekday};
+use chrono::{DateTime, Datelike, Month, Months, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 use serde::{Deserialize, Deserializer};
 
 use crate::model::{Database, DatabaseKind};
@@ -186,6 +186,28 @@ pub struct TierCalendar {
     /// Month of the yearly snapshot.
     #[serde(default = "default_yearly_in_month", deserialize_with = "de_month")]
     pub yearly_in_month: Month,
+    /// Time of day (UTC, `HH:MM`) the scheduled snapshot is due; the function runs hourly and takes it then.
+    #[serde(default = "default_daily_at", deserialize_with = "de_time_of_day")]
+    pub daily_at: NaiveTime,
+    /// How long after `daily_at` a snapshot that could not be taken (the database was busy, RDS refused, the
+    /// snapshot failed) is still tried, hourly, before it is reported missing.
+    #[serde(default = "default_start_window", deserialize_with = "de_duration")]
+    pub start_window: Duration,
+}
+
+fn default_daily_at() -> NaiveTime {
+    NaiveTime::from_hms_opt(2, 0, 0).unwrap_or_default()
+}
+
+fn default_start_window() -> Duration {
+    Duration::from_secs(8 * 3600)
+}
+
+fn de_time_of_day<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
+    let text = String::deserialize(d)?;
+    NaiveTime::parse_from_str(&text, "%H:%M").map_err(|_| {
+        serde::de::Error::custom(format!("`{text}` is not a UTC time of day like 02:00"))
+    })
 }
 
 fn default_weekly_on() -> Weekday {
@@ -204,6 +226,8 @@ impl Default for TierCalendar {
             weekly_on: default_weekly_on(),
             monthly_on_day: default_monthly_on_day(),
             yearly_in_month: default_yearly_in_month(),
+            daily_at: default_daily_at(),
+            start_window: default_start_window(),
         }
     }
 }
@@ -263,6 +287,16 @@ impl Tier {
 }
 
 impl TierCalendar {
+    /// When the scheduled snapshot owed at `now` was due: the latest `daily_at` on or before `now`.
+    pub fn due_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let today = now.date_naive().and_time(self.daily_at).and_utc();
+        if today <= now {
+            today
+        } else {
+            today - chrono::Duration::days(1)
+        }
+    }
+
     /// The tiers a snapshot taken on `date` (UTC) serves, daily first.
     pub fn tiers_on(&self, date: chrono::NaiveDate) -> Vec<Tier> {
         let mut tiers = vec![Tier::Daily];
@@ -544,11 +578,17 @@ pub struct Verification {
     /// How often each database is drilled.
     #[serde(deserialize_with = "de_duration")]
     pub every: Duration,
-    /// Instance class of the temporary instance.
+    /// Instance class of the temporary DB instance (drills of DB instances).
     pub instance_class: String,
+    /// Instance class of the one instance of a temporary Aurora cluster (drills of DB clusters). Aurora offers
+    /// only some classes (`db.t3.micro` is not among them); the default, `db.t4g.medium`, is offered by Aurora
+    /// PostgreSQL and Aurora MySQL.
+    #[serde(default = "default_cluster_instance_class")]
+    pub cluster_instance_class: String,
     /// DB subnet group the temporary instance is placed in (private subnets).
     pub subnet_group: String,
-    /// Security groups of the temporary instance.
+    /// Security groups of the temporary instance. Required and non-empty: without them RDS puts the drill in the
+    /// VPC's default security group.
     #[serde(default)]
     pub security_groups: Vec<String>,
     /// Database (schema) the checks connect to; the engine's default when absent.
@@ -557,6 +597,56 @@ pub struct Verification {
     /// SQL checks run against the restored database.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// Drills of the copies in DR regions, with that region's network (subnet groups and security groups are
+    /// regional): `{us-west-2: {security_groups: [sg-...], subnet_group: ..., every: 30d}}`. A region listed here
+    /// has its newest copy drilled on its own cadence (`every`, the plan's by default), proving that a copy
+    /// encrypted with the DR key restores there.
+    #[serde(default)]
+    pub regions: BTreeMap<String, RegionDrill>,
+}
+
+/// Drill settings of one DR region.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionDrill {
+    /// DB subnet group in that region (private subnets); the plan's `subnet_group` name by default (the verify
+    /// function's role may restore into subnet groups of that name only).
+    #[serde(default)]
+    pub subnet_group: Option<String>,
+    /// Security groups in that region for the drill databases (required, never the default security group).
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// How often the region's copies are drilled; the plan's `every` by default.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub every: Option<Duration>,
+}
+
+impl Verification {
+    /// The subnet group and security groups of drills in `region` (`None`: the primary region).
+    pub fn network_in(&self, region: Option<&str>) -> (&str, &[String]) {
+        match region.and_then(|r| self.regions.get(r)) {
+            Some(dr) => (
+                dr.subnet_group.as_deref().unwrap_or(&self.subnet_group),
+                &dr.security_groups,
+            ),
+            None => (&self.subnet_group, &self.security_groups),
+        }
+    }
+
+    /// How often drills run in `region` (`None`: the primary region).
+    pub fn every_in(&self, region: Option<&str>) -> Duration {
+        region
+            .and_then(|r| self.regions.get(r))
+            .and_then(|dr| dr.every)
+            .unwrap_or(self.every)
+    }
+}
+
+/// Default instance class of Aurora drill members: offered by Aurora PostgreSQL and Aurora MySQL.
+pub const DEFAULT_CLUSTER_INSTANCE_CLASS: &str = "db.t4g.medium";
+
+fn default_cluster_instance_class() -> String {
+    DEFAULT_CLUSTER_INSTANCE_CLASS.to_string()
 }
 
 /// One SQL check of a restore drill.
@@ -786,6 +876,13 @@ impl Plan {
                 }
             }
         }
+        let window = self.schedule.start_window;
+        if window < Duration::from_secs(3600) || window >= Duration::from_secs(24 * 3600) {
+            return Err(PolicyError::new(
+                format!("{at}.schedule.start_window"),
+                "must be from 1h to under 24h (the snapshot is tried hourly until the window closes, before the next day's is due)",
+            ));
+        }
         if !(1..=28).contains(&self.schedule.monthly_on_day) {
             return Err(PolicyError::new(
                 format!("{at}.schedule.monthly_on_day"),
@@ -925,6 +1022,47 @@ impl Verification {
                     "`{}` is not an RDS instance class (db.*)",
                     self.instance_class
                 ),
+            ));
+        }
+        if !self.cluster_instance_class.starts_with("db.") {
+            return Err(PolicyError::new(
+                format!("{at}.cluster_instance_class"),
+                format!(
+                    "`{}` is not an RDS instance class (db.*)",
+                    self.cluster_instance_class
+                ),
+            ));
+        }
+        for (region, dr) in &self.regions {
+            let field = format!("{at}.regions.{region}");
+            if dr.security_groups.iter().all(|g| g.trim().is_empty()) {
+                return Err(PolicyError::new(
+                    format!("{field}.security_groups"),
+                    "name at least one VPC security group of that region for the drill databases (sg-...)",
+                ));
+            }
+            if dr
+                .subnet_group
+                .as_deref()
+                .is_some_and(|g| g.trim().is_empty())
+            {
+                return Err(PolicyError::new(
+                    format!("{field}.subnet_group"),
+                    "is empty: leave it out to use the plan's subnet group name",
+                ));
+            }
+            if dr.every.is_some_and(|e| e < Duration::from_secs(3600)) {
+                return Err(PolicyError::new(
+                    format!("{field}.every"),
+                    "drills more often than hourly are not supported",
+                ));
+            }
+        }
+        if self.security_groups.iter().all(|g| g.trim().is_empty()) {
+            return Err(PolicyError::new(
+                format!("{at}.security_groups"),
+                "name at least one VPC security group for the drill databases (sg-...): without one RDS puts \
+                 them in the VPC's default security group",
             ));
         }
         if self.subnet_group.trim().is_empty() {
@@ -1257,11 +1395,13 @@ mod tests {
                 weekly_on: Weekday::Wed,
                 monthly_on_day: 28,
                 yearly_in_month: Month::February,
+                ..TierCalendar::default()
             },
             TierCalendar {
                 weekly_on: Weekday::Mon,
                 monthly_on_day: 15,
                 yearly_in_month: Month::December,
+                ..TierCalendar::default()
             },
         ];
         let first = "2023-01-01".parse::<NaiveDate>().unwrap();
@@ -1313,5 +1453,57 @@ mod tests {
             calendar.tiers_on(date("2023-01-01")),
             vec![Tier::Daily, Tier::Weekly, Tier::Monthly, Tier::Yearly]
         );
+    }
+
+    #[test]
+    fn drills_need_their_own_security_groups_and_aurora_gets_an_aurora_class() {
+        let drill = |extra: &str| {
+            Policy::from_yaml(&minimal(&format!(
+                "    verification:\n      every: 7d\n      instance_class: db.t3.micro\n      subnet_group: drills\n{extra}"
+            )))
+        };
+        for extra in [
+            "",
+            "      security_groups: []\n",
+            "      security_groups: ['']\n",
+        ] {
+            let err =
+                drill(extra).expect_err("a drill in the VPC's default security group is refused");
+            assert!(
+                err.to_string()
+                    .contains("plans[0].verification.security_groups"),
+                "{err}"
+            );
+        }
+        let ok = drill("      security_groups: [sg-0drills]\n").expect("valid");
+        let v = ok.plans[0].verification.as_ref().expect("verification");
+        assert_eq!(v.instance_class, "db.t3.micro");
+        assert_eq!(v.cluster_instance_class, DEFAULT_CLUSTER_INSTANCE_CLASS);
+        let err =
+            drill("      security_groups: [sg-1]\n      cluster_instance_class: t4g.medium\n")
+                .expect_err("not a class");
+        assert!(
+            err.to_string()
+                .contains("verification.cluster_instance_class"),
+            "{err}"
+        );
+        let policy = Policy::default_policy().expect("default policy is valid");
+        for plan in &policy.plans {
+            if let Some(v) = &plan.verification {
+                assert!(!v.security_groups.is_empty(), "{}", plan.name);
+                assert_ne!(
+                    v.cluster_instance_class, "db.t3.micro",
+                    "Aurora does not offer db.t3.micro"
+                );
+                assert!(
+                    ["db.t4g.", "db.t3.medium", "db.r", "db.x2g", "db.serverless"]
+                        .iter()
+                        .any(|p| v.cluster_instance_class.starts_with(p)),
+                    "{}: {}",
+                    plan.name,
+                    v.cluster_instance_class
+                );
+            }
+        }
     }
 }

@@ -12,8 +12,10 @@ pub enum ItemStatus {
     Done,
     /// Nothing needed doing: the result already existed.
     Unchanged,
-    /// Left for a later run, with a reason.
+    /// Left for a later run, with a reason (an operator hears of it).
     Skipped,
+    /// Left for a later run that retries by itself (the next hourly run, a free copy slot): reported, never alerted.
+    Waiting,
     /// The action failed.
     Failed,
 }
@@ -58,6 +60,9 @@ pub struct Counts {
     pub unchanged: usize,
     /// Items skipped.
     pub skipped: usize,
+    /// Items waiting for a later run that retries by itself.
+    #[serde(default)]
+    pub waiting: usize,
     /// Items failed.
     pub failed: usize,
 }
@@ -70,6 +75,7 @@ impl Counts {
                 ItemStatus::Done => c.done += 1,
                 ItemStatus::Unchanged => c.unchanged += 1,
                 ItemStatus::Skipped => c.skipped += 1,
+                ItemStatus::Waiting => c.waiting += 1,
                 ItemStatus::Failed => c.failed += 1,
             }
             c

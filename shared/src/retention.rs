@@ -113,6 +113,19 @@ impl Rules {
     }
 }
 
+/// How long a snapshot RDS failed to make is kept (for an operator to look at) before retention deletes it: it is
+/// no recovery point, and it holds manual snapshot quota.
+pub const FAILED_SNAPSHOT_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// Whether `snapshot` failed for good (`failed`, `error`, `incompatible-*`) more than [`FAILED_SNAPSHOT_GRACE`] ago.
+fn failed_past_grace(snapshot: &Snapshot, now: DateTime<Utc>) -> bool {
+    crate::copy::is_failed_status(&snapshot.status)
+        && now
+            .signed_duration_since(snapshot.created_at)
+            .to_std()
+            .is_ok_and(|age| age >= FAILED_SNAPSHOT_GRACE)
+}
+
 /// What retention knows about the database beyond its snapshots.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
@@ -168,7 +181,8 @@ pub enum KeepReason {
     Unmanaged,
     /// Tagged `lifeboat:legal-hold=true`, or its original or one of its copies is (see [`held_lineages`]).
     LegalHold,
-    /// RDS has not finished making it.
+    /// RDS has not finished making it (a failed one only for [`FAILED_SNAPSHOT_GRACE`]: it is no recovery point
+    /// and holds quota, so it is deleted after that).
     NotAvailable,
     /// A copy is being made from it.
     CopyInFlight,
@@ -337,7 +351,9 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
         {
             keep.insert(KeepReason::LegalHold);
         }
-        if !available {
+        // A snapshot RDS failed to make is no recovery point: past its grace only the floors above keep it.
+        let dead = failed_past_grace(snap, now);
+        if !available && !dead {
             keep.insert(KeepReason::NotAvailable);
         }
         if !context.copy_sources_in_flight.is_empty()
@@ -345,10 +361,11 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
         {
             keep.insert(KeepReason::CopyInFlight);
         }
-        if manual && snap.expires_at().is_none_or(|expiry| expiry > now) {
+        if manual && !dead && snap.expires_at().is_none_or(|expiry| expiry > now) {
             keep.insert(KeepReason::ManualNotExpired);
         }
         if let Some(within) = rules.keep_within
+            && !dead
             && now
                 .signed_duration_since(snap.created_at)
                 .to_std()
@@ -798,6 +815,41 @@ mod tests {
             .take_while(|d| *d <= last)
             .map(|d| snap(&format!("s-{d}"), at_two(d), &[]))
             .collect()
+    }
+
+    #[test]
+    fn a_failed_snapshot_is_deleted_after_a_days_grace() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let failed = |id: &str, hours: i64| Snapshot {
+            status: "failed".into(),
+            ..snap(id, now - Days::hours(hours), &[])
+        };
+        let history = vec![
+            snap("good", now - Days::hours(10), &[]),
+            failed("failed-recently", 10),
+            failed("failed-long-ago", 30),
+        ];
+        let rules = Rules {
+            keep_within: Some(Duration::from_secs(7 * 86_400)),
+            min_count: 1,
+            max_delete_fraction: 1.0,
+            ..Rules::manual_only()
+        };
+        let plan = plan(&history, &rules, &exists(), now);
+        assert_eq!(
+            plan.deletions(),
+            ["failed-long-ago"],
+            "a failed snapshot is no recovery point, whatever its age"
+        );
+        let kept: BTreeMap<&str, &Vec<KeepReason>> = plan
+            .decisions
+            .iter()
+            .map(|d| (d.snapshot.as_str(), &d.keep))
+            .collect();
+        assert!(
+            kept["failed-recently"].contains(&KeepReason::NotAvailable),
+            "kept a day for an operator to look at"
+        );
     }
 
     #[test]
@@ -1541,7 +1593,13 @@ mod tests {
                         );
                     }
                     if creating {
-                        s.status = "creating".into();
+                        // Still being made, or failed (deleted a day after it failed).
+                        s.status = if hours_ago % 2 == 0 {
+                            "creating"
+                        } else {
+                            "failed"
+                        }
+                        .into();
                     }
                     if let Some((original, how)) = lineage {
                         if matches!(how, Lineage::Reported | Lineage::Both) {
@@ -1591,6 +1649,7 @@ mod tests {
             weekly_on: Weekday::try_from(weekday).unwrap(),
             monthly_on_day,
             yearly_in_month: Month::try_from(month + 1).unwrap(),
+            ..TierCalendar::default()
         })
     }
 
@@ -1659,13 +1718,16 @@ mod tests {
         {
             out.insert(KeepReason::LegalHold);
         }
-        if !s.is_available() {
+        let dead = crate::copy::is_failed_status(&s.status)
+            && now.signed_duration_since(s.created_at).num_seconds() >= 24 * 3600;
+        if !s.is_available() && !dead {
             out.insert(KeepReason::NotAvailable);
         }
-        if s.is_manual() && s.expires_at().is_none_or(|e| e > now) {
+        if s.is_manual() && !dead && s.expires_at().is_none_or(|e| e > now) {
             out.insert(KeepReason::ManualNotExpired);
         }
         if let Some(w) = rules.keep_within
+            && !dead
             && (now - s.created_at).to_std().unwrap_or_default() < w
         {
             out.insert(KeepReason::Within);

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 
-use crate::model::{Database, DatabaseKind, fit_identifier};
+use crate::model::{Database, DatabaseKind, Snapshot, fit_identifier};
 use crate::ownership::Deployment;
 use crate::policy::{Policy, Tier};
 use crate::tags;
@@ -97,41 +97,253 @@ pub struct SkippedDatabase {
     pub reason: String,
 }
 
+/// How many snapshots one scheduled time may take: the first and numbered retries after failed ones.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Something about a database an operator must hear of (alerted): a failed snapshot replaced, a snapshot of the same
+/// name another deployment made, or a start window closed without a recovery point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The database.
+    pub database: Database,
+    /// The snapshot concerned, if one.
+    pub snapshot: Option<String>,
+    /// What happened.
+    pub reason: String,
+    /// What to do about it.
+    pub next_step: String,
+}
+
 /// The plan of one snapshot run.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SnapshotPlan {
     /// Snapshots to take.
     pub snapshots: Vec<PlannedSnapshot>,
-    /// Databases skipped with their reason.
+    /// Databases left out, an operator hears why (a manual request for a database RDS cannot snapshot now).
     pub skipped: Vec<SkippedDatabase>,
+    /// Databases whose scheduled snapshot is still owed and is tried again by the next hourly run within the start
+    /// window (the database is busy, or its snapshots so far failed): reported, not alerted.
+    pub waiting: Vec<SkippedDatabase>,
+    /// Databases whose scheduled recovery point exists already (this deployment's): the snapshot identifier.
+    pub taken: Vec<(Database, String)>,
+    /// What an operator must hear of.
+    pub problems: Vec<Problem>,
 }
 
-/// Plan a snapshot run of `deployment` over `databases` (everything RDS listed in the region).
+/// The identifiers a scheduled run at `at` needs to look up before planning: every attempt (the first and the
+/// numbered retries) at the due scheduled snapshot of each selected database whose start window (plus the hour in
+/// which a miss is reported) is open. Empty outside every window: the run has nothing to do.
+pub fn due_identifiers(
+    policy: &Policy,
+    databases: &[Database],
+    at: DateTime<Utc>,
+) -> Vec<(DatabaseKind, String)> {
+    databases
+        .iter()
+        .filter(|db| db.cluster.is_none() && !db.tags.contains_key(tags::DRILL))
+        .filter_map(|db| {
+            let due = Due::of(policy, db, at)?;
+            Some((1..=MAX_ATTEMPTS).map(move |n| (db.kind, due.identifier(db, n))))
+        })
+        .flatten()
+        .collect()
+}
+
+/// When a database's scheduled snapshot was due, and until when it may still be taken.
+struct Due {
+    at: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+}
+
+impl Due {
+    /// The scheduled snapshot `db` owes at `now`, while its window (plus the reporting hour) is open.
+    fn of(policy: &Policy, db: &Database, now: DateTime<Utc>) -> Option<Due> {
+        let calendar = &policy.plan_for(db)?.schedule;
+        let at = calendar.due_at(now);
+        let window_end = at + Duration::from_std(calendar.start_window).ok()?;
+        (now < window_end + Duration::hours(1)).then_some(Due { at, window_end })
+    }
+
+    fn identifier(&self, db: &Database, attempt: u32) -> String {
+        scheduled_identifier(&db.identifier, db.kind, self.at, attempt)
+    }
+}
+
+/// Plan a snapshot run of `deployment` over `databases` (everything RDS listed in the region). For a scheduled run,
+/// `existing` holds the snapshots RDS has under [`due_identifiers`]; a manual run needs none.
+///
+/// A scheduled run (hourly) takes each selected database's due snapshot (`daily_at` today, or yesterday before
+/// then) while its start window is open, under that scheduled time's identifier, so a catch-up never makes two:
+/// the first attempt, or after a failed snapshot the next numbered retry (`-r2`, `-r3`), reporting the failure once.
+/// A database RDS cannot snapshot now waits for the next hourly run. When the window closes without a recovery
+/// point, the next run reports it missing, once.
 pub fn plan_snapshots(
     policy: &Policy,
     deployment: &Deployment,
     databases: &[Database],
     trigger: &SnapshotTrigger,
+    existing: &[Snapshot],
 ) -> Result<SnapshotPlan, SnapshotPlanError> {
-    let targets: Vec<&Database> = match trigger {
-        SnapshotTrigger::Manual(request) if !request.databases.is_empty() => {
-            named_databases(databases, &request.databases)?
+    match trigger {
+        SnapshotTrigger::Scheduled { at } => {
+            Ok(plan_scheduled(policy, deployment, databases, *at, existing))
         }
-        _ => databases
-            .iter()
-            .filter(|db| db.cluster.is_none() && policy.plan_for(db).is_some())
-            .collect(),
-    };
-    if let SnapshotTrigger::Manual(request) = trigger {
-        let max = policy.manual_snapshots.max_retain_days;
-        if let Some(days) = request.retain_days.filter(|d| !(1..=max).contains(d)) {
-            return Err(SnapshotPlanError::RetentionOutOfRange {
-                requested: days,
-                max,
-            });
+        SnapshotTrigger::Manual(request) => {
+            plan_manual(policy, deployment, databases, trigger, request)
         }
     }
+}
 
+fn plan_scheduled(
+    policy: &Policy,
+    deployment: &Deployment,
+    databases: &[Database],
+    now: DateTime<Utc>,
+    existing: &[Snapshot],
+) -> SnapshotPlan {
+    let mut plan = SnapshotPlan::default();
+    let selected = databases
+        .iter()
+        .filter(|db| db.cluster.is_none() && !db.tags.contains_key(tags::DRILL));
+    for db in selected {
+        let Some(due) = Due::of(policy, db, now) else {
+            continue;
+        };
+        let found = |attempt: u32| {
+            let id = due.identifier(db, attempt);
+            existing
+                .iter()
+                .find(move |s| s.kind == db.kind && s.identifier == id)
+        };
+        let attempts: Vec<(u32, &Snapshot)> = (1..=MAX_ATTEMPTS)
+            .filter_map(|n| found(n).map(|s| (n, s)))
+            .collect();
+        if let Some((_, theirs)) = attempts.iter().find(|(_, s)| !deployment.owns(&s.tags)) {
+            plan.problems.push(Problem {
+                database: db.clone(),
+                snapshot: Some(theirs.identifier.clone()),
+                reason: format!(
+                    "snapshot `{}` exists but was made by {}: this deployment has no recovery point of {} for {}",
+                    theirs.identifier,
+                    deployment.owner_of(&theirs.tags),
+                    db.identifier,
+                    rfc3339(due.at)
+                ),
+                next_step: format!(
+                    "two deployments select {} in {}: narrow one policy's selection so each database has one owner",
+                    db.identifier, db.region
+                ),
+            });
+            continue;
+        }
+        if let Some((_, good)) = attempts
+            .iter()
+            .find(|(_, s)| !crate::copy::is_failed_status(&s.status))
+        {
+            plan.taken.push((db.clone(), good.identifier.clone()));
+            continue;
+        }
+        let failed: Vec<&Snapshot> = attempts.iter().map(|(_, s)| *s).collect();
+        let history = failed
+            .iter()
+            .map(|s| format!("`{}` {}", s.identifier, s.status))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if now >= due.window_end {
+            let why = if failed.is_empty() {
+                format!("the database was `{}`", db.status)
+            } else {
+                format!("its snapshots failed ({history})")
+            };
+            plan.problems.push(Problem {
+                database: db.clone(),
+                snapshot: None,
+                reason: format!(
+                    "missed: no recovery point for {} within the start window (until {}): {why}",
+                    rfc3339(due.at),
+                    rfc3339(due.window_end)
+                ),
+                next_step: "find why RDS could not snapshot the database; take one by hand \
+                            ({\"action\":\"snapshot\",\"databases\":[…]}) and check the next scheduled run"
+                    .into(),
+            });
+            continue;
+        }
+        let next = failed.len() as u32 + 1;
+        if next > MAX_ATTEMPTS {
+            plan.waiting.push(SkippedDatabase {
+                database: db.clone(),
+                reason: format!(
+                    "{MAX_ATTEMPTS} snapshots failed ({history}); no more are tried: reported missing when the \
+                     window closes at {}",
+                    rfc3339(due.window_end)
+                ),
+            });
+            continue;
+        }
+        if !db.can_snapshot_now() {
+            plan.waiting.push(SkippedDatabase {
+                database: db.clone(),
+                reason: format!(
+                    "status is `{}`: tried again every hour until {}",
+                    db.status,
+                    rfc3339(due.window_end)
+                ),
+            });
+            continue;
+        }
+        let snapshot_id = due.identifier(db, next);
+        if let Some(last) = failed.last() {
+            plan.problems.push(Problem {
+                database: db.clone(),
+                snapshot: Some(last.identifier.clone()),
+                reason: format!(
+                    "snapshot `{}` failed (status `{}`): no recovery point; replaced by `{snapshot_id}`",
+                    last.identifier, last.status
+                ),
+                next_step: "nothing if the replacement succeeds; retention deletes the failed snapshot after a day".into(),
+            });
+        }
+        plan.snapshots.push(PlannedSnapshot {
+            database: db.clone(),
+            snapshot_id,
+            tags: snapshot_tags(
+                policy,
+                deployment,
+                db,
+                &SnapshotTrigger::Scheduled { at: due.at },
+            ),
+        });
+    }
+    plan
+}
+
+fn plan_manual(
+    policy: &Policy,
+    deployment: &Deployment,
+    databases: &[Database],
+    trigger: &SnapshotTrigger,
+    request: &ManualRequest,
+) -> Result<SnapshotPlan, SnapshotPlanError> {
+    let targets: Vec<&Database> = if request.databases.is_empty() {
+        databases
+            .iter()
+            .filter(|db| {
+                db.cluster.is_none()
+                    && !db.tags.contains_key(tags::DRILL)
+                    && policy.plan_for(db).is_some()
+            })
+            .collect()
+    } else {
+        named_databases(databases, &request.databases)?
+    };
+    let max = policy.manual_snapshots.max_retain_days;
+    if let Some(days) = request.retain_days.filter(|d| !(1..=max).contains(d)) {
+        return Err(SnapshotPlanError::RetentionOutOfRange {
+            requested: days,
+            max,
+        });
+    }
     let mut plan = SnapshotPlan::default();
     for db in targets {
         if !db.can_snapshot_now() {
@@ -192,27 +404,49 @@ fn named_databases<'a>(
 /// The deterministic snapshot identifier for `database` (of `kind`) under `trigger`.
 ///
 /// Scheduled: `lifeboat-<db>-<yyyy>-<mm>-<dd>-<hhmm>` from the scheduled time, so every delivery of one
-/// schedule tick names the same snapshot. Manual: `lifeboat-<db>-manual-<8 hex>` from the idempotency key. Within
-/// RDS's length limit for the kind (63 for cluster snapshots): a long database name is cut and a hash of it added
-/// (see [`fit_identifier`]).
+/// schedule tick, and every catch-up of it, names the same snapshot. Manual: `lifeboat-<db>-manual-<8 hex>` from the
+/// idempotency key and the UTC day of the request (a key reused another day takes a new snapshot). Within RDS's
+/// length limit for the kind (63 for cluster snapshots): a long database name is cut and a hash of it added (see
+/// [`fit_identifier`]).
 pub fn snapshot_identifier(
     database: &str,
     kind: DatabaseKind,
     trigger: &SnapshotTrigger,
 ) -> String {
-    let tail = match trigger {
-        SnapshotTrigger::Scheduled { at } => format!("-{}", at.format("%Y-%m-%d-%H%M")),
+    match trigger {
+        SnapshotTrigger::Scheduled { at } => scheduled_identifier(database, kind, *at, 1),
         SnapshotTrigger::Manual(request) => {
-            let digest = uuid::Uuid::new_v5(
-                &uuid::Uuid::NAMESPACE_OID,
-                request.idempotency_key.as_bytes(),
+            let scoped = format!(
+                "{}/{}",
+                request.requested_at.format("%Y-%m-%d"),
+                request.idempotency_key
             );
-            format!("-manual-{}", &digest.simple().to_string()[..8])
+            let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, scoped.as_bytes());
+            fit_identifier(
+                &format!("lifeboat-{database}"),
+                &format!("-manual-{}", &digest.simple().to_string()[..8]),
+                kind.max_snapshot_identifier_len(),
+            )
         }
+    }
+}
+
+/// The identifier of `attempt` (1 for the first, then numbered retries `-r2`, `-r3`) at the snapshot of `database`
+/// scheduled at `at`.
+pub fn scheduled_identifier(
+    database: &str,
+    kind: DatabaseKind,
+    at: DateTime<Utc>,
+    attempt: u32,
+) -> String {
+    let retry = if attempt > 1 {
+        format!("-r{attempt}")
+    } else {
+        String::new()
     };
     fit_identifier(
         &format!("lifeboat-{database}"),
-        &tail,
+        &format!("-{}{retry}", at.format("%Y-%m-%d-%H%M")),
         kind.max_snapshot_identifier_len(),
     )
 }
@@ -373,7 +607,7 @@ mod tests {
         let trigger = SnapshotTrigger::Scheduled {
             at: at("2026-11-22T02:00:00Z"),
         };
-        let plan = plan_snapshots(&policy(), &deployment(), &fleet, &trigger).unwrap();
+        let plan = plan_snapshots(&policy(), &deployment(), &fleet, &trigger, &[]).unwrap();
         let ids: Vec<&str> = plan
             .snapshots
             .iter()
@@ -386,9 +620,22 @@ mod tests {
                 "lifeboat-billing-2026-11-22-0200"
             ]
         );
-        assert_eq!(plan.skipped.len(), 1);
-        assert_eq!(plan.skipped[0].database.identifier, "reports");
-        assert!(plan.skipped[0].reason.contains("backing-up"));
+        assert!(plan.skipped.is_empty());
+        assert_eq!(
+            plan.waiting.len(),
+            1,
+            "a busy database waits for the next hourly run"
+        );
+        assert_eq!(plan.waiting[0].database.identifier, "reports");
+        assert!(
+            plan.waiting[0].reason.contains("backing-up"),
+            "{:?}",
+            plan.waiting
+        );
+        assert!(
+            plan.waiting[0].reason.contains("2026-11-22T10:00:00Z"),
+            "the start window closes at 10:00"
+        );
         let tags: BTreeMap<_, _> = plan.snapshots[0].tags.iter().cloned().collect();
         assert_eq!(tags["lifeboat:tier"], "daily+weekly");
         assert_eq!(tags["lifeboat:created-at"], "2026-11-22T02:00:00Z");
@@ -416,6 +663,7 @@ mod tests {
             &deployment(),
             std::slice::from_ref(&member),
             &trigger,
+            &[],
         )
         .unwrap();
         assert!(plan.snapshots.is_empty());
@@ -424,6 +672,7 @@ mod tests {
             &deployment(),
             &[member],
             &manual(&["billing-1"], "k"),
+            &[],
         )
         .unwrap_err();
         assert!(err.to_string().contains("billing-1 is in billing"), "{err}");
@@ -437,6 +686,7 @@ mod tests {
             &deployment(),
             &fleet,
             &manual(&["scratch"], "req-1"),
+            &[],
         )
         .unwrap();
         let snap = &plan.snapshots[0];
@@ -456,6 +706,7 @@ mod tests {
             &deployment(),
             &fleet,
             &manual(&["scratch", "nope"], "k"),
+            &[],
         )
         .unwrap_err();
         assert_eq!(
@@ -476,6 +727,7 @@ mod tests {
             &deployment(),
             &fleet,
             &SnapshotTrigger::Manual(request),
+            &[],
         )
         .unwrap_err();
         assert!(matches!(
@@ -497,6 +749,263 @@ mod tests {
         let tags = snapshot_tags(&policy(), &deployment(), &big, &manual(&[], "k"));
         assert_eq!(tags.len(), tags::MAX_TAGS_PER_RESOURCE);
         assert!(tags.iter().any(|(k, _)| k == tags::MANAGED));
+    }
+
+    fn snap(id: &str, status: &str, owner: &Deployment) -> Snapshot {
+        Snapshot {
+            identifier: id.into(),
+            arn: format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}"),
+            region: "us-east-1".into(),
+            kind: DatabaseKind::Instance,
+            database: "booking".into(),
+            created_at: at("2026-11-22T02:00:07Z"),
+            status: status.into(),
+            encrypted: true,
+            copied_from: None,
+            tags: [(tags::MANAGED.to_string(), tags::TRUE.to_string())]
+                .into_iter()
+                .chain(owner.tags())
+                .collect(),
+        }
+    }
+
+    fn booking(status: &str) -> Vec<Database> {
+        vec![db(
+            "booking",
+            DatabaseKind::Instance,
+            status,
+            &[("backup", "lifeboat")],
+        )]
+    }
+
+    fn scheduled(time: &str) -> SnapshotTrigger {
+        SnapshotTrigger::Scheduled { at: at(time) }
+    }
+
+    #[test]
+    fn a_missed_snapshot_is_caught_up_within_the_window_under_that_days_identifier() {
+        let busy = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &booking("backing-up"),
+            &scheduled("2026-11-22T02:00:00Z"),
+            &[],
+        )
+        .unwrap();
+        assert!(busy.snapshots.is_empty() && busy.problems.is_empty());
+        assert_eq!(busy.waiting.len(), 1);
+        let caught_up = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &booking("available"),
+            &scheduled("2026-11-22T05:00:00Z"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            caught_up.snapshots[0].snapshot_id,
+            "lifeboat-booking-2026-11-22-0200"
+        );
+        let tags: BTreeMap<_, _> = caught_up.snapshots[0].tags.iter().cloned().collect();
+        assert_eq!(
+            tags["lifeboat:created-at"], "2026-11-22T02:00:00Z",
+            "the recovery point of 02:00"
+        );
+        assert_eq!(tags["lifeboat:tier"], "daily+weekly");
+        // Once taken, the hourly runs find it and do nothing.
+        let taken = [snap(
+            "lifeboat-booking-2026-11-22-0200",
+            "creating",
+            &deployment(),
+        )];
+        let later = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &booking("available"),
+            &scheduled("2026-11-22T06:00:00Z"),
+            &taken,
+        )
+        .unwrap();
+        assert!(
+            later.snapshots.is_empty() && later.waiting.is_empty() && later.problems.is_empty()
+        );
+        assert_eq!(later.taken.len(), 1);
+        // Before 02:00 the due snapshot is yesterday's, whose window closed long ago: nothing to do, nothing to look up.
+        assert!(
+            due_identifiers(&policy(), &booking("available"), at("2026-11-22T01:00:00Z"))
+                .is_empty()
+        );
+        assert_eq!(
+            due_identifiers(&policy(), &booking("available"), at("2026-11-22T03:00:00Z")),
+            [
+                (
+                    DatabaseKind::Instance,
+                    "lifeboat-booking-2026-11-22-0200".to_string()
+                ),
+                (
+                    DatabaseKind::Instance,
+                    "lifeboat-booking-2026-11-22-0200-r2".to_string()
+                ),
+                (
+                    DatabaseKind::Instance,
+                    "lifeboat-booking-2026-11-22-0200-r3".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_snapshot_is_replaced_by_a_numbered_retry_and_reported_once() {
+        let failed = [snap(
+            "lifeboat-booking-2026-11-22-0200",
+            "failed",
+            &deployment(),
+        )];
+        let plan = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &booking("available"),
+            &scheduled("2026-11-22T03:00:00Z"),
+            &failed,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.snapshots[0].snapshot_id,
+            "lifeboat-booking-2026-11-22-0200-r2"
+        );
+        assert_eq!(plan.problems.len(), 1);
+        assert!(
+            plan.problems[0].reason.contains("failed (status `failed`)"),
+            "{:?}",
+            plan.problems
+        );
+        let retried = [
+            failed[0].clone(),
+            snap(
+                "lifeboat-booking-2026-11-22-0200-r2",
+                "creating",
+                &deployment(),
+            ),
+        ];
+        let next = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &booking("available"),
+            &scheduled("2026-11-22T04:00:00Z"),
+            &retried,
+        )
+        .unwrap();
+        assert!(
+            next.problems.is_empty() && next.snapshots.is_empty(),
+            "reported once"
+        );
+        assert_eq!(next.taken[0].1, "lifeboat-booking-2026-11-22-0200-r2");
+    }
+
+    #[test]
+    fn a_window_closing_without_a_recovery_point_is_reported_once() {
+        let at_close = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &booking("backing-up"),
+            &scheduled("2026-11-22T10:00:00Z"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(at_close.problems.len(), 1);
+        assert!(
+            at_close.problems[0]
+                .reason
+                .starts_with("missed: no recovery point for 2026-11-22T02:00:00Z"),
+            "{:?}",
+            at_close.problems
+        );
+        assert!(at_close.problems[0].reason.contains("`backing-up`"));
+        let after = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &booking("backing-up"),
+            &scheduled("2026-11-22T11:00:00Z"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            after,
+            SnapshotPlan::default(),
+            "nothing more until tomorrow's is due"
+        );
+    }
+
+    #[test]
+    fn another_deployments_snapshot_of_the_due_name_is_a_conflict() {
+        let other = Deployment::new("lifeboat-other", "us-east-1").unwrap();
+        let theirs = [snap(
+            "lifeboat-booking-2026-11-22-0200",
+            "available",
+            &other,
+        )];
+        let plan = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &booking("available"),
+            &scheduled("2026-11-22T02:00:00Z"),
+            &theirs,
+        )
+        .unwrap();
+        assert!(plan.snapshots.is_empty() && plan.taken.is_empty());
+        assert!(
+            plan.problems[0]
+                .reason
+                .contains("made by deployment `lifeboat-other`"),
+            "{:?}",
+            plan.problems
+        );
+    }
+
+    #[test]
+    fn drill_databases_are_never_snapshotted() {
+        let mut drill = db(
+            "lbdrill-booking-1234",
+            DatabaseKind::Instance,
+            "available",
+            &[("backup", "lifeboat")],
+        );
+        drill
+            .tags
+            .insert(tags::DRILL.into(), "lbdrill-booking-1234".into());
+        let plan = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &[drill],
+            &scheduled("2026-11-22T02:00:00Z"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(plan, SnapshotPlan::default());
+    }
+
+    #[test]
+    fn an_idempotency_key_names_the_same_snapshot_on_its_day_only() {
+        let on = |day: &str, key: &str| {
+            let SnapshotTrigger::Manual(mut request) = manual(&[], key) else {
+                unreachable!()
+            };
+            request.requested_at = at(day);
+            snapshot_identifier(
+                "booking",
+                DatabaseKind::Instance,
+                &SnapshotTrigger::Manual(request),
+            )
+        };
+        assert_eq!(
+            on("2026-11-22T10:00:00Z", "pre-deploy"),
+            on("2026-11-22T18:00:00Z", "pre-deploy")
+        );
+        assert_ne!(
+            on("2026-11-22T10:00:00Z", "pre-deploy"),
+            on("2026-12-22T10:00:00Z", "pre-deploy"),
+            "next month: a new snapshot"
+        );
     }
 
     proptest! {
@@ -532,6 +1041,38 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn drill_databases_are_never_selected_even_by_a_catch_all_pattern() {
+        let everything = Policy::from_yaml(
+            "version: 1\nname: all\nplans:\n  - name: everything\n    select:\n      patterns: ['*']\n    retention:\n      keep_daily: 7\n    objectives: {rpo: 1h, rto: 4h}\n",
+        )
+        .unwrap();
+        let fleet = [
+            db("booking", DatabaseKind::Instance, "available", &[]),
+            db(
+                "lbdrill-booking-0badc0de",
+                DatabaseKind::Instance,
+                "available",
+                &[(tags::DRILL, "lbdrill-booking-0badc0de")],
+            ),
+            db(
+                "lbdrill-billing-0badf00d",
+                DatabaseKind::Cluster,
+                "available",
+                &[(tags::DRILL, "lbdrill-billing-0badf00d")],
+            ),
+        ];
+        for trigger in [scheduled("2026-11-22T02:00:00Z"), manual(&[], "pre-deploy")] {
+            let plan = plan_snapshots(&everything, &deployment(), &fleet, &trigger, &[]).unwrap();
+            let selected: Vec<&str> = plan
+                .snapshots
+                .iter()
+                .map(|s| s.database.identifier.as_str())
+                .collect();
+            assert_eq!(selected, ["booking"], "{trigger:?}");
         }
     }
 }

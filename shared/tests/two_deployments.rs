@@ -91,6 +91,7 @@ fn day(side: &Side, account: &mut Account, at: DateTime<Utc>) -> Vec<(String, St
         &side.deployment,
         std::slice::from_ref(&side.database),
         &trigger,
+        &account.in_region(home),
     )
     .expect("snapshot plan");
     for snapshot in planned.snapshots {

@@ -23,13 +23,17 @@ use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::ownership::Owner;
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
 use lifeboat::services::{RunOutcome, Services};
-use lifeboat::snapshot::{ManualRequest, PlannedSnapshot, SnapshotTrigger, plan_snapshots};
+use lifeboat::snapshot::{self, ManualRequest, PlannedSnapshot, SnapshotTrigger, plan_snapshots};
 
 /// Name of this function in ledger records, metrics and notifications.
 pub const FUNCTION: &str = "snapshot";
 
 /// The manual action this function performs.
 pub const ACTION: &str = "snapshot";
+
+/// EventBridge detail types of the RDS events that make a database available again (the template's rule narrows
+/// them to backup finished and started: RDS-EVENT-0002, RDS-EVENT-0088, RDS-EVENT-0151): each starts a catch-up run.
+pub const CATCH_UP_EVENT_TYPES: [&str; 2] = ["RDS DB Instance Event", "RDS DB Cluster Event"];
 
 /// An operator's request, for example
 /// `{"action":"snapshot","databases":["booking-db"],"reason":"pre-deploy v42","retain_days":90}`.
@@ -98,11 +102,24 @@ impl SnapshotFunction {
         };
         let region = self.rds.region().to_string();
         let databases = self.rds.list_databases().await?;
+        // A scheduled run looks up only the due snapshots' identifiers (one call per 100), never the whole region.
+        let existing = match &trigger {
+            SnapshotTrigger::Scheduled { at } => {
+                let wanted = snapshot::due_identifiers(&self.services.policy, &databases, *at);
+                if wanted.is_empty() {
+                    Vec::new()
+                } else {
+                    self.rds.snapshots_named(&wanted).await?
+                }
+            }
+            SnapshotTrigger::Manual(_) => Vec::new(),
+        };
         let plan = plan_snapshots(
             &self.services.policy,
             &self.services.deployment,
             &databases,
             &trigger,
+            &existing,
         )
         .map_err(|e| HandlerError::InvalidInput(e.to_string()))?;
         info!(
@@ -114,14 +131,18 @@ impl SnapshotFunction {
             "snapshot plan ready"
         );
 
+        let scheduled = matches!(trigger, SnapshotTrigger::Scheduled { .. });
         let reason = match &trigger {
             SnapshotTrigger::Scheduled { .. } => {
-                format!("policy {} daily schedule", self.services.policy.name)
+                format!(
+                    "policy {} daily schedule (catch-up within the start window)",
+                    self.services.policy.name
+                )
             }
             SnapshotTrigger::Manual(request) => request.reason.clone(),
         };
         let attempts: Vec<(ItemOutcome, Option<LedgerRecord>)> = stream::iter(&plan.snapshots)
-            .map(|planned| self.take(planned, &reason))
+            .map(|planned| self.take(planned, &reason, scheduled))
             .buffered(self.services.concurrency)
             .collect()
             .await;
@@ -135,6 +156,55 @@ impl SnapshotFunction {
             }
             results.push(outcome);
         }
+        for problem in &plan.problems {
+            let outcome = ItemOutcome {
+                database: problem.database.identifier.clone(),
+                kind: problem.database.kind,
+                region: region.clone(),
+                action: "scheduled-snapshot".into(),
+                status: ItemStatus::Failed,
+                resource: problem.snapshot.clone(),
+                detail: Some(problem.reason.clone()),
+                next_step: Some(problem.next_step.clone()),
+            };
+            ledger.record(LedgerRecord {
+                schema: RECORD_SCHEMA,
+                time: self.services.clock.now(),
+                function: FUNCTION.into(),
+                run_id: String::new(),
+                trigger: String::new(),
+                action: "scheduled-snapshot".into(),
+                phase: Phase::Result,
+                region: region.clone(),
+                database: problem.database.identifier.clone(),
+                resource: problem.snapshot.clone().unwrap_or_default(),
+                reason: reason.clone(),
+                outcome: Some("problem".into()),
+                error: Some(problem.reason.clone()),
+                details: serde_json::Value::Null,
+            });
+            results.push(outcome);
+        }
+        results.extend(plan.taken.iter().map(|(db, id)| ItemOutcome {
+            database: db.identifier.clone(),
+            kind: db.kind,
+            region: region.clone(),
+            action: "create-snapshot".into(),
+            status: ItemStatus::Unchanged,
+            resource: Some(id.clone()),
+            detail: None,
+            next_step: None,
+        }));
+        results.extend(plan.waiting.iter().map(|wait| ItemOutcome {
+            database: wait.database.identifier.clone(),
+            kind: wait.database.kind,
+            region: region.clone(),
+            action: "create-snapshot".into(),
+            status: ItemStatus::Waiting,
+            resource: None,
+            detail: Some(wait.reason.clone()),
+            next_step: None,
+        }));
         if let Err(e) = ledger.finish().await {
             warn!(error = %e, "ledger write failed");
             run_errors.push(e.to_string());
@@ -186,9 +256,18 @@ impl SnapshotFunction {
                 })?;
                 Ok(SnapshotTrigger::Scheduled { at })
             }
+            // A database available again (backup finished, started) catches up its owed snapshot at once.
+            Incoming::Event(event)
+                if CATCH_UP_EVENT_TYPES.contains(&event.detail_type.as_str()) =>
+            {
+                let at = event.time.unwrap_or_else(|| self.services.clock.now());
+                Ok(SnapshotTrigger::Scheduled { at })
+            }
             Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
-                "the snapshot function handles EventBridge `{}` events, not `{}` (from {})",
+                "the snapshot function handles EventBridge `{}`, `{}` and `{}` events, not `{}` (from {})",
                 input::SCHEDULED_EVENT,
+                CATCH_UP_EVENT_TYPES[0],
+                CATCH_UP_EVENT_TYPES[1],
                 event.detail_type,
                 event.source
             ))),
@@ -214,12 +293,24 @@ impl SnapshotFunction {
         }
     }
 
-    /// Request one snapshot; returns its outcome and the ledger record to write (none when nothing changed).
+    /// Request one snapshot; `scheduled` runs leave what heals by itself (a busy database, throttling) to the next
+    /// hourly run within the start window, as waiting, never alerted.
     async fn take(
         &self,
         planned: &PlannedSnapshot,
         reason: &str,
+        scheduled: bool,
     ) -> (ItemOutcome, Option<LedgerRecord>) {
+        let waits = |detail: String| {
+            let status = if scheduled {
+                ItemStatus::Waiting
+            } else {
+                ItemStatus::Skipped
+            };
+            let next_step = (!scheduled)
+                .then(|| "wait until the database is available, then invoke again".to_string());
+            (status, Some(detail), next_step, None)
+        };
         let db = &planned.database;
         let result = self
             .rds
@@ -227,55 +318,64 @@ impl SnapshotFunction {
             .await;
         let (status, detail, next_step, ledger_outcome) = match &result {
             Ok(_) => (ItemStatus::Done, None, None, Some("created")),
-            Err(CreateSnapshotError::AlreadyExists(_)) => match self.owner_of_existing(planned).await {
-                Ok(Some(Owner::Mine)) => (ItemStatus::Unchanged, None, None, None),
-                Ok(None) => (
-                    ItemStatus::Skipped,
-                    Some(format!(
-                        "snapshot `{}` existed a moment ago and is gone: no recovery point for this run yet",
-                        planned.snapshot_id
-                    )),
-                    Some("the next run takes it again (or invoke by hand)".to_string()),
-                    None,
-                ),
-                Ok(Some(owner)) => (
-                    ItemStatus::Failed,
-                    Some(format!(
-                        "snapshot `{}` exists but was made by {owner}: this deployment has no recovery point of {} for this run",
-                        planned.snapshot_id, db.identifier
-                    )),
-                    Some(format!(
-                        "two deployments select {} in {}: narrow one policy's selection so each database has one owner",
-                        db.identifier, db.region
-                    )),
-                    Some("conflict"),
-                ),
-                Err(e) => (
-                    ItemStatus::Failed,
-                    Some(format!(
-                        "snapshot `{}` exists and its owner could not be read: {e}",
-                        planned.snapshot_id
-                    )),
-                    Some(e.next_step()),
-                    Some("failed"),
-                ),
-            },
-            Err(e @ (CreateSnapshotError::NotReady(_) | CreateSnapshotError::NotFound(_))) => (
-                ItemStatus::Skipped,
-                Some(e.to_string()),
-                Some("wait until the database is available; the next scheduled run retries (or invoke by hand)"
-                    .to_string()),
-                None,
-            ),
+            Err(CreateSnapshotError::AlreadyExists(_)) => {
+                match self.owner_of_existing(planned).await {
+                    Ok(Some(Owner::Mine)) => (ItemStatus::Unchanged, None, None, None),
+                    Ok(None) => (
+                        ItemStatus::Skipped,
+                        Some(format!(
+                            "snapshot `{}` existed a moment ago and is gone: no recovery point for this run yet",
+                            planned.snapshot_id
+                        )),
+                        Some("the next run takes it again (or invoke by hand)".to_string()),
+                        None,
+                    ),
+                    Ok(Some(owner)) => (
+                        ItemStatus::Failed,
+                        Some(format!(
+                            "snapshot `{}` exists but was made by {owner}: this deployment has no recovery point of {} for this run",
+                            planned.snapshot_id, db.identifier
+                        )),
+                        Some(format!(
+                            "two deployments select {} in {}: narrow one policy's selection so each database has one owner",
+                            db.identifier, db.region
+                        )),
+                        Some("conflict"),
+                    ),
+                    Err(e) => (
+                        ItemStatus::Failed,
+                        Some(format!(
+                            "snapshot `{}` exists and its owner could not be read: {e}",
+                            planned.snapshot_id
+                        )),
+                        Some(e.next_step()),
+                        Some("failed"),
+                    ),
+                }
+            }
+            Err(e @ (CreateSnapshotError::NotReady(_) | CreateSnapshotError::NotFound(_))) => {
+                waits(format!(
+                    "{e}: tried again by the next hourly run within the start window"
+                ))
+            }
+            Err(CreateSnapshotError::Aws(e)) if scheduled && e.is_retryable() => waits(format!(
+                "{e}: tried again by the next hourly run within the start window"
+            )),
             Err(e @ CreateSnapshotError::QuotaExceeded(_)) => (
                 ItemStatus::Failed,
                 Some(e.to_string()),
-                Some("raise the RDS manual snapshot quota in Service Quotas, or shorten retention".to_string()),
+                Some(
+                    "raise the RDS manual snapshot quota in Service Quotas, or shorten retention"
+                        .to_string(),
+                ),
                 Some("failed"),
             ),
-            Err(CreateSnapshotError::Aws(e)) => {
-                (ItemStatus::Failed, Some(e.to_string()), Some(e.next_step()), Some("failed"))
-            }
+            Err(CreateSnapshotError::Aws(e)) => (
+                ItemStatus::Failed,
+                Some(e.to_string()),
+                Some(e.next_step()),
+                Some("failed"),
+            ),
         };
         match &result {
             Ok(arn) => {

@@ -7,8 +7,10 @@ use std::time::Duration;
 use aws_sdk_rds::Client as RdsClient;
 use aws_sdk_rds::config::retry::RetryConfig;
 use aws_sdk_rds::operation::create_db_snapshot::{CreateDBSnapshotError, CreateDbSnapshotOutput};
+use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::types::error::SnapshotQuotaExceededFault;
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 use aws_sdk_s3::operation::put_object::PutObjectOutput;
@@ -46,7 +48,8 @@ fn instance(id: &str, status: &str) -> DbInstance {
         .build()
 }
 
-fn fleet(instances: Vec<DbInstance>) -> [Rule; 2] {
+/// The region's databases, and no snapshot yet under the identifiers a scheduled run looks up.
+fn fleet(instances: Vec<DbInstance>) -> [Rule; 4] {
     [
         mock!(RdsClient::describe_db_instances).then_output(move || {
             DescribeDbInstancesOutput::builder()
@@ -55,7 +58,23 @@ fn fleet(instances: Vec<DbInstance>) -> [Rule; 2] {
         }),
         mock!(RdsClient::describe_db_clusters)
             .then_output(|| DescribeDbClustersOutput::builder().build()),
+        mock!(RdsClient::describe_db_snapshots)
+            .then_output(|| DescribeDbSnapshotsOutput::builder().build()),
+        mock!(RdsClient::describe_db_cluster_snapshots)
+            .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build()),
     ]
+}
+
+/// A scheduled event at `time` (an hourly tick of the snapshot schedule).
+fn scheduled_at(time: &str) -> serde_json::Value {
+    let mut event = scheduled();
+    event["time"] = json!(time);
+    event
+}
+
+/// A manual request for `booking-db`.
+fn manual() -> serde_json::Value {
+    json!({"action": "snapshot", "databases": ["booking-db"], "idempotency_key": "k"})
 }
 
 /// An RDS Query-protocol error response.
@@ -135,8 +154,8 @@ fn context() -> lambda_runtime::Context {
 }
 
 #[tokio::test]
-async fn database_still_creating_is_skipped_and_alerted() {
-    let [instances, clusters] = fleet(vec![
+async fn a_database_still_creating_waits_for_the_hourly_catch_up_and_is_reported_missed_once() {
+    let [instances, clusters, snapshots, cluster_snapshots] = fleet(vec![
         instance("booking-db", "available"),
         instance("new-db", "creating"),
     ]);
@@ -152,7 +171,14 @@ async fn database_still_creating_is_skipped_and_alerted() {
                 .build()
         });
     let seen = Seen::default();
-    let report = function(&[&instances, &clusters, &create], &seen)
+    let rules = [
+        &instances,
+        &clusters,
+        &snapshots,
+        &cluster_snapshots,
+        &create,
+    ];
+    let report = function(&rules, &seen)
         .handle(scheduled(), &context())
         .await
         .expect("run");
@@ -167,7 +193,11 @@ async fn database_still_creating_is_skipped_and_alerted() {
         .iter()
         .find(|r| r.database == "new-db")
         .expect("new-db result");
-    assert_eq!(new_db.status, ItemStatus::Skipped);
+    assert_eq!(
+        new_db.status,
+        ItemStatus::Waiting,
+        "the hourly runs try again"
+    );
     assert!(
         new_db
             .detail
@@ -180,16 +210,43 @@ async fn database_still_creating_is_skipped_and_alerted() {
         1,
         "the created snapshot is in the ledger"
     );
-    assert_eq!(
-        *seen.subjects.lock().unwrap(),
-        ["Lifeboat snapshot in us-east-1: 1 skipped of 2 item(s)"]
+    assert!(
+        seen.subjects.lock().unwrap().is_empty(),
+        "no alert for what the next hourly run retries"
     );
-    assert!(seen.messages.lock().unwrap()[0].contains("SKIPPED: instance new-db in us-east-1"));
+
+    // The start window (8 hours) closes with new-db still creating: reported missed, once.
+    let closed = function(&rules, &seen)
+        .handle(scheduled_at("2026-11-21T10:00:00Z"), &context())
+        .await
+        .expect("run");
+    let missed = closed
+        .results
+        .iter()
+        .find(|r| r.database == "new-db")
+        .expect("new-db result");
+    assert_eq!(missed.status, ItemStatus::Failed);
+    assert!(
+        missed
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("missed: no recovery point for 2026-11-21T02:00:00Z"),
+        "{missed:?}"
+    );
+    assert_eq!(seen.subjects.lock().unwrap().len(), 1);
+    let later = function(&rules, &seen)
+        .handle(scheduled_at("2026-11-21T11:00:00Z"), &context())
+        .await
+        .expect("run");
+    assert!(later.results.is_empty(), "{later:?}");
+    assert_eq!(seen.subjects.lock().unwrap().len(), 1, "reported once");
 }
 
 #[tokio::test]
-async fn state_change_between_listing_and_snapshot_is_a_skip() {
-    let [instances, clusters] = fleet(vec![instance("booking-db", "available")]);
+async fn state_change_between_listing_and_snapshot_waits_for_the_next_hourly_run() {
+    let [instances, clusters, snapshots, cluster_snapshots] =
+        fleet(vec![instance("booking-db", "available")]);
     let create = mock!(RdsClient::create_db_snapshot).then_http_response(|| {
         rds_error(
             400,
@@ -198,11 +255,24 @@ async fn state_change_between_listing_and_snapshot_is_a_skip() {
         )
     });
     let seen = Seen::default();
-    let report = function(&[&instances, &clusters, &create], &seen)
-        .handle(scheduled(), &context())
-        .await
-        .expect("run");
-    assert_eq!(report.results[0].status, ItemStatus::Skipped);
+    let report = function(
+        &[
+            &instances,
+            &clusters,
+            &snapshots,
+            &cluster_snapshots,
+            &create,
+        ],
+        &seen,
+    )
+    .handle(scheduled(), &context())
+    .await
+    .expect("run");
+    assert_eq!(
+        report.results[0].status,
+        ItemStatus::Waiting,
+        "retried hourly"
+    );
     assert!(
         report.results[0]
             .detail
@@ -218,7 +288,7 @@ async fn state_change_between_listing_and_snapshot_is_a_skip() {
 
 #[tokio::test]
 async fn snapshot_quota_exceeded_is_a_failure_with_a_next_step() {
-    let [instances, clusters] = fleet(vec![
+    let [instances, clusters, snapshots, cluster_snapshots] = fleet(vec![
         instance("booking-db", "available"),
         instance("billing-db", "available"),
     ]);
@@ -230,10 +300,19 @@ async fn snapshot_quota_exceeded_is_a_failure_with_a_next_step() {
         )
     });
     let seen = Seen::default();
-    let report = function(&[&instances, &clusters, &create], &seen)
-        .handle(scheduled(), &context())
-        .await
-        .expect("run");
+    let report = function(
+        &[
+            &instances,
+            &clusters,
+            &snapshots,
+            &cluster_snapshots,
+            &create,
+        ],
+        &seen,
+    )
+    .handle(scheduled(), &context())
+    .await
+    .expect("run");
 
     assert_eq!(report.counts.failed, 2);
     for result in &report.results {
@@ -264,19 +343,38 @@ async fn snapshot_quota_exceeded_is_a_failure_with_a_next_step() {
 
 #[tokio::test]
 async fn throttling_is_retried_and_then_reported_not_swallowed() {
-    let [instances, clusters] = fleet(vec![instance("booking-db", "available")]);
+    let [instances, clusters, snapshots, cluster_snapshots] =
+        fleet(vec![instance("booking-db", "available")]);
     let create = mock!(RdsClient::create_db_snapshot)
         .then_http_response(|| rds_error(400, "Throttling", "Rate exceeded"));
     let seen = Seen::default();
-    let report = function(&[&instances, &clusters, &create], &seen)
+    let rules = [
+        &instances,
+        &clusters,
+        &snapshots,
+        &cluster_snapshots,
+        &create,
+    ];
+    let scheduled_run = function(&rules, &seen)
         .handle(scheduled(), &context())
         .await
         .expect("run");
+    assert_eq!(
+        scheduled_run.results[0].status,
+        ItemStatus::Waiting,
+        "a scheduled run leaves it to the next hourly run"
+    );
+    assert!(seen.subjects.lock().unwrap().is_empty());
 
+    // An operator's request has no hourly retry: throttling that outlasts the retries is a failure.
+    let report = function(&rules, &seen)
+        .handle(manual(), &context())
+        .await
+        .expect("run");
     assert_eq!(
         create.num_calls(),
-        3,
-        "the SDK retried up to its attempt limit"
+        6,
+        "the SDK retried up to its attempt limit (3 attempts), in each run"
     );
     let result = &report.results[0];
     assert_eq!(result.status, ItemStatus::Failed);
@@ -296,17 +394,27 @@ async fn throttling_is_retried_and_then_reported_not_swallowed() {
 
 #[tokio::test]
 async fn throttling_that_clears_within_the_retries_succeeds() {
-    let [instances, clusters] = fleet(vec![instance("booking-db", "available")]);
+    let [instances, clusters, snapshots, cluster_snapshots] =
+        fleet(vec![instance("booking-db", "available")]);
     let create = mock!(RdsClient::create_db_snapshot)
         .sequence()
         .http_response(|| rds_error(400, "Throttling", "Rate exceeded"))
         .output(|| CreateDbSnapshotOutput::builder().build())
         .build();
     let seen = Seen::default();
-    let report = function(&[&instances, &clusters, &create], &seen)
-        .handle(scheduled(), &context())
-        .await
-        .expect("run");
+    let report = function(
+        &[
+            &instances,
+            &clusters,
+            &snapshots,
+            &cluster_snapshots,
+            &create,
+        ],
+        &seen,
+    )
+    .handle(scheduled(), &context())
+    .await
+    .expect("run");
     assert_eq!(create.num_calls(), 2);
     assert_eq!(report.results[0].status, ItemStatus::Done);
     assert!(
@@ -317,7 +425,8 @@ async fn throttling_that_clears_within_the_retries_succeeds() {
 
 #[tokio::test]
 async fn missing_permission_names_the_action_to_grant() {
-    let [instances, clusters] = fleet(vec![instance("booking-db", "available")]);
+    let [instances, clusters, snapshots, cluster_snapshots] =
+        fleet(vec![instance("booking-db", "available")]);
     let create = mock!(RdsClient::create_db_snapshot).then_http_response(|| {
         rds_error(
             403,
@@ -326,10 +435,19 @@ async fn missing_permission_names_the_action_to_grant() {
         )
     });
     let seen = Seen::default();
-    let report = function(&[&instances, &clusters, &create], &seen)
-        .handle(scheduled(), &context())
-        .await
-        .expect("run");
+    let report = function(
+        &[
+            &instances,
+            &clusters,
+            &snapshots,
+            &cluster_snapshots,
+            &create,
+        ],
+        &seen,
+    )
+    .handle(scheduled(), &context())
+    .await
+    .expect("run");
     let result = &report.results[0];
     assert_eq!(result.status, ItemStatus::Failed);
     assert!(
