@@ -8,7 +8,9 @@
 //! | `LIFEBOAT_POLICY_FILE` | path of a policy YAML file; the built-in `infra/policy.yaml` when unset |
 //! | `LIFEBOAT_CONCURRENCY` | concurrent AWS actions per run (default 8) |
 //! | `LIFEBOAT_DR_REGIONS` | the deployment's DR regions (comma-separated; the template's `DrRegions`): the policy may copy to no other, and every one is listed |
-//! | `LIFEBOAT_COPY_SLOTS` | cross-region copies in flight per destination region (default 5, the RDS limit) |
+//! | `LIFEBOAT_COPY_SLOTS` | cross-region DB snapshot copies in flight per destination region (default 20, the RDS limit) |
+//! | `LIFEBOAT_CLUSTER_COPY_SLOTS` | cross-region DB cluster snapshot copies in flight per destination region (default 5, the RDS limit), counted apart |
+//! | `LIFEBOAT_COPY_DEADLINE_HOURS` | hours a recovery point may take to reach every DR region before it is alerted as late (default 24) |
 
 use std::collections::BTreeSet;
 
@@ -17,8 +19,13 @@ use crate::policy::{Policy, PolicyError};
 /// Default number of concurrent AWS actions in one run.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
-/// Default number of cross-region copies in flight per destination region: the RDS limit per account.
-pub const DEFAULT_COPY_SLOTS: usize = 5;
+/// Default number of cross-region DB snapshot copies in flight per destination region: the RDS limit per account.
+pub const DEFAULT_COPY_SLOTS: usize = crate::copy::RDS_SNAPSHOT_COPIES_IN_FLIGHT_PER_REGION;
+
+/// Default number of cross-region DB cluster snapshot copies in flight per destination region: the RDS limit per
+/// account, counted apart from DB snapshot copies.
+pub const DEFAULT_CLUSTER_COPY_SLOTS: usize =
+    crate::copy::RDS_CLUSTER_SNAPSHOT_COPIES_IN_FLIGHT_PER_REGION;
 
 /// Configuration every function needs.
 #[derive(Debug, Clone)]
@@ -33,8 +40,12 @@ pub struct RuntimeConfig {
     pub topic_arn: String,
     /// Concurrent AWS actions per run.
     pub concurrency: usize,
-    /// Cross-region copies in flight per destination region.
+    /// Cross-region DB snapshot copies in flight per destination region.
     pub copy_slots: usize,
+    /// Cross-region DB cluster snapshot copies in flight per destination region.
+    pub cluster_copy_slots: usize,
+    /// Hours a recovery point may take to reach a DR region before it is late.
+    pub copy_deadline_hours: usize,
     /// The DR regions the deployment was given (`LIFEBOAT_DR_REGIONS`; empty when unset): the policy copies to no
     /// other, and every one is listed even after the policy stops copying there (its copies and holds still count).
     pub dr_regions: BTreeSet<String>,
@@ -170,6 +181,16 @@ impl RuntimeConfig {
             topic_arn,
             concurrency: number("LIFEBOAT_CONCURRENCY", DEFAULT_CONCURRENCY, 64)?,
             copy_slots: number("LIFEBOAT_COPY_SLOTS", DEFAULT_COPY_SLOTS, 100)?,
+            cluster_copy_slots: number(
+                "LIFEBOAT_CLUSTER_COPY_SLOTS",
+                DEFAULT_CLUSTER_COPY_SLOTS,
+                100,
+            )?,
+            copy_deadline_hours: number(
+                "LIFEBOAT_COPY_DEADLINE_HOURS",
+                crate::copy::DEFAULT_COPY_DEADLINE_HOURS as usize,
+                24 * 30,
+            )?,
         })
     }
 
@@ -205,6 +226,50 @@ mod tests {
         .unwrap();
         assert_eq!(config.policy.name, "default");
         assert_eq!(config.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(
+            (
+                config.copy_slots,
+                config.cluster_copy_slots,
+                config.copy_deadline_hours
+            ),
+            (20, 5, 24),
+            "the current RDS User Guide's limits, per kind"
+        );
+    }
+
+    #[test]
+    fn copy_slots_are_configurable_per_kind() {
+        let base = [
+            ("LIFEBOAT_DEPLOYMENT", "lifeboat"),
+            ("LIFEBOAT_LEDGER_BUCKET", "ledger"),
+            (
+                "LIFEBOAT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:lifeboat",
+            ),
+        ];
+        let mut pairs = base.to_vec();
+        pairs.extend([
+            ("LIFEBOAT_COPY_SLOTS", "30"),
+            ("LIFEBOAT_CLUSTER_COPY_SLOTS", "8"),
+            ("LIFEBOAT_COPY_DEADLINE_HOURS", "36"),
+        ]);
+        let config = RuntimeConfig::from_vars(vars(&pairs)).unwrap();
+        assert_eq!(
+            (
+                config.copy_slots,
+                config.cluster_copy_slots,
+                config.copy_deadline_hours
+            ),
+            (30, 8, 36)
+        );
+        let mut pairs = base.to_vec();
+        pairs.push(("LIFEBOAT_CLUSTER_COPY_SLOTS", "0"));
+        let err = RuntimeConfig::from_vars(vars(&pairs)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("LIFEBOAT_CLUSTER_COPY_SLOTS = `0`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -20,9 +20,11 @@
 //! - the region is not the source's own region;
 //! - no copy of it exists in that region: a snapshot with the target identifier (see [`target_identifier`],
 //!   which names the source region) whose source ([`copied_from`]) is this very snapshot's ARN, in any status.
-//!   A copy in flight, a finished copy and a failed copy all mean "done" (a failed one is reported as a finding,
-//!   since only deleting it lets the next run try again). A snapshot of that name copied from anything else is
-//!   not a copy of this source: it is reported ([`CopyFinding::NameTaken`]) and left alone;
+//!   A copy in flight or finished means "done". A failed one (`failed`, `error`, `incompatible-*`) never does: it
+//!   is reported, deleted by the copy function when this deployment made it, and the copy is retried under the next
+//!   attempt's name (`<source>-retry2-from-<region>`, …); a retry in flight or finished is the copy. A snapshot of
+//!   that name copied from anything else is not a copy of this source: it is reported
+//!   ([`CopyFinding::NameTaken`]) and left alone;
 //! - it is not a manual snapshot whose `lifeboat:expires-at` has passed: it is about to be deleted, and so would
 //!   its copy be ([`SkipReason::Expired`]);
 //! - it is younger than the region's `retain_days`: `now - created_at < retain_days`, the very test DR retention
@@ -36,11 +38,13 @@
 //! peer tools make alarms flap); the others are reported as waiting with their status. The "snapshot created"
 //! event, or the schedule, brings them back.
 //!
-//! **Slots.** RDS allows at most [`RDS_COPIES_IN_FLIGHT_PER_REGION`] (5) cross-region snapshot copies in flight per
-//! destination region per account; more requests fail or queue, and a copy can take hours. So per destination
-//! region the planner counts the copies already in flight (DR snapshots that are copies, or carry
-//! `lifeboat:managed`, in a status that is not terminal: see [`occupies_copy_slot`]) and starts at most
-//! `limit - in_flight` copies, never a negative number. Everything else is the region's backlog: it is not an
+//! **Slots.** The current RDS User Guide allows [`RDS_SNAPSHOT_COPIES_IN_FLIGHT_PER_REGION`] (20) DB snapshot copies
+//! and [`RDS_CLUSTER_SNAPSHOT_COPIES_IN_FLIGHT_PER_REGION`] (5) DB cluster snapshot copies in flight per destination
+//! region per account, counted per kind; more requests fail or queue, and a copy can take hours. RDS also copies one
+//! database's snapshots one after another, so a second copy of a database would hold a slot without progress. So
+//! per destination region and kind the planner counts the copies already in flight (DR snapshots that are copies,
+//! or carry `lifeboat:managed`, in a status that is not terminal: see [`occupies_copy_slot`]), starts at most
+//! `limit - in_flight` copies, never a negative number, and at most one per source database with none in flight. Everything else is the region's backlog: it is not an
 //! error and nothing retries noisily. When a copy finishes (RDS-EVENT-0060) the next run sees one copy fewer in
 //! flight and starts the next one, so the slots stay busy; the schedule refills them when an event is lost
 //! (EventBridge delivers RDS events on a best-effort basis). `shared/tests/copy_simulation.rs` measures what this
@@ -84,8 +88,18 @@ use crate::ownership::Deployment;
 use crate::policy::{CopyTarget, Plan, Policy};
 use crate::tags;
 
-/// Cross-region snapshot copies RDS allows in flight per destination region per account.
-pub const RDS_COPIES_IN_FLIGHT_PER_REGION: usize = 5;
+/// DB snapshot copies RDS allows in flight per destination region per account (the current RDS User Guide,
+/// USER_CopySnapshot). Counted apart from DB cluster snapshot copies.
+pub const RDS_SNAPSHOT_COPIES_IN_FLIGHT_PER_REGION: usize = 20;
+
+/// DB cluster snapshot copies RDS allows in flight per destination region per account (the Aurora User Guide).
+pub const RDS_CLUSTER_SNAPSHOT_COPIES_IN_FLIGHT_PER_REGION: usize = 5;
+
+/// How long a recovery point may take to reach a DR region before it is alerted as late, by default.
+pub const DEFAULT_COPY_DEADLINE_HOURS: u32 = 24;
+
+/// Copy attempts looked for per source and region (`<source>-from-<region>`, then `-retry2`, … up to this).
+pub const MAX_COPY_ATTEMPTS: u32 = 50;
 
 /// Whether `snapshot` takes one of its region's copy slots: its status is not terminal (see
 /// [`is_terminal_status`]) and it is a copy made across regions or a Lifeboat snapshot.
@@ -196,11 +210,36 @@ pub fn is_failed_status(status: &str) -> bool {
 /// (two deployments with DR in opposite directions), and an operator sees at once which snapshot a copy is. Every
 /// run plans the same name, so RDS's "already exists" means the copy was started before.
 pub fn target_identifier(source_id: &str, source_region: &str, kind: DatabaseKind) -> String {
-    crate::model::fit_identifier(
-        source_id,
-        &format!("-from-{source_region}"),
-        kind.max_snapshot_identifier_len(),
-    )
+    attempt_identifier(source_id, source_region, kind, 1)
+}
+
+/// The identifier of copy attempt `attempt` (1 is the first) of `source_id`: the first is
+/// [`target_identifier`], a retry after a failed copy is `<source identifier>-retry<n>-from-<source region>`.
+///
+/// The retry number goes before `-from-<source region>` so that every attempt still ends with it: the copy
+/// function's IAM policy lets it create copies only under names `lifeboat-*-from-<its region>`
+/// (`CopyToOwnCopyNames` in infra/template.yaml). It is `-retry<n>`, not `-r<n>`, so that it never reads like
+/// the copy of a retried source snapshot. Within RDS's length limit a long source name is cut, never the suffix.
+pub fn attempt_identifier(
+    source_id: &str,
+    source_region: &str,
+    kind: DatabaseKind,
+    attempt: u32,
+) -> String {
+    let tail = if attempt <= 1 {
+        format!("-from-{source_region}")
+    } else {
+        format!("-retry{attempt}-from-{source_region}")
+    };
+    crate::model::fit_identifier(source_id, &tail, kind.max_snapshot_identifier_len())
+}
+
+/// The source database a copy in flight belongs to, for RDS's one-at-a-time queue per source database: its
+/// `lifeboat:source` tag when it has one, else the database RDS reports ([`Snapshot::database`]).
+pub fn source_database(copy: &Snapshot) -> &str {
+    copy.tags
+        .get(tags::SOURCE)
+        .map_or(copy.database.as_str(), String::as_str)
 }
 
 /// The ARN of the snapshot `copy` was copied from: what RDS reports when it is an ARN (cross-region copies), else
@@ -249,40 +288,64 @@ pub fn plan_for_source<'p>(policy: &'p Policy, source: &Snapshot) -> Option<&'p 
     policy.plan_for(&database)
 }
 
-/// How many copies may be in flight per destination region.
+/// How many copies may be in flight per destination region and snapshot kind, and how long a copy may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyLimits {
-    /// The limit in every region not listed in `regions`; RDS's default is
-    /// [`RDS_COPIES_IN_FLIGHT_PER_REGION`].
-    pub in_flight_per_region: usize,
-    /// Per-region limits that differ from the default (a raised quota, or a lower share of it).
-    pub regions: BTreeMap<String, usize>,
+    /// DB snapshot copies in flight per destination region not listed in `regions`; RDS's default is
+    /// [`RDS_SNAPSHOT_COPIES_IN_FLIGHT_PER_REGION`].
+    pub snapshots_per_region: usize,
+    /// DB cluster snapshot copies in flight per destination region not listed in `regions`; RDS's default is
+    /// [`RDS_CLUSTER_SNAPSHOT_COPIES_IN_FLIGHT_PER_REGION`].
+    pub cluster_snapshots_per_region: usize,
+    /// Per (region, kind) limits that differ from the defaults (a raised quota, or a lower share of it).
+    pub regions: BTreeMap<(String, DatabaseKind), usize>,
+    /// A recovery point that has not reached a DR region this long after it was taken is late (alerted).
+    pub deadline: Duration,
 }
 
 impl Default for CopyLimits {
     fn default() -> Self {
-        Self::uniform(RDS_COPIES_IN_FLIGHT_PER_REGION)
+        Self::new(
+            RDS_SNAPSHOT_COPIES_IN_FLIGHT_PER_REGION,
+            RDS_CLUSTER_SNAPSHOT_COPIES_IN_FLIGHT_PER_REGION,
+        )
     }
 }
 
 impl CopyLimits {
-    /// The same limit in every region.
-    pub fn uniform(in_flight_per_region: usize) -> Self {
+    /// `snapshots` DB snapshot copies and `cluster_snapshots` DB cluster snapshot copies in flight in every
+    /// region, and the default deadline.
+    pub fn new(snapshots: usize, cluster_snapshots: usize) -> Self {
         Self {
-            in_flight_per_region,
+            snapshots_per_region: snapshots,
+            cluster_snapshots_per_region: cluster_snapshots,
             regions: BTreeMap::new(),
+            deadline: Duration::hours(i64::from(DEFAULT_COPY_DEADLINE_HOURS)),
         }
     }
 
-    /// The limit in `region`.
-    pub fn for_region(&self, region: &str) -> usize {
+    /// The same limit for both kinds in every region.
+    pub fn uniform(in_flight_per_region: usize) -> Self {
+        Self::new(in_flight_per_region, in_flight_per_region)
+    }
+
+    /// The same limits with another copy deadline.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The limit for copies of `kind` into `region`.
+    pub fn for_region(&self, region: &str, kind: DatabaseKind) -> usize {
         self.regions
-            .get(region)
+            .get(&(region.to_string(), kind))
             .copied()
-            .unwrap_or(self.in_flight_per_region)
+            .unwrap_or(match kind {
+                DatabaseKind::Instance => self.snapshots_per_region,
+                DatabaseKind::Cluster => self.cluster_snapshots_per_region,
+            })
     }
 }
-
 /// One copy: what the copy request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedCopy {
@@ -300,16 +363,17 @@ pub struct PlannedCopy {
     pub tags: Vec<(String, String)>,
 }
 
-/// The copy slots of one destination region.
+/// The copy slots of one destination region for one snapshot kind (RDS counts DB snapshot and DB cluster snapshot
+/// copies apart).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionSlots {
     /// Copies allowed in flight.
     pub limit: usize,
     /// Copies found in flight before this run.
     pub in_flight: usize,
-    /// Copies this plan starts (the region's entries in [`CopyPlan::starts`]).
+    /// Copies this plan starts (the region's entries of this kind in [`CopyPlan::starts`]).
     pub starting: usize,
-    /// Copies needed that wait for a slot, in the order they will start.
+    /// Copies needed that wait, in the order they will start.
     pub backlog: Vec<WaitingCopy>,
 }
 
@@ -320,12 +384,33 @@ impl RegionSlots {
     }
 }
 
-/// A needed copy that waits for a slot in its region. The run that starts it plans it in full.
+/// Why a needed copy is not started in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WaitReason {
+    /// Every slot of its region and kind is taken.
+    Slot,
+    /// A copy of the same source database to the same region is in flight (or starts in this run): RDS would
+    /// queue this one behind it, holding a slot without progress.
+    SameDatabase,
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WaitReason::Slot => "waiting for a free copy slot",
+            WaitReason::SameDatabase => {
+                "waiting behind the copy of the same database in flight (RDS copies one at a time per database)"
+            }
+        })
+    }
+}
+
+/// A needed copy that waits. The run that starts it plans it in full.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitingCopy {
     /// Identifier of the source snapshot.
     pub source_id: String,
-    /// Identifier the copy will have, [`target_identifier`] of the source.
+    /// Identifier the copy will have ([`attempt_identifier`] of the source).
     pub target_id: String,
     /// DB snapshot or DB cluster snapshot.
     pub kind: DatabaseKind,
@@ -333,8 +418,82 @@ pub struct WaitingCopy {
     pub database: String,
     /// When the source was taken (the backlog is in this order, oldest first).
     pub created_at: DateTime<Utc>,
+    /// What it waits for.
+    pub waits_for: WaitReason,
 }
 
+/// A copy that failed (`failed`, `error`, `incompatible-*`): no recovery point. The copy function deletes it when
+/// [`FailedCopy::deletable`] and the planner retries it under [`FailedCopy::retry_id`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCopy {
+    /// The failed copy, as listed in its region.
+    pub copy: Snapshot,
+    /// Identifier of its source snapshot.
+    pub source_id: String,
+    /// The source database.
+    pub database: String,
+    /// Whether this deployment made it (`lifeboat:managed` with its identity): only then is it deleted.
+    pub deletable: bool,
+    /// The identifier of the attempt that replaces it (in flight already, starting, or waiting).
+    pub retry_id: String,
+}
+
+/// Why a late recovery point has not reached a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LateReason {
+    /// Its copy was only started in this run.
+    StartingNow,
+    /// Its copy waits.
+    Waiting(WaitReason),
+    /// Its copy is in flight.
+    InFlight {
+        /// Identifier of the copy.
+        copy: String,
+        /// Its status.
+        status: String,
+    },
+    /// An attempt failed; a retry is in flight, starting or waiting.
+    Failed {
+        /// Identifier of the failed copy.
+        copy: String,
+        /// Its status.
+        status: String,
+    },
+}
+
+impl fmt::Display for LateReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LateReason::StartingNow => f.write_str("its copy starts only now"),
+            LateReason::Waiting(why) => write!(f, "{why}"),
+            LateReason::InFlight { copy, status } => {
+                write!(f, "its copy `{copy}` is still `{status}`")
+            }
+            LateReason::Failed { copy, status } => {
+                write!(f, "copy `{copy}` is `{status}` and is being retried")
+            }
+        }
+    }
+}
+
+/// A recovery point that has not reached a DR region within the copy deadline ([`CopyLimits::deadline`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateCopy {
+    /// Identifier of the source snapshot.
+    pub source_id: String,
+    /// The database.
+    pub database: String,
+    /// DB snapshot or DB cluster snapshot.
+    pub kind: DatabaseKind,
+    /// The DR region it has not reached.
+    pub region: String,
+    /// When the source was taken.
+    pub created_at: DateTime<Utc>,
+    /// How long ago, at planning time.
+    pub age: Duration,
+    /// Why it is not there.
+    pub reason: LateReason,
+}
 /// Why a source snapshot is not copied (to a region).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
@@ -405,7 +564,6 @@ pub struct SkippedCopy {
     /// Why.
     pub reason: SkipReason,
 }
-
 /// Something an operator should know, found while planning.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CopyFinding {
@@ -430,15 +588,6 @@ pub enum CopyFinding {
         /// What it was copied from, if anything.
         holder: Option<String>,
     },
-    /// The copy exists in a failed status; it blocks a new copy until it is deleted.
-    FailedCopy {
-        /// Identifier of the copy.
-        target: String,
-        /// Its region.
-        region: String,
-        /// Its status.
-        status: String,
-    },
 }
 
 impl fmt::Display for CopyFinding {
@@ -461,14 +610,6 @@ impl fmt::Display for CopyFinding {
                     .as_deref()
                     .map_or_else(|| "an original".to_string(), |h| format!("a copy of {h}"))
             ),
-            CopyFinding::FailedCopy {
-                target,
-                region,
-                status,
-            } => write!(
-                f,
-                "copy `{target}` in {region} is `{status}`: delete it so the next run copies again"
-            ),
         }
     }
 }
@@ -476,14 +617,18 @@ impl fmt::Display for CopyFinding {
 /// The plan of one copy run.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CopyPlan {
-    /// Copies to start now, by region, oldest source first.
+    /// Copies to start now, by region and kind, oldest source first.
     pub starts: Vec<PlannedCopy>,
-    /// Every DR region of the policy: its limit, copies in flight, copies starting and backlog.
-    pub regions: BTreeMap<String, RegionSlots>,
+    /// Every DR region of the policy, per snapshot kind: its limit, copies in flight, copies starting and backlog.
+    pub regions: BTreeMap<(String, DatabaseKind), RegionSlots>,
     /// Sources not copied (to a region), with the reason, in source order.
     pub skipped: Vec<SkippedCopy>,
     /// Findings for the operator, sorted.
     pub findings: Vec<CopyFinding>,
+    /// Failed copies of this deployment's sources (to delete when deletable, and retried), in source order.
+    pub failed: Vec<FailedCopy>,
+    /// Recovery points that have not reached a DR region within the copy deadline, in source order.
+    pub late: Vec<LateCopy>,
     /// Source snapshots ignored because this deployment did not make them (unmanaged, or another deployment's).
     pub not_ours: usize,
 }
@@ -494,10 +639,24 @@ impl CopyPlan {
         self.starts.iter().filter(move |copy| copy.region == region)
     }
 
-    /// Copies waiting for a slot, over all regions.
+    /// The slots of `kind` in `region`, if the policy copies there.
+    pub fn slots(&self, region: &str, kind: DatabaseKind) -> Option<&RegionSlots> {
+        self.regions.get(&(region.to_string(), kind))
+    }
+
+    /// Copies waiting, over all regions and kinds.
     pub fn backlog_len(&self) -> usize {
         self.regions.values().map(|slots| slots.backlog.len()).sum()
     }
+}
+
+/// A copy needed in one region: its source, plan and target, the attempt it is, and a failed earlier attempt.
+struct Needed<'s> {
+    source: &'s Snapshot,
+    plan: &'s Plan,
+    target: &'s CopyTarget,
+    target_id: String,
+    failed: Option<&'s Snapshot>,
 }
 
 /// Plan a copy run of `deployment`: which copies to start now in each DR region of the policy.
@@ -531,20 +690,30 @@ pub fn plan_copies(
     }
 
     for target in policy.plans.iter().flat_map(|p| &p.copies) {
-        plan.regions
-            .entry(target.region.clone())
-            .or_insert_with(|| RegionSlots {
-                limit: limits.for_region(&target.region),
-                in_flight: 0,
-                starting: 0,
-                backlog: Vec::new(),
-            });
+        for kind in [DatabaseKind::Instance, DatabaseKind::Cluster] {
+            plan.regions
+                .entry((target.region.clone(), kind))
+                .or_insert_with(|| RegionSlots {
+                    limit: limits.for_region(&target.region, kind),
+                    in_flight: 0,
+                    starting: 0,
+                    backlog: Vec::new(),
+                });
+        }
     }
+    // The sources that have a copy in a region.
+    let copies_of: BTreeSet<(&str, DatabaseKind, &str)> = existing
+        .values()
+        .filter_map(|snap| copied_from(snap).map(|arn| (snap.region.as_str(), snap.kind, arn)))
+        .collect();
+    // Source databases with a copy in flight, per region and kind: RDS runs their next copy only after it.
+    let mut busy: BTreeSet<(&str, DatabaseKind, &str)> = BTreeSet::new();
     for snap in existing.values() {
-        if let Some(slots) = plan.regions.get_mut(&snap.region)
+        if let Some(slots) = plan.regions.get_mut(&(snap.region.clone(), snap.kind))
             && occupies_copy_slot(snap)
         {
             slots.in_flight += 1;
+            busy.insert((snap.region.as_str(), snap.kind, source_database(snap)));
         }
     }
 
@@ -557,7 +726,20 @@ pub fn plan_copies(
     let mut seen: BTreeSet<(DatabaseKind, &str)> = BTreeSet::new();
     ordered.retain(|s| seen.insert((s.kind, s.identifier.as_str())));
 
-    let mut needed: BTreeMap<&str, Vec<(&Snapshot, &Plan, &CopyTarget)>> = BTreeMap::new();
+    let late = |source: &Snapshot, region: &str, reason: LateReason| {
+        let age = now.signed_duration_since(source.created_at);
+        (age > limits.deadline).then(|| LateCopy {
+            source_id: source.identifier.clone(),
+            database: source.database.clone(),
+            kind: source.kind,
+            region: region.to_string(),
+            created_at: source.created_at,
+            age,
+            reason,
+        })
+    };
+
+    let mut needed: BTreeMap<(&str, DatabaseKind), Vec<Needed>> = BTreeMap::new();
     for source in ordered {
         if !deployment.owns(&source.tags) {
             plan.not_ours += 1;
@@ -589,26 +771,78 @@ pub fn plan_copies(
                 plan.skipped.push(skip(SkipReason::SameRegion));
                 continue;
             }
-            let target_id = target_identifier(&source.identifier, &source.region, source.kind);
-            if let Some(copy) =
-                existing.get(&(target.region.as_str(), source.kind, target_id.as_str()))
+            let region = target.region.as_str();
+            let first_id = target_identifier(&source.identifier, &source.region, source.kind);
+            if let Some(copy) = existing.get(&(region, source.kind, first_id.as_str()))
+                && copied_from(copy) != Some(source.arn.as_str())
             {
-                let holder = copied_from(copy);
-                if holder != Some(source.arn.as_str()) {
-                    plan.findings.push(CopyFinding::NameTaken {
-                        database: source.database.clone(),
-                        kind: source.kind,
-                        target: target_id.clone(),
-                        region: target.region.clone(),
-                        holder: holder.map(str::to_string),
-                    });
-                } else if is_failed_status(&copy.status) {
-                    plan.findings.push(CopyFinding::FailedCopy {
-                        target: target_id.clone(),
-                        region: target.region.clone(),
-                        status: copy.status.clone(),
-                    });
+                plan.findings.push(CopyFinding::NameTaken {
+                    database: source.database.clone(),
+                    kind: source.kind,
+                    target: first_id.clone(),
+                    region: region.to_string(),
+                    holder: copied_from(copy).map(str::to_string),
+                });
+                continue;
+            }
+            // Every attempt at this copy: `-from-<region>`, then `-retry<n>-from-<region>`. Looked for only when
+            // the first is not simply there and available and some copy of the source exists in the region.
+            let first = existing.get(&(region, source.kind, first_id.as_str()));
+            if first.is_some_and(|c| c.is_available()) {
+                continue;
+            }
+            let mut attempts: Vec<&Snapshot> = Vec::new();
+            let mut last_taken = 0;
+            let any_copy =
+                first.is_some() || copies_of.contains(&(region, source.kind, source.arn.as_str()));
+            for attempt in (1..=MAX_COPY_ATTEMPTS).take_while(|_| any_copy) {
+                let id =
+                    attempt_identifier(&source.identifier, &source.region, source.kind, attempt);
+                if let Some(copy) = existing.get(&(region, source.kind, id.as_str())) {
+                    last_taken = attempt;
+                    if copied_from(copy) == Some(source.arn.as_str()) {
+                        attempts.push(copy);
+                    }
                 }
+            }
+            if attempts.iter().any(|c| c.is_available()) {
+                continue;
+            }
+            let in_flight = attempts.iter().find(|c| !is_terminal_status(&c.status));
+            let failed: Vec<&Snapshot> = attempts
+                .iter()
+                .copied()
+                .filter(|c| is_failed_status(&c.status))
+                .collect();
+            let retry_id = in_flight.map_or_else(
+                || {
+                    attempt_identifier(
+                        &source.identifier,
+                        &source.region,
+                        source.kind,
+                        last_taken + 1,
+                    )
+                },
+                |c| c.identifier.clone(),
+            );
+            for copy in &failed {
+                plan.failed.push(FailedCopy {
+                    copy: (*copy).clone(),
+                    source_id: source.identifier.clone(),
+                    database: source.database.clone(),
+                    deletable: deployment.owns(&copy.tags),
+                    retry_id: retry_id.clone(),
+                });
+            }
+            if let Some(copy) = in_flight {
+                plan.late.extend(late(
+                    source,
+                    region,
+                    LateReason::InFlight {
+                        copy: copy.identifier.clone(),
+                        status: copy.status.clone(),
+                    },
+                ));
                 continue;
             }
             if let Some(expires_at) = expired_at(source, now) {
@@ -629,38 +863,73 @@ pub fn plan_copies(
                 continue;
             }
             needed
-                .entry(target.region.as_str())
+                .entry((region, source.kind))
                 .or_default()
-                .push((source, source_plan, target));
+                .push(Needed {
+                    source,
+                    plan: source_plan,
+                    target,
+                    target_id: retry_id,
+                    failed: failed.last().copied(),
+                });
         }
     }
 
-    for (region, copies) in needed {
-        let Some(slots) = plan.regions.get_mut(region) else {
+    for ((region, kind), copies) in needed {
+        let Some(slots) = plan.regions.get_mut(&(region.to_string(), kind)) else {
             continue;
         };
-        let free = slots.free();
-        let mut copies = copies.into_iter();
-        for (source, source_plan, target) in copies.by_ref().take(free) {
-            let copy = planned_copy(policy, deployment, source_plan, target, source, now);
-            if !copy.source.encrypted {
-                plan.findings.push(CopyFinding::UnencryptedSource {
-                    source: copy.source.identifier.clone(),
-                    region: copy.region.clone(),
-                });
+        let mut free = slots.free();
+        for copy in copies {
+            let database = copy.source.database.as_str();
+            let wait = if busy.contains(&(region, kind, database)) {
+                Some(WaitReason::SameDatabase)
+            } else if free == 0 {
+                Some(WaitReason::Slot)
+            } else {
+                None
+            };
+            let reason = match (copy.failed, wait) {
+                (Some(failed), _) => LateReason::Failed {
+                    copy: failed.identifier.clone(),
+                    status: failed.status.clone(),
+                },
+                (None, Some(why)) => LateReason::Waiting(why),
+                (None, None) => LateReason::StartingNow,
+            };
+            plan.late.extend(late(copy.source, region, reason));
+            match wait {
+                Some(waits_for) => slots.backlog.push(WaitingCopy {
+                    source_id: copy.source.identifier.clone(),
+                    target_id: copy.target_id,
+                    kind,
+                    database: database.to_string(),
+                    created_at: copy.source.created_at,
+                    waits_for,
+                }),
+                None => {
+                    let planned = planned_copy(
+                        policy,
+                        deployment,
+                        copy.plan,
+                        copy.target,
+                        copy.source,
+                        copy.target_id,
+                        now,
+                    );
+                    if !planned.source.encrypted {
+                        plan.findings.push(CopyFinding::UnencryptedSource {
+                            source: planned.source.identifier.clone(),
+                            region: planned.region.clone(),
+                        });
+                    }
+                    free -= 1;
+                    busy.insert((region, kind, database));
+                    slots.starting += 1;
+                    plan.starts.push(planned);
+                }
             }
-            slots.starting += 1;
-            plan.starts.push(copy);
         }
-        slots.backlog = copies
-            .map(|(source, _, _)| WaitingCopy {
-                source_id: source.identifier.clone(),
-                target_id: target_identifier(&source.identifier, &source.region, source.kind),
-                kind: source.kind,
-                database: source.database.clone(),
-                created_at: source.created_at,
-            })
-            .collect();
     }
     plan.findings.sort();
     plan.findings.dedup();
@@ -673,12 +942,13 @@ fn planned_copy(
     plan: &Plan,
     target: &CopyTarget,
     source: &Snapshot,
+    target_id: String,
     now: DateTime<Utc>,
 ) -> PlannedCopy {
     PlannedCopy {
         source: source.clone(),
         region: target.region.clone(),
-        target_id: target_identifier(&source.identifier, &source.region, source.kind),
+        target_id,
         kms_key_id: source.encrypted.then(|| target.kms_key_id.clone()),
         option_group: match source.kind {
             DatabaseKind::Instance => target.option_group.clone(),
@@ -913,7 +1183,7 @@ plans:
         assert_eq!(tags[tags::PLAN], "prod", "found through the selection");
         assert_eq!(tags[tags::TIER], "daily");
         assert!(plan.findings.is_empty() && plan.skipped.is_empty());
-        assert_eq!(plan.regions[WEST].starting, 1);
+        assert_eq!(west_slots(&plan).starting, 1);
     }
 
     #[test]
@@ -946,15 +1216,23 @@ plans:
         assert!(plan.starts.iter().all(|c| c.option_group.is_none()));
     }
 
+    fn west_slots(plan: &CopyPlan) -> &RegionSlots {
+        plan.slots(WEST, DatabaseKind::Instance).unwrap()
+    }
+
     #[test]
     fn slots_are_limited_and_the_oldest_go_first() {
-        let sources: Vec<Snapshot> = (0..7).map(|i| source("dev-a", 10 + i)).collect();
+        // Seven databases, one snapshot each; two copies of other databases in flight; 5 slots.
+        let sources: Vec<Snapshot> = (0..7)
+            .map(|i| source(&format!("dev-{i}"), 10 + i))
+            .collect();
         let running = [
             copy_of(&source("dev-b", 1), WEST, "copying"),
             copy_of(&source("dev-c", 1), WEST, "pending"),
         ];
-        let plan = run(&sources, &running);
-        let west = &plan.regions[WEST];
+        let limits = CopyLimits::uniform(5);
+        let plan = plan_copies(&policy(), &deployment(), &sources, &running, &limits, now());
+        let west = west_slots(&plan);
         assert_eq!((west.limit, west.in_flight, west.free()), (5, 2, 3));
         let started: Vec<&str> = plan
             .starts
@@ -969,19 +1247,109 @@ plans:
         assert_eq!(started, oldest);
         assert_eq!(west.backlog.len(), 4);
         assert_eq!(west.backlog[0].source_id, sources[3].identifier);
+        assert!(west.backlog.iter().all(|w| w.waits_for == WaitReason::Slot));
         assert_eq!(plan.backlog_len(), 4);
 
-        let custom = CopyLimits {
-            in_flight_per_region: 5,
-            regions: [(WEST.to_string(), 1)].into(),
-        };
+        let mut custom = CopyLimits::uniform(5);
+        custom
+            .regions
+            .insert((WEST.to_string(), DatabaseKind::Instance), 1);
         let plan = plan_copies(&policy(), &deployment(), &sources, &running, &custom, now());
         assert!(
             plan.starts.is_empty(),
             "in flight above the limit: no start"
         );
-        assert_eq!(plan.regions[WEST].free(), 0);
-        assert_eq!(plan.regions[EU].limit, 5);
+        assert_eq!(west_slots(&plan).free(), 0);
+        assert_eq!(plan.slots(EU, DatabaseKind::Instance).unwrap().limit, 5);
+        assert_eq!(plan.slots(WEST, DatabaseKind::Cluster).unwrap().limit, 5);
+    }
+
+    #[test]
+    fn default_limits_follow_the_rds_guide_per_kind() {
+        let limits = CopyLimits::default();
+        assert_eq!(limits.for_region(WEST, DatabaseKind::Instance), 20);
+        assert_eq!(limits.for_region(WEST, DatabaseKind::Cluster), 5);
+        assert_eq!(limits.deadline, Duration::hours(24));
+        // 30 databases of each kind: 20 DB snapshot copies and 5 DB cluster snapshot copies start, counted apart.
+        let mut sources = Vec::new();
+        for i in 0..30 {
+            sources.push(source(&format!("prod-{i:02}"), 1));
+            let mut cluster = source(&format!("prod-{i:02}"), 1);
+            cluster.kind = DatabaseKind::Cluster;
+            sources.push(cluster);
+        }
+        // Three cluster snapshot copies already in flight take cluster slots only.
+        let running: Vec<Snapshot> = (0..3)
+            .map(|i| {
+                let mut s = source(&format!("prod-x{i}"), 1);
+                s.kind = DatabaseKind::Cluster;
+                copy_of(&s, WEST, "copying")
+            })
+            .collect();
+        let plan = run(&sources, &running);
+        let count = |kind| {
+            plan.starts_in(WEST)
+                .filter(|c| c.source.kind == kind)
+                .count()
+        };
+        assert_eq!(count(DatabaseKind::Instance), 20);
+        assert_eq!(count(DatabaseKind::Cluster), 2);
+        let cluster = plan.slots(WEST, DatabaseKind::Cluster).unwrap();
+        assert_eq!(
+            (cluster.limit, cluster.in_flight, cluster.starting),
+            (5, 3, 2)
+        );
+        assert_eq!(west_slots(&plan).in_flight, 0);
+    }
+
+    #[test]
+    fn one_copy_in_flight_per_database_and_region_the_others_fill_the_slots() {
+        // db1 has four days of snapshots waiting, db0 has one copy in flight and one waiting, db2 and db3 one each.
+        let mut sources: Vec<Snapshot> = (0..4).map(|d| source("db1", 100 - d)).collect();
+        sources.push(source("db0", 50));
+        sources.push(source("db2", 20));
+        sources.push(source("db3", 10));
+        let running = [copy_of(&source("db0", 60), WEST, "copying")];
+        let plan = plan_copies(
+            &policy(),
+            &deployment(),
+            &sources,
+            &running,
+            &CopyLimits::uniform(5),
+            now(),
+        );
+        let started: Vec<&str> = plan
+            .starts_in(WEST)
+            .map(|c| c.source.identifier.as_str())
+            .collect();
+        // The oldest of db1, then db2 and db3: db0 waits behind its copy in flight, db1's others behind the first.
+        assert_eq!(
+            started,
+            [
+                sources[0].identifier.as_str(),
+                sources[5].identifier.as_str(),
+                sources[6].identifier.as_str()
+            ]
+        );
+        let west = west_slots(&plan);
+        assert_eq!((west.in_flight, west.starting), (1, 3));
+        assert_eq!(west.backlog.len(), 4);
+        assert!(
+            west.backlog
+                .iter()
+                .all(|w| w.waits_for == WaitReason::SameDatabase),
+            "a free slot is left free rather than queued behind the same database: {:?}",
+            west.backlog
+        );
+        assert!(
+            WaitReason::SameDatabase
+                .to_string()
+                .contains("one at a time per database")
+        );
+        // The in-flight copy's database is read from its lifeboat:source tag first.
+        let mut renamed = copy_of(&source("db2", 60), WEST, "copying");
+        renamed.database = "something-else".into();
+        assert_eq!(source_database(&renamed), "db2");
     }
 
     #[test]
@@ -1008,30 +1376,24 @@ plans:
         let slots: Vec<bool> = dr.iter().map(occupies_copy_slot).collect();
         assert_eq!(slots, [true, true, false, false, false, false, true, true]);
         let plan = run(&[], &dr);
-        assert_eq!(plan.regions[WEST].in_flight, 3);
-        assert!(!plan.regions.contains_key("ap-south-1"));
+        assert_eq!(west_slots(&plan).in_flight, 3);
+        assert!(plan.slots("ap-south-1", DatabaseKind::Instance).is_none());
     }
 
     #[test]
-    fn an_existing_copy_in_any_status_means_done() {
+    fn an_existing_copy_in_flight_or_available_means_done() {
         let src = source("db1", 1);
-        for status in ["copying", "available", "creating", "failed"] {
+        for status in ["copying", "available", "creating", "pending"] {
             let plan = run(
                 std::slice::from_ref(&src),
                 &[copy_of(&src, WEST, status), copy_of(&src, EU, status)],
             );
             assert!(plan.starts.is_empty(), "{status}");
-            assert_eq!(plan.findings.is_empty(), status != "failed", "{status}");
+            assert!(
+                plan.findings.is_empty() && plan.failed.is_empty(),
+                "{status}"
+            );
         }
-        let plan = run(std::slice::from_ref(&src), &[copy_of(&src, WEST, "failed")]);
-        assert_eq!(plan.starts.len(), 1);
-        assert!(
-            plan.findings[0]
-                .to_string()
-                .contains("is `failed`: delete it"),
-            "{}",
-            plan.findings[0]
-        );
         let mut other_kind = copy_of(&src, WEST, "available");
         other_kind.kind = DatabaseKind::Cluster;
         assert_eq!(
@@ -1039,6 +1401,155 @@ plans:
             2,
             "kinds are separate names"
         );
+    }
+
+    #[test]
+    fn a_failed_copy_never_counts_as_done_and_is_retried_under_a_new_name() {
+        let src = source("db1", 1);
+        let retry2 = attempt_identifier(&src.identifier, PRIMARY, DatabaseKind::Instance, 2);
+        assert_eq!(retry2, format!("{}-retry2-from-{PRIMARY}", src.identifier));
+        for status in [
+            "failed",
+            "error",
+            "incompatible-parameters",
+            "incompatible-restore",
+        ] {
+            let failed = copy_of(&src, WEST, status);
+            let plan = run(std::slice::from_ref(&src), std::slice::from_ref(&failed));
+            let west: Vec<&str> = plan.starts_in(WEST).map(|c| c.target_id.as_str()).collect();
+            assert_eq!(west, [retry2.as_str()], "{status}");
+            assert_eq!(
+                plan.failed,
+                [FailedCopy {
+                    copy: failed.clone(),
+                    source_id: src.identifier.clone(),
+                    database: "db1".into(),
+                    deletable: true,
+                    retry_id: retry2.clone(),
+                }],
+                "{status}"
+            );
+            assert_eq!(
+                west_slots(&plan).in_flight,
+                0,
+                "a failed copy holds no slot"
+            );
+        }
+
+        // The retry in flight is the copy: nothing starts; the failed one is still reported (to delete).
+        let failed = copy_of(&src, WEST, "failed");
+        let mut in_flight = copy_of(&src, WEST, "copying");
+        in_flight.identifier = retry2.clone();
+        let plan = run(
+            std::slice::from_ref(&src),
+            &[
+                failed.clone(),
+                in_flight.clone(),
+                copy_of(&src, EU, "available"),
+            ],
+        );
+        assert!(plan.starts.is_empty(), "{:?}", plan.starts);
+        assert_eq!(plan.failed.len(), 1);
+        assert_eq!(plan.failed[0].retry_id, retry2);
+        // Once the failed copy is being deleted and the retry is done, all is quiet.
+        let mut deleting = failed.clone();
+        deleting.status = "deleting".into();
+        let mut done = in_flight.clone();
+        done.status = "available".into();
+        let plan = run(
+            std::slice::from_ref(&src),
+            &[deleting.clone(), done, copy_of(&src, EU, "available")],
+        );
+        assert!(plan.starts.is_empty() && plan.failed.is_empty() && plan.late.is_empty());
+        // The retry failed too: the third attempt, never a name that exists.
+        let mut failed2 = in_flight.clone();
+        failed2.status = "failed".into();
+        let plan = run(
+            std::slice::from_ref(&src),
+            &[deleting, failed2, copy_of(&src, EU, "available")],
+        );
+        assert_eq!(
+            plan.starts[0].target_id,
+            attempt_identifier(&src.identifier, PRIMARY, DatabaseKind::Instance, 3)
+        );
+        assert_eq!(plan.failed.len(), 1);
+
+        // Another deployment's failed copy of it is reported, not deletable; the retry still goes ahead.
+        let mut foreign = copy_of(&src, WEST, "failed");
+        foreign.tags.remove(tags::MANAGED);
+        let plan = run(std::slice::from_ref(&src), &[foreign]);
+        assert!(!plan.failed[0].deletable);
+        assert_eq!(plan.starts_in(WEST).count(), 1);
+    }
+
+    #[test]
+    fn retry_names_stay_within_rds_limits() {
+        let long = format!("lifeboat-{}-2026-11-22-0200", "c".repeat(60));
+        for attempt in [1, 2, 17] {
+            let id = attempt_identifier(&long, PRIMARY, DatabaseKind::Cluster, attempt);
+            assert!(id.len() <= 63, "{id}");
+            assert!(id.ends_with(&format!("-from-{PRIMARY}")), "{id}");
+            if attempt > 1 {
+                assert!(
+                    id.ends_with(&format!("-retry{attempt}-from-{PRIMARY}")),
+                    "{id}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn recovery_points_past_the_copy_deadline_are_late_with_the_reason() {
+        let limits = CopyLimits::uniform(2);
+        let fresh = source("db0", 23);
+        let waiting = source("db1", 30);
+        let starting = source("db2", 40);
+        let flying = source("db3", 26);
+        let failed_src = source("prod-a", 25);
+        let dr = [
+            copy_of(&flying, WEST, "copying"),
+            copy_of(&flying, EU, "available"),
+            copy_of(&failed_src, WEST, "failed"),
+            copy_of(&failed_src, EU, "available"),
+        ];
+        let sources = [
+            fresh.clone(),
+            waiting.clone(),
+            starting.clone(),
+            flying.clone(),
+            failed_src.clone(),
+        ];
+        let plan = plan_copies(&policy(), &deployment(), &sources, &dr, &limits, now());
+        let west: BTreeMap<&str, &LateReason> = plan
+            .late
+            .iter()
+            .filter(|l| l.region == WEST)
+            .map(|l| (l.database.as_str(), &l.reason))
+            .collect();
+        // Within the deadline: never late, whatever it waits for.
+        assert!(!west.contains_key("db0"));
+        assert_eq!(west["db2"], &LateReason::StartingNow, "{west:?}");
+        // One slot taken (db3 in flight), one free for the oldest (db2): db1 waits, prod-a's retry waits.
+        assert_eq!(west["db1"], &LateReason::Waiting(WaitReason::Slot));
+        assert_eq!(
+            west["db3"],
+            &LateReason::InFlight {
+                copy: format!("{}-from-{PRIMARY}", flying.identifier),
+                status: "copying".into()
+            }
+        );
+        assert!(matches!(west["prod-a"], LateReason::Failed { status, .. } if status == "failed"));
+        let late = plan
+            .late
+            .iter()
+            .find(|l| l.database == "db1" && l.region == WEST)
+            .unwrap();
+        assert_eq!(late.age, Duration::hours(30));
+        assert!(late.reason.to_string().contains("free copy slot"));
+        // A longer deadline: nothing is late.
+        let patient = CopyLimits::uniform(2).with_deadline(Duration::hours(48));
+        let plan = plan_copies(&policy(), &deployment(), &sources, &dr, &patient, now());
+        assert!(plan.late.is_empty(), "{:?}", plan.late);
     }
 
     #[test]
@@ -1621,12 +2132,26 @@ plans:
                 continue;
             };
             for t in &plan.copies {
-                let target = format!("{}-from-{}", s.identifier, s.region);
-                let exists = dr
+                let first = format!("{}-from-{}", s.identifier, s.region);
+                let found = dr
                     .iter()
-                    .any(|d| d.region == t.region && d.kind == s.kind && d.identifier == target);
+                    .find(|d| d.region == t.region && d.kind == s.kind && d.identifier == first);
+                // A copy of it in flight or available is done, a snapshot of that name copied from anything else
+                // blocks it; a failed (or vanishing) copy of it is retried under the second attempt's name.
+                let (blocked, target) = match found {
+                    None => (false, first),
+                    Some(d) => {
+                        let ours = d.copied_from.as_deref() == Some(s.arn.as_str());
+                        let live = !["failed", "incompatible-restore", "deleting"]
+                            .contains(&d.status.as_str());
+                        (
+                            !ours || live,
+                            format!("{}-retry2-from-{}", s.identifier, s.region),
+                        )
+                    }
+                };
                 let young = s.created_at + Duration::days(i64::from(t.retain_days)) > now();
-                if !exists && young && t.region != s.region {
+                if !blocked && young && t.region != s.region {
                     out.insert((t.region.clone(), s.kind, target));
                 }
             }
@@ -1641,22 +2166,47 @@ plans:
         ) {
             let limits = CopyLimits::uniform(limit);
             let plan = plan_copies(&policy(), &deployment(), &sources, &dr, &limits, now());
-            for (region, slots) in &plan.regions {
-                let in_flight: BTreeSet<(&str, DatabaseKind)> = dr
+            for ((region, kind), slots) in &plan.regions {
+                let occupying: BTreeMap<&str, &str> = dr
                     .iter()
-                    .filter(|d| &d.region == region)
+                    .filter(|d| &d.region == region && d.kind == *kind)
                     .filter(|d| !["available", "failed", "deleting", "incompatible-restore"].contains(&d.status.as_str()))
                     .filter(|d| d.is_managed() || d.copied_from.is_some() || d.tags.contains_key(tags::COPIED_FROM))
-                    .map(|d| (d.identifier.as_str(), d.kind))
+                    .map(|d| (d.identifier.as_str(), d.tags.get(tags::SOURCE).unwrap_or(&d.database).as_str()))
                     .collect();
-                prop_assert_eq!(slots.in_flight, in_flight.len());
-                let started = plan.starts_in(region).count();
-                prop_assert_eq!(started, slots.starting);
-                prop_assert!(started <= limit.saturating_sub(in_flight.len()));
-                // Slots are never left idle while copies wait.
-                prop_assert!(slots.backlog.is_empty() || started == slots.free());
-                // Oldest first.
-                if let (Some(last), Some(next)) = (plan.starts_in(region).last(), slots.backlog.first()) {
+                prop_assert_eq!(slots.in_flight, occupying.len());
+                prop_assert_eq!(slots.limit, limit);
+                let busy: BTreeSet<&str> = occupying.values().copied().collect();
+                let started: Vec<&PlannedCopy> = plan
+                    .starts_in(region)
+                    .filter(|c| c.source.kind == *kind)
+                    .collect();
+                prop_assert_eq!(started.len(), slots.starting);
+                // Never over the per-kind limit.
+                prop_assert!(started.len() <= limit.saturating_sub(occupying.len()));
+                // Never more than one copy in flight per database and destination.
+                let mut starting: BTreeSet<&str> = BTreeSet::new();
+                for copy in &started {
+                    let database = copy.source.database.as_str();
+                    prop_assert!(!busy.contains(database), "{} already has a copy in flight", database);
+                    prop_assert!(starting.insert(database), "two copies of {} started", database);
+                }
+                // Every free slot is used while an eligible copy (of a database with none in flight) waits.
+                let eligible = |w: &WaitingCopy| {
+                    !busy.contains(w.database.as_str()) && !starting.contains(w.database.as_str())
+                };
+                if slots.backlog.iter().any(eligible) {
+                    prop_assert_eq!(started.len(), slots.free());
+                }
+                for waiting in &slots.backlog {
+                    let expected = if eligible(waiting) { WaitReason::Slot } else { WaitReason::SameDatabase };
+                    prop_assert_eq!(waiting.waits_for, expected);
+                }
+                // Oldest first among the eligible: every start is older than every copy waiting for a slot.
+                if let (Some(last), Some(next)) = (
+                    started.last(),
+                    slots.backlog.iter().find(|w| w.waits_for == WaitReason::Slot),
+                ) {
                     prop_assert!(order_key(&last.source) < (next.created_at, next.source_id.as_str(), next.kind));
                 }
                 for pair in slots.backlog.windows(2) {
@@ -1668,10 +2218,15 @@ plans:
             for copy in &plan.starts {
                 prop_assert!(!dr.iter().any(|d| d.region == copy.region && d.kind == copy.source.kind && d.identifier == copy.target_id));
                 prop_assert!(got.insert((copy.region.clone(), copy.source.kind, copy.target_id.clone())), "planned twice");
-                prop_assert_eq!(&copy.target_id, &format!("{}-from-{}", copy.source.identifier, copy.source.region));
+                prop_assert!(
+                    [format!("{}-from-{}", copy.source.identifier, copy.source.region),
+                     format!("{}-retry2-from-{}", copy.source.identifier, copy.source.region)]
+                        .contains(&copy.target_id),
+                    "{}", copy.target_id
+                );
                 prop_assert!(copy.tags.len() <= tags::MAX_TAGS_PER_RESOURCE);
             }
-            for (region, slots) in &plan.regions {
+            for ((region, _), slots) in &plan.regions {
                 for waiting in &slots.backlog {
                     prop_assert!(!dr.iter().any(|d| &d.region == region && d.kind == waiting.kind && d.identifier == waiting.target_id));
                     prop_assert!(got.insert((region.clone(), waiting.kind, waiting.target_id.clone())), "planned twice");

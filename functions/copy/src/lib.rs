@@ -8,6 +8,19 @@
 //! finished" or "canceled" (RDS-EVENT-0060/0061, forwarded from the DR regions) refills the freed slot. The hourly
 //! schedule is the safety net for lost events and backlog. Target identifiers are deterministic, so an existing
 //! or in-flight copy counts as done.
+//!
+//! Slots are counted per destination region and snapshot kind (RDS allows 20 DB snapshot copies and 5 DB cluster
+//! snapshot copies in flight per region by default), and at most one copy per source database and region is in
+//! flight (RDS would queue a second one behind the first, holding a slot without progress). A copy RDS refuses
+//! for its limit stays in the backlog, reported as waiting, never alerted. The template gives the function a
+//! reserved concurrency of 1, so the "snapshot created" events of 02:00 run one reconciliation after another
+//! instead of many that fight over the same slots.
+//!
+//! A failed copy (`failed`, `error`, `incompatible-*`) never counts as done: it is alerted, deleted when this
+//! deployment made it (intent and result in the ledger), and retried under the next attempt's identifier
+//! (`<source>-retry2-from-<region>`, …). A recovery point that has not reached a DR region within the copy
+//! deadline (24 h by default, `LIFEBOAT_COPY_DEADLINE_HOURS`) is alerted with its age and why it waits, by the
+//! scheduled and manual runs (at most hourly; event runs list it in `late` only).
 
 use std::collections::BTreeMap;
 
@@ -18,13 +31,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use lifeboat::aws::rds::DeleteSnapshotError;
 use lifeboat::aws::rds::{CopySnapshotError, Rds};
-use lifeboat::copy::{CopyFinding, CopyLimits, PlannedCopy, plan_copies};
+use lifeboat::copy::{
+    CopyFinding, CopyLimits, FailedCopy, LateCopy, LateReason, PlannedCopy, WaitReason, plan_copies,
+};
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA};
 use lifeboat::metrics::{Metrics, Unit};
-use lifeboat::model::Snapshot;
+use lifeboat::model::{DatabaseKind, Snapshot};
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
 use lifeboat::services::{RunOutcome, Services};
 
@@ -57,17 +73,35 @@ pub struct CopyRequest {
     pub databases: Vec<String>,
 }
 
-/// Copy slots of one destination region after the run.
+/// Copy slots of one destination region after the run: totals over both snapshot kinds, and per kind.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RegionSlots {
+    /// The in-flight limits of both kinds together (see `kinds` for each).
+    pub limit: usize,
+    /// Copies that were already running.
+    pub in_flight: usize,
+    /// Copies this run started.
+    pub started: usize,
+    /// Copies waiting (for a slot, or behind a copy of the same database).
+    pub backlog: usize,
+    /// The same per snapshot kind (RDS counts DB snapshot and DB cluster snapshot copies apart).
+    #[serde(default)]
+    pub kinds: BTreeMap<DatabaseKind, KindSlots>,
+}
+
+/// Copy slots of one snapshot kind in one destination region after the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KindSlots {
     /// The in-flight limit.
     pub limit: usize,
     /// Copies that were already running.
     pub in_flight: usize,
     /// Copies this run started.
     pub started: usize,
-    /// Copies waiting for a slot.
-    pub backlog: usize,
+    /// Copies waiting for a free slot.
+    pub waiting_for_slot: usize,
+    /// Copies waiting behind a copy of the same database in flight (RDS copies one at a time per database).
+    pub waiting_for_database: usize,
 }
 
 /// The function's response.
@@ -95,6 +129,9 @@ pub struct CopyReport {
     /// Sources not copied on purpose, with the reason (too old for the region's retention, not yet available, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_copied: Vec<String>,
+    /// Recovery points that have not reached a DR region within the copy deadline, with age and reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late: Vec<String>,
     /// Problems with the run itself.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub run_errors: Vec<String>,
@@ -142,6 +179,7 @@ impl CopyFunction {
             counts: Counts::default(),
             findings: Vec::new(),
             not_copied: Vec::new(),
+            late: Vec::new(),
             run_errors: Vec::new(),
             notification: None,
         };
@@ -195,6 +233,52 @@ impl CopyFunction {
             warn!(finding, "copy finding");
         }
 
+        let mut ledger = self.services.run_ledger(FUNCTION, &run_id, trigger.name);
+
+        // Failed copies: alerted, deleted when this deployment made them (intent first), retried by the plan.
+        let failed: Vec<&FailedCopy> = plan
+            .failed
+            .iter()
+            .filter(|f| reachable.contains(&f.copy.region))
+            .collect();
+        let deletions: Vec<&FailedCopy> = failed.iter().copied().filter(|f| f.deletable).collect();
+        let intents: Vec<LedgerRecord> = deletions
+            .iter()
+            .map(|f| self.deletion_record(f, now, Phase::Intent, None, None))
+            .collect();
+        let intents_written = match ledger.intend(intents).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                warn!(error = %e, "intents not written: no failed copy deleted");
+                report.run_errors.push(e.to_string());
+                Err(e.to_string())
+            }
+        };
+        for failed_copy in failed {
+            let deleted = match (&intents_written, failed_copy.deletable) {
+                (_, false) => None,
+                (Err(e), true) => Some(Err(format!(
+                    "not deleted: no audit record could be written ({e})"
+                ))),
+                (Ok(()), true) => {
+                    let result = self.delete_failed(failed_copy).await;
+                    let (outcome, error) = match &result {
+                        Ok(outcome) => (*outcome, None),
+                        Err(e) => ("failed", Some(e.clone())),
+                    };
+                    ledger.record(self.deletion_record(
+                        failed_copy,
+                        now,
+                        Phase::Result,
+                        Some(outcome),
+                        error,
+                    ));
+                    Some(result)
+                }
+            };
+            report.results.push(failed_outcome(failed_copy, deleted));
+        }
+
         let starts: Vec<&PlannedCopy> = plan
             .starts
             .iter()
@@ -231,7 +315,6 @@ impl CopyFunction {
                 }),
                 _ => None,
             }));
-        let mut ledger = self.services.run_ledger(FUNCTION, &run_id, trigger.name);
         for (outcome, record) in attempts {
             if outcome.status != ItemStatus::Unchanged {
                 ledger.record(record);
@@ -241,25 +324,48 @@ impl CopyFunction {
         if let Err(e) = ledger.finish().await {
             report.run_errors.push(e.to_string());
         }
+
+        // Late recovery points: one line each in the report; one alert per database, kind and region, from the
+        // scheduled and manual runs (at most hourly), not from every event run.
+        report.late = plan.late.iter().map(describe_late).collect();
+        if trigger.name != "rds-event" {
+            report
+                .results
+                .extend(late_outcomes(&plan.late, self.limits.deadline));
+        }
         report
             .results
             .sort_by(|a, b| (&a.region, &a.resource).cmp(&(&b.region, &b.resource)));
-        for (region, slots) in &plan.regions {
+        for ((region, kind), slots) in &plan.regions {
             let started = report
                 .results
                 .iter()
-                .filter(|r| &r.region == region && r.status == ItemStatus::Done)
+                .filter(|r| {
+                    &r.region == region
+                        && r.kind == *kind
+                        && r.action == "copy-snapshot"
+                        && r.status == ItemStatus::Done
+                })
                 .count();
             let refused = slots.starting.saturating_sub(started);
-            report.regions.insert(
-                region.clone(),
-                RegionSlots {
-                    limit: slots.limit,
-                    in_flight: slots.in_flight,
-                    started,
-                    backlog: slots.backlog.len() + refused,
-                },
-            );
+            let behind = slots
+                .backlog
+                .iter()
+                .filter(|w| w.waits_for == WaitReason::SameDatabase)
+                .count();
+            let kind_slots = KindSlots {
+                limit: slots.limit,
+                in_flight: slots.in_flight,
+                started,
+                waiting_for_slot: slots.backlog.len() - behind + refused,
+                waiting_for_database: behind,
+            };
+            let total = report.regions.entry(region.clone()).or_default();
+            total.limit += kind_slots.limit;
+            total.in_flight += kind_slots.in_flight;
+            total.started += kind_slots.started;
+            total.backlog += kind_slots.waiting_for_slot + kind_slots.waiting_for_database;
+            total.kinds.insert(*kind, kind_slots);
         }
         report.counts = Counts::of(&report.results);
         self.emit_metrics(&report, &dr_snapshots, now);
@@ -356,7 +462,7 @@ impl CopyFunction {
                 "skipped",
             ),
             Err(e @ CopySnapshotError::CopyLimitReached { .. }) => (
-                ItemStatus::Skipped,
+                ItemStatus::Waiting,
                 Some(e.to_string()),
                 Some("waits for a free slot: the next copy-finished event or the hourly run starts it".to_string()),
                 "waiting",
@@ -423,6 +529,66 @@ impl CopyFunction {
         (item, record)
     }
 
+    /// Delete a failed copy of this deployment; the ledger outcome, or what went wrong.
+    async fn delete_failed(&self, failed: &FailedCopy) -> Result<&'static str, String> {
+        let Some(rds) = self
+            .dr_regions
+            .iter()
+            .find(|rds| rds.region() == failed.copy.region)
+        else {
+            return Err(format!("no RDS client for {}", failed.copy.region));
+        };
+        match rds
+            .delete_snapshot(failed.copy.kind, &failed.copy.identifier)
+            .await
+        {
+            Ok(()) => {
+                info!(copy = %failed.copy.identifier, region = %failed.copy.region, "failed copy deleted");
+                Ok("deleted")
+            }
+            Err(DeleteSnapshotError::NotFound(_)) => Ok("already-gone"),
+            Err(e) => {
+                warn!(copy = %failed.copy.identifier, region = %failed.copy.region, error = %e, "failed copy not deleted");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// The ledger record of the deletion of a failed copy (`phase` intent or result).
+    fn deletion_record(
+        &self,
+        failed: &FailedCopy,
+        now: DateTime<Utc>,
+        phase: Phase,
+        outcome: Option<&str>,
+        error: Option<String>,
+    ) -> LedgerRecord {
+        LedgerRecord {
+            schema: RECORD_SCHEMA,
+            time: now,
+            function: FUNCTION.into(),
+            run_id: String::new(),
+            trigger: String::new(),
+            action: "delete-failed-copy".into(),
+            phase,
+            region: failed.copy.region.clone(),
+            database: failed.database.clone(),
+            resource: failed.copy.identifier.clone(),
+            reason: format!(
+                "copy of `{}` is `{}`: no recovery point; retried as `{}`",
+                failed.source_id, failed.copy.status, failed.retry_id
+            ),
+            outcome: outcome.map(str::to_string),
+            error,
+            details: serde_json::json!({
+                "kind": failed.copy.kind,
+                "status": failed.copy.status,
+                "source": failed.source_id,
+                "retry": failed.retry_id,
+            }),
+        }
+    }
+
     fn emit_metrics(&self, report: &CopyReport, dr_snapshots: &[Snapshot], now: DateTime<Utc>) {
         let mut metrics = Metrics::new(FUNCTION, now);
         for (region, slots) in &report.regions {
@@ -457,4 +623,150 @@ impl CopyFunction {
         }
         metrics.emit();
     }
+}
+
+/// The alert for a failed copy: what failed, whether it was deleted, and the retry.
+fn failed_outcome(
+    failed: &FailedCopy,
+    deleted: Option<Result<&'static str, String>>,
+) -> ItemOutcome {
+    let copy = &failed.copy;
+    let what = format!(
+        "copy `{}` of `{}` in {} is `{}`: no recovery point, never counted as done",
+        copy.identifier, failed.source_id, copy.region, copy.status
+    );
+    let cause = if copy.status.starts_with("incompatible-") {
+        "RDS found the copy incompatible with the region: check the option group (copies[].option_group) and \
+         parameter settings the region needs"
+    } else {
+        "check the KMS key of the region (copies[].kms_key_id) and that the source still exists"
+    };
+    let (detail, next_step) = match deleted {
+        None => (
+            format!(
+                "{what}; not deleted (it is not this deployment's), retried as `{}`",
+                failed.retry_id
+            ),
+            format!(
+                "delete `{}` in {} by hand once it is no longer needed; {cause}",
+                copy.identifier, copy.region
+            ),
+        ),
+        Some(Ok(_)) => (
+            format!("{what}; deleted, retried as `{}`", failed.retry_id),
+            format!(
+                "nothing if the retry `{}` succeeds; if it fails too, {cause}",
+                failed.retry_id
+            ),
+        ),
+        Some(Err(e)) => (
+            format!(
+                "{what}; not deleted ({e}); retried as `{}`",
+                failed.retry_id
+            ),
+            format!(
+                "the next run deletes it again; if that keeps failing, delete `{}` in {} by hand; {cause}",
+                copy.identifier, copy.region
+            ),
+        ),
+    };
+    ItemOutcome {
+        database: failed.database.clone(),
+        kind: copy.kind,
+        region: copy.region.clone(),
+        action: "copy-snapshot".into(),
+        status: ItemStatus::Failed,
+        resource: Some(copy.identifier.clone()),
+        detail: Some(detail),
+        next_step: Some(next_step),
+    }
+}
+
+/// A late recovery point as one line: which, where, how old, why.
+fn describe_late(late: &LateCopy) -> String {
+    format!(
+        "`{}` ({} {}) has not reached {} {} after it was taken: {}",
+        late.source_id,
+        late.kind,
+        late.database,
+        late.region,
+        hours(late.age),
+        late.reason
+    )
+}
+
+fn hours(age: chrono::Duration) -> String {
+    let minutes = age.num_minutes().max(0);
+    format!("{}h{:02}m", minutes / 60, minutes % 60)
+}
+
+/// How long after a recovery point becomes late (and after each further day) the hourly run alerts it: a little over
+/// an hour, so exactly one hourly run falls in it even when runs are a few minutes late.
+const ALERT_WINDOW: chrono::Duration = chrono::Duration::minutes(65);
+
+/// One alert per database, kind and region with a late recovery point that just became late, or daily while it stays
+/// late: the oldest one, how many are late, why.
+fn late_outcomes(late: &[LateCopy], deadline: chrono::Duration) -> Vec<ItemOutcome> {
+    let mut groups: BTreeMap<(&str, DatabaseKind, &str), Vec<&LateCopy>> = BTreeMap::new();
+    for copy in late {
+        groups
+            .entry((copy.region.as_str(), copy.kind, copy.database.as_str()))
+            .or_default()
+            .push(copy);
+    }
+    groups
+        .into_iter()
+        .filter(|(_, copies)| {
+            // Alerted once when a recovery point becomes late, then reminded daily while the oldest stays late: the
+            // hourly runs that fall in between list it in `late` only (no state is kept between runs).
+            let over = |copy: &&LateCopy| copy.age - deadline;
+            copies.iter().any(|c| over(c) < ALERT_WINDOW)
+                || copies
+                    .iter()
+                    .map(over)
+                    .max()
+                    .is_some_and(|most| {
+                        chrono::Duration::seconds(most.num_seconds() % 86_400) < ALERT_WINDOW
+                    })
+        })
+        .filter_map(|((region, kind, database), copies)| {
+            let oldest = copies.iter().min_by_key(|c| (c.created_at, &c.source_id))?;
+            let more = match copies.len() {
+                1 => String::new(),
+                n => format!(" ({} more late recovery points of it)", n - 1),
+            };
+            let next_step = match &oldest.reason {
+                LateReason::Waiting(WaitReason::Slot) => {
+                    "the region's copy slots are full: raise the RDS quota and CopySlotsPerRegion / \
+                     ClusterCopySlotsPerRegion, or copy less (copies[] of the policy)"
+                }
+                LateReason::StartingNow => {
+                    "its copy starts now: check that the copy function runs hourly and on RDS events (its schedule, \
+                     its errors and the dead-letter queue)"
+                }
+                LateReason::Waiting(WaitReason::SameDatabase) | LateReason::InFlight { .. } => {
+                    "copies of this database are slow: check the copy in flight in the RDS console (size, \
+                     incremental copies need the same KMS key as the previous copy)"
+                }
+                LateReason::Failed { .. } => "see the failed copy's alert: fix its cause so the retry succeeds",
+            };
+            Some(ItemOutcome {
+                database: database.to_string(),
+                kind,
+                region: region.to_string(),
+                action: "copy-deadline".into(),
+                status: ItemStatus::Failed,
+                resource: Some(oldest.source_id.clone()),
+                detail: Some(format!(
+                    "recovery point `{}` taken {} is not in {region} after {} (copy deadline {}): {}{more}",
+                    oldest.source_id,
+                    oldest.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    hours(oldest.age),
+                    hours(deadline),
+                    oldest.reason
+                )),
+                next_step: Some(next_step.into()),
+            })
+        })
+        .collect()
 }

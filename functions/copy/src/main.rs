@@ -17,7 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let function = Arc::new(CopyFunction {
         primary: aws.primary_rds(),
         dr_regions: aws.dr_rds(&config.regions_to_list()),
-        limits: CopyLimits::uniform(config.copy_slots),
+        limits: CopyLimits::new(config.copy_slots, config.cluster_copy_slots)
+            .with_deadline(chrono::Duration::hours(config.copy_deadline_hours as i64)),
         services,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_sdk_rds::Client as RdsClient;
 use aws_sdk_rds::config::retry::RetryConfig;
 use aws_sdk_rds::operation::copy_db_snapshot::{CopyDBSnapshotError, CopyDbSnapshotOutput};
+use aws_sdk_rds::operation::delete_db_snapshot::DeleteDbSnapshotOutput;
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::types::error::{KmsKeyNotAccessibleFault, SnapshotQuotaExceededFault};
@@ -17,6 +18,7 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
+use lifeboat::ledger::RunRecord;
 use serde_json::json;
 
 use lifeboat::aws::rds::Rds;
@@ -107,8 +109,27 @@ fn rds(rules: &[&Rule]) -> RdsClient {
 }
 
 fn function(primary: &[&Rule], dr: &[&Rule], subjects: &Arc<Mutex<Vec<String>>>) -> CopyFunction {
-    let put =
-        mock!(aws_sdk_s3::Client::put_object).then_output(|| PutObjectOutput::builder().build());
+    function_with_ledger(primary, dr, subjects, &Arc::default())
+}
+
+/// The function, collecting the ledger objects it writes in `ledger`.
+fn function_with_ledger(
+    primary: &[&Rule],
+    dr: &[&Rule],
+    subjects: &Arc<Mutex<Vec<String>>>,
+    ledger: &Arc<Mutex<Vec<RunRecord>>>,
+) -> CopyFunction {
+    let written = ledger.clone();
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(move |req| {
+            if let Some(bytes) = req.body().bytes()
+                && let Ok(run) = serde_json::from_slice::<RunRecord>(bytes)
+            {
+                written.lock().unwrap().push(run);
+            }
+            true
+        })
+        .then_output(|| PutObjectOutput::builder().build());
     let seen = subjects.clone();
     let publish = mock!(aws_sdk_sns::Client::publish)
         .match_requests(move |req| {
@@ -247,7 +268,7 @@ async fn the_concurrent_copy_limit_leaves_the_copy_waiting_without_an_alarm() {
     .await
     .expect("run");
     let result = &report.results[0];
-    assert_eq!(result.status, ItemStatus::Skipped, "{result:?}");
+    assert_eq!(result.status, ItemStatus::Waiting, "{result:?}");
     assert!(
         result
             .next_step
@@ -258,6 +279,11 @@ async fn the_concurrent_copy_limit_leaves_the_copy_waiting_without_an_alarm() {
     assert_eq!(
         report.regions["us-west-2"].backlog, 1,
         "it waits in the backlog"
+    );
+    assert!(
+        subjects.lock().unwrap().is_empty(),
+        "a copy refused for the limit is backlog, never an alert: {:?}",
+        subjects.lock().unwrap()
     );
 }
 
@@ -331,4 +357,252 @@ async fn a_kms_access_error_names_the_key_and_the_region() {
         alert.contains("alias/lifeboat-dr") && alert.contains("us-west-2"),
         "{alert}"
     );
+}
+
+const SOURCE_ID: &str = "lifeboat-booking-db-2026-11-22-0200";
+const FIRST_COPY: &str = "lifeboat-booking-db-2026-11-22-0200-from-us-east-1";
+const RETRY_COPY: &str = "lifeboat-booking-db-2026-11-22-0200-retry2-from-us-east-1";
+
+/// The copy of [`SOURCE_ID`] in us-west-2 named `id`, in `status`, as this deployment made it.
+fn dr_copy(id: &str, status: &str) -> DbSnapshot {
+    let source = source(SOURCE_ID, "available");
+    DbSnapshot::builder()
+        .db_snapshot_identifier(id)
+        .db_snapshot_arn(format!("arn:aws:rds:us-west-2:123456789012:snapshot:{id}"))
+        .db_instance_identifier("booking-db")
+        .status(status)
+        .encrypted(true)
+        .snapshot_type("manual")
+        .snapshot_create_time(aws_smithy_types::DateTime::from_secs(1_795_313_100))
+        .source_db_snapshot_identifier(format!(
+            "arn:aws:rds:us-east-1:123456789012:snapshot:{SOURCE_ID}"
+        ))
+        .source_region("us-east-1")
+        .set_tag_list(Some(
+            source
+                .tag_list()
+                .iter()
+                .cloned()
+                .chain([Tag::builder()
+                    .key("lifeboat:copied-from")
+                    .value(format!(
+                        "arn:aws:rds:us-east-1:123456789012:snapshot:{SOURCE_ID}"
+                    ))
+                    .build()])
+                .collect(),
+        ))
+        .build()
+}
+
+/// A failed copy in the DR region: alerted once, deleted (intent, then result, in the ledger) and retried under
+/// the second attempt's name.
+async fn a_broken_copy_is_deleted_and_retried(status: &str) {
+    let [snaps, clusters] = primary_rules(vec![source(SOURCE_ID, "available")]);
+    let failed = dr_copy(FIRST_COPY, status);
+    let dr_snaps = mock!(RdsClient::describe_db_snapshots).then_output(move || {
+        DescribeDbSnapshotsOutput::builder()
+            .db_snapshots(failed.clone())
+            .build()
+    });
+    let dr_clusters = mock!(RdsClient::describe_db_cluster_snapshots)
+        .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build());
+    let delete = mock!(RdsClient::delete_db_snapshot)
+        .match_requests(|req| req.db_snapshot_identifier() == Some(FIRST_COPY))
+        .then_output(|| DeleteDbSnapshotOutput::builder().build());
+    let copy = mock!(RdsClient::copy_db_snapshot)
+        .match_requests(|req| req.target_db_snapshot_identifier() == Some(RETRY_COPY))
+        .then_output(|| CopyDbSnapshotOutput::builder().build());
+    let subjects: Arc<Mutex<Vec<String>>> = Arc::default();
+    let ledger: Arc<Mutex<Vec<RunRecord>>> = Arc::default();
+    let report = function_with_ledger(
+        &[&snaps, &clusters],
+        &[&dr_snaps, &dr_clusters, &delete, &copy],
+        &subjects,
+        &ledger,
+    )
+    .handle(scheduled(), &context())
+    .await
+    .expect("run");
+    assert_eq!(
+        delete.num_calls(),
+        1,
+        "{status}: the failed copy is deleted"
+    );
+    assert_eq!(copy.num_calls(), 1, "{status}: retried as {RETRY_COPY}");
+    let failed = report
+        .results
+        .iter()
+        .find(|r| r.resource.as_deref() == Some(FIRST_COPY))
+        .expect("the failed copy is reported");
+    assert_eq!(failed.status, ItemStatus::Failed);
+    assert_eq!(failed.region, "us-west-2");
+    let detail = failed.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains(&format!("is `{status}`"))
+            && detail.contains("deleted")
+            && detail.contains(RETRY_COPY),
+        "{detail}"
+    );
+    assert!(failed.next_step.is_some());
+    let retry = report
+        .results
+        .iter()
+        .find(|r| r.resource.as_deref() == Some(RETRY_COPY))
+        .expect("the retry is reported");
+    assert_eq!(retry.status, ItemStatus::Done);
+
+    // The deletion is on record before and after it happened.
+    let ledger = ledger.lock().unwrap();
+    let deletions: Vec<(lifeboat::ledger::Phase, Option<String>)> = ledger
+        .iter()
+        .flat_map(|run| run.records.iter().map(move |r| (run.phase, r)))
+        .filter(|(_, r)| r.action == "delete-failed-copy" && r.resource == FIRST_COPY)
+        .map(|(phase, r)| (phase, r.outcome.clone()))
+        .collect();
+    assert_eq!(
+        deletions,
+        [
+            (lifeboat::ledger::Phase::Intent, None),
+            (lifeboat::ledger::Phase::Result, Some("deleted".into()))
+        ],
+        "{status}"
+    );
+    let subjects = subjects.lock().unwrap();
+    assert_eq!(
+        subjects.len(),
+        1,
+        "{status}: alerted once, in the run summary"
+    );
+    assert!(
+        subjects[0].contains(FIRST_COPY) && subjects[0].contains(status),
+        "{}",
+        subjects[0]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_copy_is_alerted_deleted_with_its_intent_on_record_and_retried() {
+    a_broken_copy_is_deleted_and_retried("failed").await;
+}
+
+#[tokio::test]
+async fn an_incompatible_copy_is_alerted_deleted_and_retried() {
+    a_broken_copy_is_deleted_and_retried("incompatible-parameters").await;
+}
+
+#[tokio::test]
+async fn another_deployments_failed_copy_is_reported_but_never_deleted() {
+    let [snaps, clusters] = primary_rules(vec![source(SOURCE_ID, "available")]);
+    let mut failed = dr_copy(FIRST_COPY, "failed");
+    failed.tag_list = Some(
+        failed
+            .tag_list()
+            .iter()
+            .filter(|t| t.key() != Some("lifeboat:managed"))
+            .cloned()
+            .collect(),
+    );
+    let dr_snaps = mock!(RdsClient::describe_db_snapshots).then_output(move || {
+        DescribeDbSnapshotsOutput::builder()
+            .db_snapshots(failed.clone())
+            .build()
+    });
+    let dr_clusters = mock!(RdsClient::describe_db_cluster_snapshots)
+        .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build());
+    let delete = mock!(RdsClient::delete_db_snapshot)
+        .then_output(|| DeleteDbSnapshotOutput::builder().build());
+    let copy =
+        mock!(RdsClient::copy_db_snapshot).then_output(|| CopyDbSnapshotOutput::builder().build());
+    let subjects: Arc<Mutex<Vec<String>>> = Arc::default();
+    let report = function(
+        &[&snaps, &clusters],
+        &[&dr_snaps, &dr_clusters, &delete, &copy],
+        &subjects,
+    )
+    .handle(scheduled(), &context())
+    .await
+    .expect("run");
+    assert_eq!(delete.num_calls(), 0, "not lifeboat:managed: never deleted");
+    let failed = report
+        .results
+        .iter()
+        .find(|r| r.resource.as_deref() == Some(FIRST_COPY))
+        .expect("reported");
+    assert_eq!(failed.status, ItemStatus::Failed);
+    assert!(
+        failed
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not deleted")
+    );
+}
+
+#[tokio::test]
+async fn a_recovery_point_past_the_copy_deadline_is_alerted_with_its_age_and_reason() {
+    let [snaps, clusters] = primary_rules(vec![source(SOURCE_ID, "available")]);
+    // The copy has been in flight since the snapshot was taken; it is now 26 hours later.
+    let in_flight = dr_copy(FIRST_COPY, "copying");
+    let dr_snaps = mock!(RdsClient::describe_db_snapshots).then_output(move || {
+        DescribeDbSnapshotsOutput::builder()
+            .db_snapshots(in_flight.clone())
+            .build()
+    });
+    let dr_clusters = mock!(RdsClient::describe_db_cluster_snapshots)
+        .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build());
+    let copy =
+        mock!(RdsClient::copy_db_snapshot).then_output(|| CopyDbSnapshotOutput::builder().build());
+    let run_at = |time: &str| {
+        let subjects: Arc<Mutex<Vec<String>>> = Arc::default();
+        let mut function = function(
+            &[&snaps, &clusters],
+            &[&dr_snaps, &dr_clusters, &copy],
+            &subjects,
+        );
+        function.services.clock = Arc::new(FixedClock(time.parse().expect("time")));
+        (function, subjects)
+    };
+
+    // 23 hours after the snapshot: in flight, not late, nothing to alert.
+    let (on_time, subjects) = run_at("2026-11-23T01:00:00Z");
+    let report = on_time.handle(scheduled(), &context()).await.expect("run");
+    assert!(
+        report.late.is_empty() && report.results.is_empty(),
+        "{report:?}"
+    );
+    assert!(subjects.lock().unwrap().is_empty());
+
+    // The hourly run after it became late (25 hours after the snapshot): alerted with its age and why.
+    let (late, subjects) = run_at("2026-11-23T03:00:00Z");
+    let report = late.handle(scheduled(), &context()).await.expect("run");
+    assert_eq!(copy.num_calls(), 0, "the copy in flight is the copy");
+    let result = &report.results[0];
+    assert_eq!(result.status, ItemStatus::Failed);
+    assert_eq!(result.action, "copy-deadline");
+    let detail = result.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains("25h00m")
+            && detail.contains("copy deadline 24h00m")
+            && detail.contains("`copying`"),
+        "{detail}"
+    );
+    assert_eq!(report.late.len(), 1);
+    assert_eq!(subjects.lock().unwrap().len(), 1);
+
+    // The next hourly runs list it as late but do not repeat the alert; a day later they remind once.
+    let (next_hour, subjects) = run_at("2026-11-23T04:00:00Z");
+    let report = next_hour
+        .handle(scheduled(), &context())
+        .await
+        .expect("run");
+    assert_eq!(report.late.len(), 1, "still listed");
+    assert!(report.results.is_empty(), "not alerted again: {report:?}");
+    assert!(subjects.lock().unwrap().is_empty());
+    let (a_day_later, subjects) = run_at("2026-11-24T03:00:00Z");
+    let report = a_day_later
+        .handle(scheduled(), &context())
+        .await
+        .expect("run");
+    assert_eq!(report.results.len(), 1, "reminded daily: {report:?}");
+    assert_eq!(subjects.lock().unwrap().len(), 1);
 }
