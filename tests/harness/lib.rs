@@ -4,6 +4,8 @@
 //! Each test uses its own region (moto keeps a separate RDS and SNS backend per region) and its own bucket, so
 //! tests run in parallel against one server without seeing each other's resources.
 
+pub mod faults;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
