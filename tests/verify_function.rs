@@ -1,7 +1,8 @@
 //! The real verify handler against moto server, with the temporary instances' endpoints mapped (test-only
 //! override) to the real PostgreSQL and MariaDB servers on this machine, which the tests seed: a passing drill end
-//! to end, a failing row count, a stale freshness check, an unreachable database, a crash between steps followed
-//! by a run that converges, an expired orphan swept, and bad input.
+//! to end, a failing row count, a stale freshness check, an unreachable database (drill infrastructure: retried,
+//! then given up without blaming the snapshot), a crash between steps followed by a run that converges, an
+//! expired orphan swept (and alerted), and bad input.
 
 use chrono::{DateTime, Duration, Utc};
 use lifeboat::ledger::Phase;
@@ -30,6 +31,7 @@ plans:
       every: 7d
       instance_class: db.t3.micro
       subnet_group: lifeboat-drills
+      security_groups: [sg-0drills]
       database_name: {database}
       checks:
         - {{kind: tables_present, tables: [bookings]}}
@@ -432,7 +434,8 @@ async fn stale_data_fails_the_freshness_check() {
 }
 
 #[tokio::test]
-async fn an_unreachable_database_fails_every_check_clearly() {
+async fn an_unreachable_database_is_drill_infrastructure_retried_then_given_up_never_blamed_on_the_snapshot()
+ {
     let database = seed_postgres(5, at(SNAPSHOT_TIME)).await;
     let policy = policy(&database);
     let sandbox = Sandbox::new("me-central-1").await;
@@ -455,26 +458,99 @@ async fn an_unreachable_database_fails_every_check_clearly() {
         )
         .await;
     }
-    let checked = run(
+    // Attempts 1 and 2: connection refused is the drill's infrastructure (security groups, routes), not the
+    // recovery point. The drill database is kept and the checks are retried by the next runs.
+    for (attempt, now) in [(1, "2026-11-22T03:25:00Z"), (2, "2026-11-22T03:55:00Z")] {
+        let checked = run(
+            &sandbox,
+            &policy,
+            now,
+            closed,
+            event("verify/scheduled.json"),
+        )
+        .await;
+        let drill = &checked.drills[0];
+        let checks = &drill.checks;
+        assert!(
+            !checks[0].passed && checks[0].name == "connectivity",
+            "{checks:?}"
+        );
+        assert!(
+            checks[1..]
+                .iter()
+                .all(|c| !c.passed && c.actual == "not run: no connection"),
+            "{checks:?}"
+        );
+        assert_eq!(
+            (drill.step.as_str(), drill.attempt, drill.passed),
+            ("checks-retried", Some(attempt), None),
+            "{checked:#?}"
+        );
+        assert_eq!(
+            drill.failure_class,
+            Some(lifeboat::drill::FailureClass::Infrastructure)
+        );
+        assert_eq!(checked.results[0].status, ItemStatus::Skipped);
+        assert!(
+            checked.results[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("drill infrastructure")),
+            "{checked:#?}"
+        );
+        assert_eq!(sandbox.databases_named("lbdrill-").await.len(), 1);
+        let snapshots = sandbox.instance_snapshots("booking-db").await;
+        assert!(
+            !snapshots["lifeboat-booking-db-2026-11-22-0200"]
+                .contains_key("lifeboat:verify-result"),
+            "an infrastructure failure never marks the recovery point"
+        );
+    }
+    // Attempt 3: given up, alerted as drill infrastructure, the snapshot left inconclusive (never `failed`).
+    let gave_up = run(
         &sandbox,
         &policy,
-        "2026-11-22T03:25:00Z",
+        "2026-11-22T04:25:00Z",
         closed,
         event("verify/scheduled.json"),
     )
     .await;
-    let checks = &checked.drills[0].checks;
-    assert!(
-        !checks[0].passed && checks[0].name == "connectivity",
-        "{checks:?}"
-    );
-    assert!(
-        checks[1..]
-            .iter()
-            .all(|c| !c.passed && c.actual == "not run: no connection"),
-        "{checks:?}"
-    );
+    assert_eq!(gave_up.drills[0].attempt, Some(3), "{gave_up:#?}");
+    let failed: Vec<_> = gave_up
+        .results
+        .iter()
+        .filter(|r| r.status == ItemStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{gave_up:#?}");
+    assert!(failed[0].detail.as_deref().is_some_and(
+        |d| d.contains("drill infrastructure") && d.contains("gave up after 3 attempts")
+    ));
+    let snapshots = sandbox.instance_snapshots("booking-db").await;
+    let tags = &snapshots["lifeboat-booking-db-2026-11-22-0200"];
+    assert_eq!(tags["lifeboat:verify-result"], "inconclusive");
+    assert!(!tags.contains_key("lifeboat:verified-at"));
     assert!(sandbox.databases_named("lbdrill-").await.is_empty());
+    let notifications = sandbox.notifications().await;
+    assert!(
+        notifications
+            .iter()
+            .all(|(_, body)| body.contains("drill infrastructure")
+                && !body.contains("failed its restore drill")),
+        "{notifications:#?}"
+    );
+    // The same recovery point is not drilled again; the next one will be.
+    let next = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T04:55:00Z",
+        closed,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    assert!(
+        next.results.iter().all(|r| r.action != "start-drill"),
+        "{next:#?}"
+    );
 }
 
 #[tokio::test]
@@ -604,6 +680,18 @@ async fn expired_orphans_are_swept_and_nothing_else_is_touched() {
     assert_eq!(
         swept[0].resource.as_deref(),
         Some("lbdrill-orphan-0badc0de")
+    );
+    assert_eq!(
+        swept[0].status,
+        ItemStatus::Failed,
+        "a drill swept before it finished alerts"
+    );
+    assert!(
+        swept[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("in phase `restoring`")),
+        "{swept:?}"
     );
     assert_eq!(
         sandbox.databases_named("lbdrill-").await,

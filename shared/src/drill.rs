@@ -22,6 +22,72 @@ pub const DRILL_LIFETIME: Duration = Duration::from_secs(6 * 3600);
 /// Grace after `every` before a drill counts as overdue.
 pub const OVERDUE_GRACE: Duration = Duration::from_secs(24 * 3600);
 
+/// Tag on a drill's temporary database: how many check attempts failed for drill-infrastructure reasons
+/// (connection refused, time-outs, TLS, authentication). The checks are retried on the same temporary database
+/// by the next runs, up to [`MAX_INFRASTRUCTURE_ATTEMPTS`].
+pub const DRILL_ATTEMPTS: &str = "lifeboat:drill-attempts";
+
+/// Check attempts a drill gets when the drill infrastructure (network, TLS, credentials) fails before the drill
+/// gives up, alerts once and leaves the recovery point `inconclusive` (never `failed`).
+pub const MAX_INFRASTRUCTURE_ATTEMPTS: u32 = 3;
+
+/// `lifeboat:verify-result` values. Only `failed` says the recovery point itself is at fault.
+pub mod result {
+    /// Every check passed on the restored database.
+    pub const PASSED: &str = "passed";
+    /// The restore failed, or a check failed on a connected database: the recovery point is at fault.
+    pub const FAILED: &str = "failed";
+    /// The drill infrastructure failed on every attempt (or the drill expired unfinished): nothing is known
+    /// about the recovery point. The next recovery point is drilled.
+    pub const INCONCLUSIVE: &str = "inconclusive";
+    /// RDS refused to start the drill (for example an instance class the engine does not offer): recorded and
+    /// alerted once for this recovery point, never retried on it.
+    pub const NOT_STARTED: &str = "not-started";
+}
+
+/// Why a drill did not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureClass {
+    /// The recovery point is at fault: the restore failed, or a check failed on a connected database.
+    Snapshot,
+    /// The drill could not reach or log in to the restored database (connection refused, time-out, TLS,
+    /// authentication): retried, never blamed on the recovery point.
+    Infrastructure,
+    /// RDS refused to start the drill (its settings, not the recovery point).
+    NotStarted,
+}
+
+/// What to do after a drill-infrastructure failure of a check attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfrastructureRetry {
+    /// Keep the temporary database; the next run checks again (this was attempt `attempt` of `of`).
+    Retry {
+        /// This attempt's number (from 1).
+        attempt: u32,
+        /// The bound.
+        of: u32,
+    },
+    /// Attempts exhausted: alert once, mark the recovery point inconclusive, clean up.
+    GiveUp {
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+/// The decision after `drill`'s current check attempt failed for drill-infrastructure reasons.
+pub fn after_infrastructure_failure(drill: &Drill) -> InfrastructureRetry {
+    let attempt = drill.attempts + 1;
+    if attempt >= MAX_INFRASTRUCTURE_ATTEMPTS {
+        InfrastructureRetry::GiveUp { attempts: attempt }
+    } else {
+        InfrastructureRetry::Retry {
+            attempt,
+            of: MAX_INFRASTRUCTURE_ATTEMPTS,
+        }
+    }
+}
+
 /// Where a drill is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -80,6 +146,8 @@ pub struct Drill {
     pub available_at: Option<DateTime<Utc>>,
     /// When the sweeper may delete it.
     pub expires_at: DateTime<Utc>,
+    /// Check attempts that failed for drill-infrastructure reasons so far ([`DRILL_ATTEMPTS`]).
+    pub attempts: u32,
 }
 
 impl Drill {
@@ -106,8 +174,16 @@ impl Drill {
             started_at: time(tags::DRILL_STARTED_AT).unwrap_or(DateTime::<Utc>::MIN_UTC),
             available_at: time(tags::DRILL_AVAILABLE_AT),
             expires_at: time(tags::EXPIRES_AT).unwrap_or(DateTime::<Utc>::MIN_UTC),
+            attempts: tag(DRILL_ATTEMPTS)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
             resource: resource.clone(),
         })
+    }
+
+    /// Whether the sweeper deletes it at `now` before it finished (expired in any phase but cleaning up).
+    pub fn swept_unfinished(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now && self.phase != Phase::CleaningUp
     }
 
     /// Whether the temporary database is ready for the next step.
@@ -184,23 +260,45 @@ pub fn due_drills(
     drills: &[Drill],
     now: DateTime<Utc>,
 ) -> (Vec<DueDrill>, Vec<Overdue>) {
+    due_drills_in(policy, deployment, databases, snapshots, drills, None, now)
+}
+
+/// [`due_drills`] of the recovery points in `region`: `None` for the primary region (the databases' own), or a DR
+/// region listed in the plan's `verification.regions`, whose copies are drilled on that region's cadence.
+/// `snapshots` and `drills` may hold other regions' too: only `region`'s count.
+pub fn due_drills_in(
+    policy: &Policy,
+    deployment: &Deployment,
+    databases: &[Database],
+    snapshots: &[Snapshot],
+    drills: &[Drill],
+    region: Option<&str>,
+    now: DateTime<Utc>,
+) -> (Vec<DueDrill>, Vec<Overdue>) {
     let mut due = Vec::new();
     let mut overdue = Vec::new();
     for db in databases
         .iter()
         .filter(|db| db.cluster.is_none() && !db.tags.contains_key(tags::DRILL))
     {
-        let Some(every) = policy
+        let Some(verification) = policy
             .plan_for(db)
             .and_then(|plan| plan.verification.as_ref())
-            .map(|v| v.every)
         else {
             continue;
         };
+        if region.is_some_and(|r| !verification.regions.contains_key(r)) {
+            continue;
+        }
+        let every = verification.every_in(region);
+        let where_ = region.unwrap_or(&db.region);
         let mine: Vec<&Snapshot> = snapshots
             .iter()
             .filter(|s| {
-                s.database == db.identifier && s.kind == db.kind && deployment.owns(&s.tags)
+                s.database == db.identifier
+                    && s.kind == db.kind
+                    && s.region == where_
+                    && deployment.owns(&s.tags)
             })
             .collect();
         let last_verified = mine.iter().filter_map(|s| s.verified_at()).max();
@@ -219,7 +317,10 @@ pub fn due_drills(
                 last_verified,
             });
         }
-        if drills.iter().any(|d| d.database == db.identifier) {
+        if drills
+            .iter()
+            .any(|d| d.database == db.identifier && d.resource.region == where_)
+        {
             continue;
         }
         let newest = mine
@@ -233,7 +334,7 @@ pub fn due_drills(
         if let Some(snapshot) = newest {
             due.push(DueDrill {
                 database: db.clone(),
-                id: drill_identifier(&db.identifier, &snapshot.identifier),
+                id: drill_identifier_in(&db.identifier, &snapshot.identifier, region),
                 snapshot: snapshot.clone(),
             });
         }
@@ -251,6 +352,15 @@ pub fn drill_identifier(database: &str, snapshot: &str) -> String {
     let cut: String = database.chars().take(40).collect();
     let cut = cut.trim_end_matches('-');
     format!("lbdrill-{cut}-{}", &digest.simple().to_string()[..8])
+}
+
+/// [`drill_identifier`] of a drill in `region`: a DR region's drill of a copy gets an identifier of its own (a
+/// copy may carry its original's name, and the drill credentials of both live in the primary region).
+pub fn drill_identifier_in(database: &str, snapshot: &str, region: Option<&str>) -> String {
+    match region {
+        None => drill_identifier(database, snapshot),
+        Some(region) => drill_identifier(database, &format!("{snapshot}@{region}")),
+    }
 }
 
 /// Tags of a drill's temporary database at its start, `deployment`'s identity among them.
@@ -337,7 +447,7 @@ mod tests {
 
     fn policy() -> Policy {
         Policy::from_yaml(
-            "version: 1\nname: t\nplans:\n  - name: p\n    select: {tags: {drill: \"yes\"}}\n    retention: {keep_daily: 7}\n    verification: {every: 7d, instance_class: db.t3.micro, subnet_group: drills}\n    objectives: {rpo: 1h, rto: 4h}\n",
+            "version: 1\nname: t\nplans:\n  - name: p\n    select: {tags: {drill: \"yes\"}}\n    retention: {keep_daily: 7}\n    verification: {every: 7d, instance_class: db.t3.micro, subnet_group: drills, security_groups: [sg-1]}\n    objectives: {rpo: 1h, rto: 4h}\n",
         )
         .unwrap()
     }
@@ -494,6 +604,147 @@ mod tests {
         );
         drill.phase = Phase::CleaningUp;
         assert_eq!(next_step(&drill, now), Step::CleanUp);
+    }
+
+    #[test]
+    fn infrastructure_failures_are_retried_a_bounded_number_of_times() {
+        let now = at("2026-11-22T03:00:00Z");
+        let due = DueDrill {
+            database: db("booking", &[]),
+            snapshot: snap("b-new", "booking", "2026-11-21T02:00:00Z", None),
+            id: drill_identifier("booking", "b-new"),
+        };
+        let mut resource = db(&due.id, &[]);
+        resource.tags = drill_tags(&policy(), &deployment(), &due, now)
+            .into_iter()
+            .collect();
+        let drill = Drill::from_resource(&resource).unwrap();
+        assert_eq!(drill.attempts, 0, "no attempt failed yet");
+        assert_eq!(
+            after_infrastructure_failure(&drill),
+            InfrastructureRetry::Retry { attempt: 1, of: 3 }
+        );
+        resource.tags.insert(DRILL_ATTEMPTS.into(), "1".into());
+        let drill = Drill::from_resource(&resource).unwrap();
+        assert_eq!(
+            after_infrastructure_failure(&drill),
+            InfrastructureRetry::Retry { attempt: 2, of: 3 }
+        );
+        resource.tags.insert(DRILL_ATTEMPTS.into(), "2".into());
+        let drill = Drill::from_resource(&resource).unwrap();
+        assert_eq!(
+            after_infrastructure_failure(&drill),
+            InfrastructureRetry::GiveUp { attempts: 3 }
+        );
+        assert!(!drill.swept_unfinished(now));
+        assert!(drill.swept_unfinished(now + chrono::Duration::hours(7)));
+    }
+
+    #[test]
+    fn an_inconclusive_or_refused_drill_is_not_repeated_on_the_same_snapshot() {
+        let fleet = [db("booking", &[("drill", "yes")])];
+        for result in [result::INCONCLUSIVE, result::NOT_STARTED] {
+            let mut tried = snap("b-new", "booking", "2026-11-21T02:00:00Z", None);
+            tried.tags.insert(tags::VERIFY_RESULT.into(), result.into());
+            let (due, _) = due_drills(
+                &policy(),
+                &deployment(),
+                &fleet,
+                std::slice::from_ref(&tried),
+                &[],
+                at("2026-11-21T05:00:00Z"),
+            );
+            assert!(
+                due.is_empty(),
+                "{result}: recorded once, not retried every run"
+            );
+            let next = snap("b-next", "booking", "2026-11-22T02:00:00Z", None);
+            let (due, _) = due_drills(
+                &policy(),
+                &deployment(),
+                &fleet,
+                &[tried, next],
+                &[],
+                at("2026-11-22T03:00:00Z"),
+            );
+            assert_eq!(due[0].snapshot.identifier, "b-next", "{result}");
+        }
+    }
+
+    #[test]
+    fn dr_region_copies_are_drilled_on_their_own_cadence() {
+        let policy = Policy::from_yaml(
+            "version: 1\nname: t\nplans:\n  - name: p\n    select: {tags: {drill: \"yes\"}}\n    retention: {keep_daily: 7}\n    copies: [{region: us-west-2, kms_key_id: alias/lifeboat-dr, retain_days: 90}]\n    verification:\n      every: 7d\n      instance_class: db.t3.micro\n      subnet_group: drills\n      security_groups: [sg-east]\n      regions: {us-west-2: {security_groups: [sg-west], every: 30d}}\n    objectives: {rpo: 1h, rto: 4h}\n",
+        )
+        .unwrap();
+        let fleet = [db("booking", &[("drill", "yes")])];
+        let mut copy = snap("b-new-copy", "booking", "2026-11-21T02:00:00Z", None);
+        copy.region = "us-west-2".into();
+        copy.arn = "arn:aws:rds:us-west-2:123456789012:snapshot:b-new-copy".into();
+        let mut old_copy = snap(
+            "b-old-copy",
+            "booking",
+            "2026-11-01T02:00:00Z",
+            Some("2026-11-10T05:00:00Z"),
+        );
+        old_copy.region = "us-west-2".into();
+        let primary = snap(
+            "b-new",
+            "booking",
+            "2026-11-21T02:00:00Z",
+            Some("2026-11-21T05:00:00Z"),
+        );
+        let all = [primary, copy.clone(), old_copy];
+        let now = at("2026-11-22T03:00:00Z");
+        let (due, _) = due_drills(&policy, &deployment(), &fleet, &all, &[], now);
+        assert!(due.is_empty(), "verified in the primary region yesterday");
+        let (due, _) = due_drills_in(
+            &policy,
+            &deployment(),
+            &fleet,
+            &all,
+            &[],
+            Some("us-west-2"),
+            now,
+        );
+        assert!(
+            due.is_empty(),
+            "us-west-2 verified 12 days ago, its cadence is 30 days"
+        );
+        let (due, _) = due_drills_in(
+            &policy,
+            &deployment(),
+            &fleet,
+            &all,
+            &[],
+            Some("us-west-2"),
+            at("2026-12-11T03:00:00Z"),
+        );
+        assert_eq!(
+            due[0].snapshot.identifier, "b-new-copy",
+            "the region's own newest copy"
+        );
+        assert_ne!(
+            due[0].id,
+            drill_identifier("booking", "b-new-copy"),
+            "a DR drill's identifier (and credentials) differ from a primary drill's"
+        );
+        let (due, _) = due_drills_in(
+            &policy,
+            &deployment(),
+            &fleet,
+            &all,
+            &[],
+            Some("eu-west-1"),
+            at("2026-12-11T03:00:00Z"),
+        );
+        assert!(due.is_empty(), "not a drill region of the plan");
+        let v = policy.plans[0].verification.as_ref().unwrap();
+        assert_eq!(
+            v.network_in(Some("us-west-2")),
+            ("drills", &["sg-west".to_string()][..])
+        );
+        assert_eq!(v.network_in(None), ("drills", &["sg-east".to_string()][..]));
     }
 
     #[test]

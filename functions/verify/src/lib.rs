@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use lifeboat::aws::AwsError;
 use lifeboat::aws::rds::{DrillRestore, Rds};
 use lifeboat::aws::secrets::{Secrets, drill_secret_name};
-use lifeboat::drill::{self, Drill, DueDrill, Phase, Step};
+use lifeboat::drill::{self, Drill, DueDrill, FailureClass, InfrastructureRetry, Phase, Step};
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase as LedgerPhase, RECORD_SCHEMA, RunLedger};
@@ -32,7 +32,7 @@ use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
 use lifeboat::services::{RunOutcome, Services};
 use lifeboat::tags;
 
-use checks::{CheckResult, Engine, Secret, Target, TlsMode};
+use checks::{CONNECTIVITY, CheckResult, Engine, Secret, Target, TlsMode};
 
 /// Name of this function in ledger records, metrics and notifications.
 pub const FUNCTION: &str = "verify";
@@ -100,7 +100,59 @@ pub struct DrillReport {
     /// The database's RTO target, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto_seconds: Option<i64>,
+    /// Why the drill did not pass: `snapshot` (the recovery point is at fault), `infrastructure` (the drill
+    /// could not reach or log in to the restored database: retried, never blamed on the recovery point) or
+    /// `not-started` (RDS refused the restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_class: Option<FailureClass>,
+    /// The check attempt (from 1) when the drill infrastructure failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// How the checks' connection was secured: `verified` (TLS with the server certificate and host name
+    /// verified against the RDS CA bundle), `unverified` (TLS without certificate verification: reported as a
+    /// warning) or `disabled` (test-only endpoint override).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_verification: Option<String>,
+    /// What the drill waits for (for example RDS still applying the drill credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
 }
+
+impl DrillReport {
+    fn new(drill: &str, database: &str, snapshot: &str, region: &str, step: &str) -> Self {
+        Self {
+            drill: drill.into(),
+            database: database.into(),
+            snapshot: snapshot.into(),
+            region: region.into(),
+            step: step.into(),
+            checks: Vec::new(),
+            passed: None,
+            restore_seconds: None,
+            drill_seconds: None,
+            rto_seconds: None,
+            failure_class: None,
+            attempt: None,
+            certificate_verification: None,
+            waiting_for: None,
+        }
+    }
+}
+
+/// What the next step of a drill is after its checks ran (or could not).
+enum Checked {
+    /// The result is recorded: delete the drill.
+    Done,
+    /// Keep the drill: the next run continues (credentials set again, or checks retried).
+    Keep,
+}
+
+/// Next step for a drill-infrastructure failure.
+const INFRASTRUCTURE_NEXT_STEP: &str = "drill infrastructure, not the snapshot: check that the drill security \
+     groups (verification.security_groups) admit the verify function's security group on the database port, that \
+     the routes of the drill subnet group's subnets reach the verify function's subnets, the RDS CA bundle \
+     (LIFEBOAT_RDS_CA_BUNDLE, or the bundle shipped with the function) and the drill credentials (RDS applies them \
+     before the checks run)";
 
 /// The function's response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -231,10 +283,29 @@ impl VerifyFunction {
 
         // What a scheduled run needs to start drills, read before anything changes: after the first deletion no
         // error may cut the run short (its results must reach the ledger).
-        let snapshots = match trigger.name {
-            "schedule" if requested.is_none() => self.primary.list_snapshots().await?,
-            _ => Vec::new(),
+        let scheduled = trigger.name == "schedule" && requested.is_none();
+        let snapshots = match scheduled {
+            true => self.primary.list_snapshots().await?,
+            false => Vec::new(),
         };
+        // The copies in the DR regions where the policy drills them (verification.regions), on their own cadence.
+        let mut dr_snapshots = Vec::new();
+        for rds in self.dr_regions.iter().filter(|rds| {
+            scheduled
+                && self.services.policy.plans.iter().any(|p| {
+                    p.verification
+                        .as_ref()
+                        .is_some_and(|v| v.regions.contains_key(rds.region()))
+                })
+        }) {
+            match rds.list_snapshots().await {
+                Ok(found) => dr_snapshots.push((rds.region().to_string(), found)),
+                Err(e) => run.report.run_errors.push(format!(
+                    "{e}: no drill of the copies in {} started",
+                    rds.region()
+                )),
+            }
+        }
 
         // The drills this run deletes, on record before anything is deleted.
         let intents: Vec<LedgerRecord> = drills
@@ -314,9 +385,23 @@ impl VerifyFunction {
                         ),
                     });
                 }
-                due.into_iter()
+                let mut to_start: Vec<(DueDrill, String)> = due
+                    .into_iter()
                     .map(|d| (d, self.primary.region().to_string()))
-                    .collect()
+                    .collect();
+                for (region, copies) in &dr_snapshots {
+                    let (due, _) = drill::due_drills_in(
+                        &self.services.policy,
+                        &self.services.deployment,
+                        &primary_databases,
+                        copies,
+                        &in_progress,
+                        Some(region),
+                        now,
+                    );
+                    to_start.extend(due.into_iter().map(|d| (d, region.clone())));
+                }
+                to_start
             }
             _ => Vec::new(),
         };
@@ -461,7 +546,11 @@ impl VerifyFunction {
         })?;
         Ok((
             DueDrill {
-                id: drill::drill_identifier(database, &chosen.identifier),
+                id: drill::drill_identifier_in(
+                    database,
+                    &chosen.identifier,
+                    (region != self.primary.region()).then_some(region.as_str()),
+                ),
                 database: db.clone(),
                 snapshot: chosen,
             },
@@ -492,31 +581,105 @@ impl VerifyFunction {
         };
         let drill_tags =
             drill::drill_tags(&self.services.policy, &self.services.deployment, due, now);
+        let dr_region = (region != self.primary.region()).then_some(region);
+        let (subnet_group, security_groups) = verification.network_in(dr_region);
         let restore = DrillRestore {
             id: &due.id,
             snapshot: &due.snapshot,
             engine: &due.database.engine,
             verification,
+            subnet_group,
+            security_groups,
             tags: &drill_tags,
         };
         let result = rds.restore_for_drill(&restore).await;
+        let instance_class = match due.snapshot.kind {
+            DatabaseKind::Instance => &verification.instance_class,
+            DatabaseKind::Cluster => &verification.cluster_instance_class,
+        };
+        let refused = result.as_ref().err().is_some_and(is_refusal);
         let record = self.record(
             "start-drill",
             LedgerPhase::Result,
             (region, &due.database.identifier, &due.id),
             now,
             result.as_ref().err().map(ToString::to_string),
-            serde_json::json!({ "snapshot": due.snapshot.arn, "instance_class": verification.instance_class }),
+            serde_json::json!({
+                "snapshot": due.snapshot.arn,
+                "instance_class": instance_class,
+                "refused": refused,
+            }),
         );
         run.ledger.record(record);
-        let (status, detail) = match &result {
+        let mut progress = DrillReport::new(
+            &due.id,
+            &due.database.identifier,
+            &due.snapshot.identifier,
+            region,
+            "restore-requested",
+        );
+        let (status, detail, next_step) = match &result {
             Ok(()) => {
                 info!(drill = %due.id, snapshot = %due.snapshot.identifier, "drill restore requested");
-                (ItemStatus::Done, None)
+                (ItemStatus::Done, None, None)
+            }
+            Err(e) if refused => {
+                // RDS refuses this drill's settings: asking again every half hour changes nothing. Recorded on
+                // the recovery point (alerted once for it); the next recovery point gets a drill of its own.
+                warn!(drill = %due.id, error = %e, "drill refused by RDS: not retried on this recovery point");
+                progress.step = "not-started".into();
+                progress.failure_class = Some(FailureClass::NotStarted);
+                if let Err(tag_error) = rds
+                    .add_tags(
+                        &due.snapshot.arn,
+                        &[(
+                            tags::VERIFY_RESULT.to_string(),
+                            drill::result::NOT_STARTED.to_string(),
+                        )],
+                    )
+                    .await
+                {
+                    run.report.run_errors.push(format!(
+                        "refused drill not recorded on {}: {tag_error} (the next run tries again)",
+                        due.snapshot.identifier
+                    ));
+                }
+                if due.snapshot.kind == DatabaseKind::Cluster {
+                    // The cluster may have been restored before its instance was refused: have it deleted.
+                    let cluster_arn = sibling_arn(&due.snapshot.arn, "cluster", &due.id);
+                    let _ = rds
+                        .add_tags(
+                            &cluster_arn,
+                            &[(
+                                tags::DRILL_PHASE.to_string(),
+                                Phase::CleaningUp.as_str().to_string(),
+                            )],
+                        )
+                        .await;
+                }
+                (
+                    ItemStatus::Failed,
+                    Some(format!(
+                        "drill of {} could not start ({} {instance_class}): {e}",
+                        due.snapshot.identifier, due.database.engine
+                    )),
+                    Some(format!(
+                        "fix the plan's verification settings (instance_class for DB instances, \
+                         cluster_instance_class for Aurora: a class the engine offers; subnet_group; \
+                         security_groups): {}; this recovery point is not tried again, the next one is drilled \
+                         (or start a drill by hand)",
+                        e.next_step()
+                    )),
+                )
             }
             Err(e) => {
                 warn!(drill = %due.id, error = %e, "drill restore not requested");
-                (ItemStatus::Failed, Some(e.to_string()))
+                progress.step = "restore-failed".into();
+                (
+                    ItemStatus::Failed,
+                    Some(e.to_string()),
+                    Some("transient: the next scheduled run tries again".into()),
+                )
             }
         };
         run.report.results.push(ItemOutcome {
@@ -526,28 +689,10 @@ impl VerifyFunction {
             action: "start-drill".into(),
             status,
             resource: Some(due.id.clone()),
-            next_step: detail
-                .as_ref()
-                .map(|_| "fix the cause; the next scheduled run tries again".into()),
+            next_step,
             detail,
         });
-        run.report.drills.push(DrillReport {
-            drill: due.id.clone(),
-            database: due.database.identifier.clone(),
-            snapshot: due.snapshot.identifier.clone(),
-            region: region.into(),
-            step: if result.is_ok() {
-                "restore-requested"
-            } else {
-                "restore-failed"
-            }
-            .into(),
-            checks: Vec::new(),
-            passed: None,
-            restore_seconds: None,
-            drill_seconds: None,
-            rto_seconds: None,
-        });
+        run.report.drills.push(progress);
     }
 
     /// Advance one drill by one step.
@@ -558,24 +703,34 @@ impl VerifyFunction {
         now: DateTime<Utc>,
         run: &mut Run<'_>,
     ) -> DrillReport {
-        let mut progress = DrillReport {
-            drill: drill.id.clone(),
-            database: drill.database.clone(),
-            snapshot: drill.snapshot.clone(),
-            region: rds.region().into(),
-            step: "waiting".into(),
-            checks: Vec::new(),
-            passed: None,
-            restore_seconds: None,
-            drill_seconds: None,
-            rto_seconds: None,
-        };
+        let mut progress = DrillReport::new(
+            &drill.id,
+            &drill.database,
+            &drill.snapshot,
+            rds.region(),
+            "waiting",
+        );
         let step = drill::next_step(drill, now);
         let outcome = match step {
             Step::Wait => Ok(()),
             Step::SecureCredentials => self.secure(rds, drill, now, &mut progress).await,
-            Step::RunChecks => match self.check(rds, drill, now, &mut progress, run).await {
-                Ok(()) => self.clean_up(rds, drill, now, &mut progress, run).await,
+            // The checks run only once the drill credentials are in effect: RDS reports `available` for a
+            // moment after the modify call, before it applies the new master password.
+            Step::RunChecks => match rds
+                .drill_credentials_pending(drill.resource.kind, &drill.id)
+                .await
+            {
+                Ok(Some(why)) => {
+                    info!(drill = %drill.id, waiting_for = %why, "drill credentials not in effect yet");
+                    progress.step = Phase::Securing.as_str().into();
+                    progress.waiting_for = Some(why);
+                    Ok(())
+                }
+                Ok(None) => match self.check(rds, drill, now, &mut progress, run).await {
+                    Ok(Checked::Done) => self.clean_up(rds, drill, now, &mut progress, run).await,
+                    Ok(Checked::Keep) => Ok(()),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             },
             Step::RecordFailedRestore => {
@@ -584,21 +739,8 @@ impl VerifyFunction {
                 self.clean_up(rds, drill, now, &mut progress, run).await
             }
             Step::CleanUp => {
-                if drill.expires_at <= now && drill.phase != Phase::CleaningUp {
-                    run.report.results.push(ItemOutcome {
-                        database: drill.database.clone(),
-                        kind: drill.resource.kind,
-                        region: rds.region().into(),
-                        action: "sweep-drill".into(),
-                        status: ItemStatus::Done,
-                        resource: Some(drill.id.clone()),
-                        detail: Some(format!(
-                            "expired {} in phase {}",
-                            rfc3339(drill.expires_at),
-                            drill.phase.as_str()
-                        )),
-                        next_step: None,
-                    });
+                if drill.swept_unfinished(now) {
+                    self.record_swept(rds, drill, now, run).await;
                 }
                 self.clean_up(rds, drill, now, &mut progress, run).await
             }
@@ -658,7 +800,11 @@ impl VerifyFunction {
         Ok(())
     }
 
-    /// Credentials are in place: run the checks and record the result everywhere.
+    /// Credentials are in effect: run the checks and record the result everywhere. A failing check on a
+    /// connected database fails the recovery point; a drill that could not connect or log in (refused, timed
+    /// out, TLS, authentication) is a drill-infrastructure failure: retried on the same temporary database by the
+    /// next runs, up to [`drill::MAX_INFRASTRUCTURE_ATTEMPTS`], then alerted once and the recovery point left
+    /// `inconclusive`, never `failed`.
     async fn check(
         &self,
         rds: &Rds,
@@ -666,10 +812,11 @@ impl VerifyFunction {
         now: DateTime<Utc>,
         progress: &mut DrillReport,
         run: &mut Run<'_>,
-    ) -> Result<(), AwsError> {
+    ) -> Result<Checked, AwsError> {
         let Some(password) = self.secrets.get(&drill_secret_name(&drill.id)).await? else {
             // The credentials are gone (a crash, or someone deleted them): set them again.
-            return self.secure(rds, drill, now, progress).await;
+            self.secure(rds, drill, now, progress).await?;
+            return Ok(Checked::Keep);
         };
         let plan = drill
             .plan
@@ -682,6 +829,16 @@ impl VerifyFunction {
             verification.and_then(|v| v.database_name.clone()),
         ) {
             Ok(target) => {
+                progress.certificate_verification = Some(target.tls.describe().into());
+                if matches!(target.tls, TlsMode::Require { ca_bundle: None }) {
+                    run.report.run_errors.push(format!(
+                        "warning: drill {} of {} connected without certificate verification (no RDS CA bundle: \
+                         set {} or deploy the bundle shipped with the function)",
+                        drill.id,
+                        drill.database,
+                        checks::CA_BUNDLE_ENV
+                    ));
+                }
                 let policy_checks = verification.map(|v| v.checks.clone()).unwrap_or_default();
                 checks::run_checks(
                     &target,
@@ -701,6 +858,14 @@ impl VerifyFunction {
             }],
         };
         let passed = results.iter().all(|r| r.passed);
+        if !passed && failure_class(&results) == FailureClass::Infrastructure {
+            return self
+                .infrastructure_failure(rds, drill, now, results, progress, run)
+                .await;
+        }
+        if !passed {
+            progress.failure_class = Some(FailureClass::Snapshot);
+        }
         let available_at = drill.available_at.unwrap_or(now);
         let restore_seconds = (available_at - drill.started_at).num_seconds();
         let drill_seconds = (now - drill.started_at).num_seconds();
@@ -709,7 +874,12 @@ impl VerifyFunction {
         // On the snapshot: the verification time only when it passed; the result either way.
         let mut snapshot_tags = vec![(
             tags::VERIFY_RESULT.to_string(),
-            if passed { "passed" } else { "failed" }.to_string(),
+            if passed {
+                drill::result::PASSED
+            } else {
+                drill::result::FAILED
+            }
+            .to_string(),
         )];
         if passed {
             snapshot_tags.push((tags::VERIFIED_AT.to_string(), rfc3339(now)));
@@ -735,6 +905,8 @@ impl VerifyFunction {
                 "restore_seconds": restore_seconds,
                 "drill_seconds": drill_seconds,
                 "rto_seconds": rto,
+                "failure_class": (!passed).then_some(FailureClass::Snapshot),
+                "certificate_verification": progress.certificate_verification,
             }),
         );
         run.ledger.record(record);
@@ -784,7 +956,172 @@ impl VerifyFunction {
                 Phase::CleaningUp.as_str().to_string(),
             )],
         )
-        .await
+        .await?;
+        Ok(Checked::Done)
+    }
+
+    /// The drill could not reach or log in to its database: retry on the next run, or give up after
+    /// [`drill::MAX_INFRASTRUCTURE_ATTEMPTS`] and alert once. Never marks the recovery point failed.
+    async fn infrastructure_failure(
+        &self,
+        rds: &Rds,
+        drill: &Drill,
+        now: DateTime<Utc>,
+        results: Vec<CheckResult>,
+        progress: &mut DrillReport,
+        run: &mut Run<'_>,
+    ) -> Result<Checked, AwsError> {
+        let decision = drill::after_infrastructure_failure(drill);
+        let attempt = match decision {
+            InfrastructureRetry::Retry { attempt, .. } => attempt,
+            InfrastructureRetry::GiveUp { attempts } => attempts,
+        };
+        let problem = failures(&results);
+        warn!(drill = %drill.id, attempt, problem = %problem, "drill infrastructure failed");
+        let record = self.record(
+            "restore-drill",
+            LedgerPhase::Result,
+            (rds.region(), &drill.database, &drill.id),
+            now,
+            Some(format!("drill infrastructure: {problem}")),
+            serde_json::json!({
+                "snapshot": drill.snapshot_arn,
+                "passed": null,
+                "failure_class": FailureClass::Infrastructure,
+                "attempt": attempt,
+                "max_attempts": drill::MAX_INFRASTRUCTURE_ATTEMPTS,
+                "gave_up": matches!(decision, InfrastructureRetry::GiveUp { .. }),
+                "checks": results,
+                "certificate_verification": progress.certificate_verification,
+            }),
+        );
+        run.ledger.record(record);
+        progress.failure_class = Some(FailureClass::Infrastructure);
+        progress.attempt = Some(attempt);
+        progress.checks = results;
+        let mut outcome = ItemOutcome {
+            database: drill.database.clone(),
+            kind: drill.resource.kind,
+            region: rds.region().into(),
+            action: "restore-drill".into(),
+            status: ItemStatus::Skipped,
+            resource: Some(drill.snapshot.clone()),
+            detail: None,
+            next_step: Some(INFRASTRUCTURE_NEXT_STEP.into()),
+        };
+        match decision {
+            InfrastructureRetry::Retry { attempt, of } => {
+                outcome.detail = Some(format!(
+                    "drill infrastructure: drill {} of {} could not check its database (attempt {attempt} of \
+                     {of}; retried on the next run; the snapshot is not blamed): {problem}",
+                    drill.id, drill.snapshot
+                ));
+                run.report.results.push(outcome);
+                progress.step = "checks-retried".into();
+                rds.add_tags(
+                    &drill.resource.arn,
+                    &[(drill::DRILL_ATTEMPTS.to_string(), attempt.to_string())],
+                )
+                .await?;
+                Ok(Checked::Keep)
+            }
+            InfrastructureRetry::GiveUp { attempts } => {
+                outcome.status = ItemStatus::Failed;
+                outcome.detail = Some(format!(
+                    "drill infrastructure: drill {} of {} gave up after {attempts} attempts; the recovery point is \
+                     not blamed (lifeboat:verify-result={}) and the next one is drilled: {problem}",
+                    drill.id,
+                    drill.snapshot,
+                    drill::result::INCONCLUSIVE
+                ));
+                run.report.results.push(outcome);
+                self.tag_result(drill, drill::result::INCONCLUSIVE, run)
+                    .await;
+                progress.step = "gave-up".into();
+                rds.add_tags(
+                    &drill.resource.arn,
+                    &[
+                        (drill::DRILL_ATTEMPTS.to_string(), attempts.to_string()),
+                        (
+                            tags::DRILL_PHASE.to_string(),
+                            Phase::CleaningUp.as_str().to_string(),
+                        ),
+                    ],
+                )
+                .await?;
+                Ok(Checked::Done)
+            }
+        }
+    }
+
+    /// Tag `result` on the snapshot the drill restored (in the snapshot's region); a failure is a run error.
+    async fn tag_result(&self, drill: &Drill, result: &str, run: &mut Run<'_>) {
+        let snapshot_region = drill.snapshot_arn.split(':').nth(3).unwrap_or_default();
+        if let Some(owner) = self.rds_in(snapshot_region)
+            && let Err(e) = owner
+                .add_tags(
+                    &drill.snapshot_arn,
+                    &[(tags::VERIFY_RESULT.to_string(), result.to_string())],
+                )
+                .await
+        {
+            run.report
+                .run_errors
+                .push(format!("result not tagged on {}: {e}", drill.snapshot));
+        }
+    }
+
+    /// A drill expired before it finished: alerted with the phase it was in; the recovery point is left
+    /// inconclusive (not blamed, not drilled again), and the sweeper deletes the drill.
+    async fn record_swept(&self, rds: &Rds, drill: &Drill, now: DateTime<Utc>, run: &mut Run<'_>) {
+        let waiting_for = match drill.phase {
+            Phase::Restoring => "RDS never finished the restore",
+            Phase::Securing => "the drill credentials never took effect or the checks never ran",
+            Phase::CleaningUp => "clean-up",
+        };
+        let detail = format!(
+            "drill {} expired {} unfinished, in phase `{}` ({waiting_for}; started {}): swept, and snapshot {} was \
+             not verified",
+            drill.id,
+            rfc3339(drill.expires_at),
+            drill.phase.as_str(),
+            rfc3339(drill.started_at),
+            if drill.snapshot.is_empty() {
+                "(unknown)"
+            } else {
+                drill.snapshot.as_str()
+            }
+        );
+        let record = self.record(
+            "sweep-drill",
+            LedgerPhase::Result,
+            (rds.region(), &drill.database, &drill.id),
+            now,
+            Some(detail.clone()),
+            serde_json::json!({ "phase": drill.phase, "snapshot": drill.snapshot_arn }),
+        );
+        run.ledger.record(record);
+        if !drill.snapshot_arn.is_empty() {
+            self.tag_result(drill, drill::result::INCONCLUSIVE, run)
+                .await;
+        }
+        run.report.results.push(ItemOutcome {
+            database: drill.database.clone(),
+            kind: drill.resource.kind,
+            region: rds.region().into(),
+            action: "sweep-drill".into(),
+            status: ItemStatus::Failed,
+            resource: Some(drill.id.clone()),
+            detail: Some(detail),
+            next_step: Some(match drill.phase {
+                Phase::Restoring => {
+                    "the restore takes longer than the drill lifetime (6 h): check the instance \
+                    class and the RDS events of the drill database"
+                        .into()
+                }
+                _ => INFRASTRUCTURE_NEXT_STEP.into(),
+            }),
+        });
     }
 
     /// Where and how the checks connect to the drill's temporary database.
@@ -873,6 +1210,7 @@ impl VerifyFunction {
             next_step: Some("the snapshot could not be restored: check its encryption key and the drill settings".into()),
         });
         progress.passed = Some(false);
+        progress.failure_class = Some(FailureClass::Snapshot);
     }
 
     /// Delete the drill's temporary resources and its credentials, between ledger records.
@@ -945,6 +1283,17 @@ impl VerifyFunction {
 
     fn emit_metrics(&self, report: &VerifyReport, now: DateTime<Utc>) {
         let mut metrics = Metrics::new(FUNCTION, now);
+        for drill in report
+            .drills
+            .iter()
+            .filter(|d| d.failure_class == Some(FailureClass::Infrastructure))
+        {
+            let dims = [
+                ("Database", drill.database.as_str()),
+                ("Region", drill.region.as_str()),
+            ];
+            metrics.put(&dims, "DrillInfrastructureFailed", 1.0, Unit::Count);
+        }
         for database in &report.overdue {
             let dims = [
                 ("Database", database.as_str()),
@@ -996,6 +1345,54 @@ fn drills_in(databases: &[Database]) -> Vec<Drill> {
             Some(drill)
         })
         .collect()
+}
+
+/// Whether the checks failed because of the drill's infrastructure rather than the recovery point: no connection
+/// (refused, timed out, TLS, authentication), or every failed check timed out or lost its connection. Any check
+/// that failed with an answer from a connected database blames the recovery point.
+fn failure_class(results: &[CheckResult]) -> FailureClass {
+    let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.passed).collect();
+    let infrastructure = |r: &&CheckResult| {
+        r.name == CONNECTIVITY
+            || r.actual.starts_with(checks::NOT_RUN_NO_CONNECTION)
+            || r.actual.starts_with("not run: connection lost")
+            || r.actual.starts_with("error: timed out")
+    };
+    if failed.iter().any(|r| r.name == CONNECTIVITY) || failed.iter().all(infrastructure) {
+        FailureClass::Infrastructure
+    } else {
+        FailureClass::Snapshot
+    }
+}
+
+/// Whether RDS refused to start a drill for a reason that asking again will not change (its settings: an
+/// instance class the engine does not offer, a subnet group or security group that does not fit, a permission).
+fn is_refusal(error: &AwsError) -> bool {
+    /// Service errors that pass by themselves.
+    const TRANSIENT: [&str; 6] = [
+        "InternalFailure",
+        "ServiceUnavailable",
+        "InsufficientDBInstanceCapacity",
+        "InsufficientDBInstanceCapacityFault",
+        "InvalidDBSnapshotState",
+        "InvalidDBSnapshotStateFault",
+    ];
+    match error {
+        AwsError::AccessDenied { .. } => true,
+        AwsError::Service { code, .. } => !TRANSIENT.contains(&code.as_str()),
+        AwsError::Throttled { .. } | AwsError::Unreachable { .. } => false,
+    }
+}
+
+/// The ARN of resource `id` of `kind` (`cluster`, `db`) in the partition, region and account of `arn`.
+fn sibling_arn(arn: &str, kind: &str, id: &str) -> String {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, service, region, account, ..] => {
+            format!("arn:{partition}:{service}:{region}:{account}:{kind}:{id}")
+        }
+        _ => String::new(),
+    }
 }
 
 /// Overdue drills are alerted by the first scheduled run of each UTC day (the schedule runs every 30 minutes).

@@ -23,7 +23,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         primary: aws.primary_rds(),
         dr_regions: aws.dr_rds(&config.regions_to_list()),
         secrets: Secrets::new(aws.secrets(), aws.region()),
-        tls: TlsMode::require_from_env()?,
+        // Certificates are verified: against LIFEBOAT_RDS_CA_BUNDLE when set, else the RDS bundle shipped inside.
+        tls: TlsMode::verified_from_env()?,
         check_timeout: CHECK_TIMEOUT,
         endpoint_override: EndpointOverride::from_vars(|name| std::env::var(name).ok())?,
         services,

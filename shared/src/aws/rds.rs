@@ -420,6 +420,60 @@ impl Rds {
         }
     }
 
+    /// The snapshots among `wanted` (kind and identifier) that exist, whoever made them. Cost: one call per 100
+    /// identifiers of each kind (a `db-snapshot-id` / `db-cluster-snapshot-id` filter), whatever else the region holds.
+    pub async fn snapshots_named(
+        &self,
+        wanted: &[(DatabaseKind, String)],
+    ) -> Result<Vec<Snapshot>, AwsError> {
+        let ids = |kind: DatabaseKind| -> Vec<String> {
+            wanted
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, id)| id.clone())
+                .collect()
+        };
+        let mut found = Vec::new();
+        for chunk in ids(DatabaseKind::Instance).chunks(100) {
+            let filter = aws_sdk_rds::types::Filter::builder()
+                .name("db-snapshot-id")
+                .set_values(Some(chunk.to_vec()))
+                .build();
+            let mut pages = self
+                .client
+                .describe_db_snapshots()
+                .filters(filter)
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = pages.next().await {
+                let snap = item
+                    .map_err(|e| AwsError::from_sdk("rds:DescribeDBSnapshots", &self.region, &e))?;
+                found.push(self.instance_snapshot(&snap));
+            }
+        }
+        for chunk in ids(DatabaseKind::Cluster).chunks(100) {
+            let filter = aws_sdk_rds::types::Filter::builder()
+                .name("db-cluster-snapshot-id")
+                .set_values(Some(chunk.to_vec()))
+                .build();
+            let mut pages = self
+                .client
+                .describe_db_cluster_snapshots()
+                .filters(filter)
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = pages.next().await {
+                let snap = item.map_err(|e| {
+                    AwsError::from_sdk("rds:DescribeDBClusterSnapshots", &self.region, &e)
+                })?;
+                found.push(self.cluster_snapshot(&snap));
+            }
+        }
+        Ok(found)
+    }
+
     /// A DB snapshot as Lifeboat sees it. A copy's age is its original's (`OriginalSnapshotCreateTime`).
     fn instance_snapshot(&self, snap: &aws_sdk_rds::types::DbSnapshot) -> Snapshot {
         let tags = tag_map(snap.tag_list());
@@ -676,8 +730,13 @@ pub struct DrillRestore<'a> {
     pub snapshot: &'a Snapshot,
     /// Engine of the source database (required to restore an Aurora cluster).
     pub engine: &'a str,
-    /// Instance class, subnet group and security groups from the policy.
+    /// Instance classes (`instance_class` for instances, `cluster_instance_class` for the Aurora drill's
+    /// member) from the policy.
     pub verification: &'a Verification,
+    /// DB subnet group in this region (the policy's, or its `regions` entry for a DR region).
+    pub subnet_group: &'a str,
+    /// Security groups in this region (never empty: the policy requires them).
+    pub security_groups: &'a [String],
     /// Tags of the temporary resources.
     pub tags: &'a [(String, String)],
 }
@@ -693,7 +752,8 @@ impl Rds {
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
         let v = restore.verification;
-        let groups = (!v.security_groups.is_empty()).then(|| v.security_groups.clone());
+        let groups =
+            (!restore.security_groups.is_empty()).then(|| restore.security_groups.to_vec());
         match restore.snapshot.kind {
             DatabaseKind::Instance => {
                 let result = self
@@ -702,7 +762,7 @@ impl Rds {
                     .db_instance_identifier(restore.id)
                     .db_snapshot_identifier(&restore.snapshot.identifier)
                     .db_instance_class(&v.instance_class)
-                    .db_subnet_group_name(&v.subnet_group)
+                    .db_subnet_group_name(restore.subnet_group)
                     .set_vpc_security_group_ids(groups)
                     .publicly_accessible(false)
                     .deletion_protection(false)
@@ -733,7 +793,7 @@ impl Rds {
                     .db_cluster_identifier(restore.id)
                     .snapshot_identifier(&restore.snapshot.identifier)
                     .engine(restore.engine)
-                    .db_subnet_group_name(&v.subnet_group)
+                    .db_subnet_group_name(restore.subnet_group)
                     .set_vpc_security_group_ids(groups)
                     .deletion_protection(false)
                     .set_tags(Some(tags.clone()))
@@ -759,7 +819,7 @@ impl Rds {
                     .db_instance_identifier(drill_member(restore.id))
                     .db_cluster_identifier(restore.id)
                     .engine(restore.engine)
-                    .db_instance_class(&v.instance_class)
+                    .db_instance_class(&v.cluster_instance_class)
                     .publicly_accessible(false)
                     .set_tags(Some(tags))
                     .send()
@@ -812,6 +872,101 @@ impl Rds {
                 .await
                 .map(|_| ())
                 .map_err(|e| AwsError::from_sdk("rds:ModifyDBCluster", &self.region, &e)),
+        }
+    }
+
+    /// Whether RDS is still applying a drill's credentials: `Some(why)` while the temporary database is not
+    /// `available` or RDS lists the master password among its pending modifications (DescribeDBInstances /
+    /// DescribeDBClusters `PendingModifiedValues`; Aurora: the cluster's, and its member must be available too);
+    /// `None` once the drill credentials are in effect. A database that is not found is reported as such.
+    pub async fn drill_credentials_pending(
+        &self,
+        kind: DatabaseKind,
+        id: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let instance_state = |id: &str, instances: &[aws_sdk_rds::types::DbInstance]| {
+            let Some(db) = instances
+                .iter()
+                .find(|db| db.db_instance_identifier() == Some(id))
+            else {
+                return Some(format!("{id} not found"));
+            };
+            let status = db.db_instance_status().unwrap_or_default();
+            if status != "available" {
+                return Some(format!("{id} is {status}"));
+            }
+            db.pending_modified_values()
+                .and_then(|p| p.master_user_password())
+                .map(|_| format!("{id} has the master password change pending"))
+        };
+        let describe_instance = |instance: String| async move {
+            self.client
+                .describe_db_instances()
+                .db_instance_identifier(&instance)
+                .send()
+                .await
+                .map(|out| instance_state(&instance, out.db_instances()))
+                .or_else(|err| {
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_db_instance_not_found_fault())
+                    {
+                        Ok(Some(format!("{instance} not found")))
+                    } else {
+                        Err(AwsError::from_sdk(
+                            "rds:DescribeDBInstances",
+                            &self.region,
+                            &err,
+                        ))
+                    }
+                })
+        };
+        match kind {
+            DatabaseKind::Instance => describe_instance(id.to_string()).await,
+            DatabaseKind::Cluster => {
+                let out = self
+                    .client
+                    .describe_db_clusters()
+                    .db_cluster_identifier(id)
+                    .send()
+                    .await;
+                let out = match out {
+                    Ok(out) => out,
+                    Err(err)
+                        if err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_db_cluster_not_found_fault()) =>
+                    {
+                        return Ok(Some(format!("{id} not found")));
+                    }
+                    Err(err) => {
+                        return Err(AwsError::from_sdk(
+                            "rds:DescribeDBClusters",
+                            &self.region,
+                            &err,
+                        ));
+                    }
+                };
+                let Some(cluster) = out
+                    .db_clusters()
+                    .iter()
+                    .find(|c| c.db_cluster_identifier() == Some(id))
+                else {
+                    return Ok(Some(format!("{id} not found")));
+                };
+                let status = cluster.status().unwrap_or_default();
+                if status != "available" {
+                    return Ok(Some(format!("{id} is {status}")));
+                }
+                if cluster
+                    .pending_modified_values()
+                    .and_then(|p| p.master_user_password())
+                    .is_some()
+                {
+                    return Ok(Some(format!("{id} has the master password change pending")));
+                }
+                describe_instance(drill_member(id)).await
+            }
         }
     }
 
