@@ -96,6 +96,20 @@ async fn run() -> Outcome<()> {
     let report: SnapshotReport = invoke("lifeboat-snapshot", &port, &daily)?;
     print_results(&report.results);
 
+    heading(
+        "Step 2b: orders-db joins after 02:00; RDS says its backup finished \
+         (events/snapshot/db-instance-backup-finished.json)",
+    );
+    sandbox
+        .instance("orders-db", &[("lifeboat:backup", "true")], None)
+        .await;
+    let finished = Data::File("events/snapshot/db-instance-backup-finished.json");
+    let report: SnapshotReport = invoke("lifeboat-snapshot", &port, &finished)?;
+    print_results(&report.results);
+    println!(
+        "  (caught up under 02:00's identifier; the hourly runs until 10:00 would have done it too)"
+    );
+
     heading("Step 3: manual pre-deployment snapshot (events/snapshot/manual-pre-deploy.json)");
     let manual = Data::File("events/snapshot/manual-pre-deploy.json");
     let report: SnapshotReport = invoke("lifeboat-snapshot", &port, &manual)?;
@@ -166,7 +180,9 @@ async fn run() -> Outcome<()> {
         sandbox.instance_snapshot_count("booking-db", true).await
     );
 
-    heading("Step 6: copy function, hourly safety net: the backlog goes out 5 copies at a time");
+    heading(
+        "Step 6: copy function, hourly safety net: the backlog goes out one copy per database at a time",
+    );
     let hourly = Data::File("events/copy/scheduled-hourly.json");
     for run in 1..=3 {
         let report: CopyReport = invoke("lifeboat-copy", &port, &hourly)?;
@@ -416,6 +432,7 @@ fn print_results(results: &[ItemOutcome]) {
             ItemStatus::Done => "created",
             ItemStatus::Unchanged => "already there",
             ItemStatus::Skipped => "SKIPPED",
+            ItemStatus::Waiting => "waiting",
             ItemStatus::Failed => "FAILED",
         };
         println!(
