@@ -573,9 +573,8 @@ mod tests {
         assert!(due.is_empty());
     }
 
-    #[test]
-    fn steps_follow_phase_status_and_expiry() {
-        let now = at("2026-11-22T03:00:00Z");
+    /// The temporary database of the drill of booking's newest snapshot, tagged as it started at `now`.
+    fn started_drill_resource(now: DateTime<Utc>) -> Database {
         let due = DueDrill {
             database: db("booking", &[]),
             snapshot: snap("b-new", "booking", "2026-11-21T02:00:00Z", None),
@@ -585,7 +584,13 @@ mod tests {
         resource.tags = drill_tags(&policy(), &deployment(), &due, now)
             .into_iter()
             .collect();
-        let mut drill = Drill::from_resource(&resource).unwrap();
+        resource
+    }
+
+    #[test]
+    fn steps_follow_phase_status_and_expiry() {
+        let now = at("2026-11-22T03:00:00Z");
+        let mut drill = Drill::from_resource(&started_drill_resource(now)).unwrap();
         assert_eq!(drill.phase, Phase::Restoring);
         assert_eq!(next_step(&drill, now), Step::SecureCredentials);
         drill.resource.status = "creating".into();
@@ -609,15 +614,7 @@ mod tests {
     #[test]
     fn infrastructure_failures_are_retried_a_bounded_number_of_times() {
         let now = at("2026-11-22T03:00:00Z");
-        let due = DueDrill {
-            database: db("booking", &[]),
-            snapshot: snap("b-new", "booking", "2026-11-21T02:00:00Z", None),
-            id: drill_identifier("booking", "b-new"),
-        };
-        let mut resource = db(&due.id, &[]);
-        resource.tags = drill_tags(&policy(), &deployment(), &due, now)
-            .into_iter()
-            .collect();
+        let mut resource = started_drill_resource(now);
         let drill = Drill::from_resource(&resource).unwrap();
         assert_eq!(drill.attempts, 0, "no attempt failed yet");
         assert_eq!(

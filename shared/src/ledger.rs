@@ -337,19 +337,15 @@ mod tests {
         assert_eq!(put.num_calls(), 2, "2,900 deletions, two ledger objects");
     }
 
-    /// A 412 means the key exists: with a key of its own per write, that is this write's own earlier attempt,
-    /// which landed though its answer was lost. It counts as written, and nothing is sent over it.
-    #[tokio::test]
-    async fn a_key_that_exists_is_this_writes_own_landed_attempt() {
-        let refused = mock!(aws_sdk_s3::Client::put_object).then_http_response(|| {
+    /// Write one intent for a run against S3 answering every PUT with `status` and `body`; how many PUTs were sent.
+    async fn intend_against(status: u16, body: &'static str) -> (Result<(), LedgerError>, usize) {
+        let answer = mock!(aws_sdk_s3::Client::put_object).then_http_response(move || {
             aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(412).unwrap(),
-                aws_smithy_types::body::SdkBody::from(
-                    "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>",
-                ),
+                aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+                aws_smithy_types::body::SdkBody::from(body),
             )
         });
-        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&refused]);
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&answer]);
         let ledger = Ledger::new(s3, "ledger", "us-east-1");
         let clock = crate::clock::FixedClock("2026-11-22T04:00:00Z".parse().unwrap());
         let deployment = crate::ownership::Deployment::new("lifeboat", "us-east-1").unwrap();
@@ -359,36 +355,31 @@ mod tests {
             &deployment,
             ("retention", "run-1", "schedule"),
         );
-        run.intend(vec![record("s1")]).await.unwrap();
-        assert_eq!(
-            refused.num_calls(),
-            1,
-            "nothing is sent over the existing key"
-        );
+        (run.intend(vec![record("s1")]).await, answer.num_calls())
+    }
+
+    /// A 412 means the key exists: with a key of its own per write, that is this write's own earlier attempt,
+    /// which landed though its answer was lost. It counts as written, and nothing is sent over it.
+    #[tokio::test]
+    async fn a_key_that_exists_is_this_writes_own_landed_attempt() {
+        let (result, puts) = intend_against(
+            412,
+            "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>",
+        )
+        .await;
+        result.unwrap();
+        assert_eq!(puts, 1, "nothing is sent over the existing key");
     }
 
     /// Any other refusal is an error: the caller acts on none of the intents.
     #[tokio::test]
     async fn a_refused_write_is_an_error() {
-        let denied = mock!(aws_sdk_s3::Client::put_object).then_http_response(|| {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
-                aws_smithy_types::body::SdkBody::from(
-                    "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
-                ),
-            )
-        });
-        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&denied]);
-        let ledger = Ledger::new(s3, "ledger", "us-east-1");
-        let clock = crate::clock::FixedClock("2026-11-22T04:00:00Z".parse().unwrap());
-        let deployment = crate::ownership::Deployment::new("lifeboat", "us-east-1").unwrap();
-        let run = RunLedger::new(
-            &ledger,
-            &clock,
-            &deployment,
-            ("retention", "run-1", "schedule"),
-        );
-        let err = run.intend(vec![record("s1")]).await.unwrap_err();
+        let (result, _) = intend_against(
+            403,
+            "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+        )
+        .await;
+        let err = result.unwrap_err();
         assert!(err.to_string().contains("was denied"), "{err}");
     }
 }
