@@ -25,6 +25,7 @@ use aws_config::retry::RetryConfig;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
+use lifeboat::aws::rds::Rds;
 use lifeboat::copy::CopyLimits;
 use lifeboat::ledger::Phase;
 use lifeboat::policy::DEFAULT_POLICY_YAML;
@@ -165,8 +166,8 @@ struct Cycle {
     dr: String,
     dr_config: SdkConfig,
     policy: String,
-    look_primary: aws_sdk_rds::Client,
-    look_dr: aws_sdk_rds::Client,
+    look_primary: Rds,
+    look_dr: Rds,
 }
 
 impl Cycle {
@@ -188,8 +189,14 @@ impl Cycle {
         sandbox.config = with_retries(&sandbox.config, attempts);
         sandbox.rds = aws_sdk_rds::Client::new(&sandbox.config);
         let dr_config = with_retries(&sdk_config_at(proxy.endpoint(), dr).await, attempts);
-        let look_primary = aws_sdk_rds::Client::new(&sdk_config_at(upstream, primary).await);
-        let look_dr = aws_sdk_rds::Client::new(&sdk_config_at(upstream, dr).await);
+        let look_primary = Rds::new(
+            aws_sdk_rds::Client::new(&sdk_config_at(upstream, primary).await),
+            primary,
+        );
+        let look_dr = Rds::new(
+            aws_sdk_rds::Client::new(&sdk_config_at(upstream, dr).await),
+            dr,
+        );
 
         // The DR key, and the fleet: two encrypted instances and an Aurora cluster, all selected.
         let kms = aws_sdk_kms::Client::new(&sdk_config_at(upstream, dr).await);
@@ -219,7 +226,7 @@ impl Cycle {
         }
     }
 
-    fn dr_adapters(&self) -> Vec<lifeboat::aws::rds::Rds> {
+    fn dr_adapters(&self) -> Vec<Rds> {
         vec![adapter(aws_sdk_rds::Client::new(&self.dr_config), &self.dr)]
     }
 
@@ -270,42 +277,16 @@ impl Cycle {
         let mut points = BTreeSet::new();
         let mut copied_from = Vec::new();
         for (role, rds) in [("primary", &self.look_primary), ("dr", &self.look_dr)] {
-            let instances = rds
-                .describe_db_snapshots()
-                .snapshot_type("manual")
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .expect("describe snapshots");
-            for s in instances {
-                let tags = tags(s.tag_list());
-                copied_from.extend(tags.get("lifeboat:copied-from").cloned());
+            for s in rds.list_snapshots().await.expect("list snapshots") {
+                copied_from.extend(s.tags.get("lifeboat:copied-from").cloned());
                 points.insert((
                     role,
-                    "instance",
-                    self.normalise(s.db_snapshot_identifier().unwrap_or_default()),
-                    tags.get("lifeboat:created-at").cloned().unwrap_or_default(),
-                ));
-            }
-            let clusters = rds
-                .describe_db_cluster_snapshots()
-                .snapshot_type("manual")
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .expect("describe cluster snapshots");
-            for s in clusters {
-                let tags = tags(s.tag_list());
-                copied_from.extend(tags.get("lifeboat:copied-from").cloned());
-                points.insert((
-                    role,
-                    "cluster",
-                    self.normalise(s.db_cluster_snapshot_identifier().unwrap_or_default()),
-                    tags.get("lifeboat:created-at").cloned().unwrap_or_default(),
+                    s.kind.as_str(),
+                    self.normalise(&s.identifier),
+                    s.tags
+                        .get("lifeboat:created-at")
+                        .cloned()
+                        .unwrap_or_default(),
                 ));
             }
         }
@@ -351,17 +332,6 @@ impl Cycle {
         text.replace(&self.primary, "PRIMARY")
             .replace(&self.dr, "DR")
     }
-}
-
-fn tags(list: &[aws_sdk_rds::types::Tag]) -> BTreeMap<String, String> {
-    list.iter()
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_string(),
-                t.value().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
 }
 
 fn failures(results: &[lifeboat::report::ItemOutcome]) -> Vec<String> {
