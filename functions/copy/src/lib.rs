@@ -20,7 +20,7 @@
 //! deployment made it (intent and result in the ledger), and retried under the next attempt's identifier
 //! (`<source>-retry2-from-<region>`, …). A recovery point that has not reached a DR region within the copy
 //! deadline (24 h by default, `LIFEBOAT_COPY_DEADLINE_HOURS`) is alerted with its age and why it waits, by the
-//! scheduled and manual runs (at most hourly; event runs list it in `late` only).
+//! scheduled and manual runs when it becomes late and then daily; every run lists it in `late`.
 
 use std::collections::BTreeMap;
 
@@ -326,7 +326,7 @@ impl CopyFunction {
         }
 
         // Late recovery points: one line each in the report; one alert per database, kind and region, from the
-        // scheduled and manual runs (at most hourly), not from every event run.
+        // scheduled and manual runs, in the hour it becomes late and then daily (see `late_outcomes`).
         report.late = plan.late.iter().map(describe_late).collect();
         if trigger.name != "rds-event" {
             report
