@@ -320,7 +320,11 @@ impl SnapshotFunction {
             Ok(_) => (ItemStatus::Done, None, None, Some("created")),
             Err(CreateSnapshotError::AlreadyExists(_)) => {
                 match self.owner_of_existing(planned).await {
-                    Ok(Some(Owner::Mine)) => (ItemStatus::Unchanged, None, None, None),
+                    // Made by this deployment: an earlier attempt of this request whose answer was lost, or a
+                    // concurrent run. The ledger says it was found made.
+                    Ok(Some(Owner::Mine)) => {
+                        (ItemStatus::Unchanged, None, None, Some("already-made"))
+                    }
                     Ok(None) => (
                         ItemStatus::Skipped,
                         Some(format!(

@@ -108,6 +108,19 @@ impl AwsError {
         )
     }
 
+    /// Whether a failed write may still have taken effect: its answer never came back (lost, timed out) or AWS
+    /// failed inside (`InternalFailure`, `ServiceUnavailable`, …). Such a write is read back before it is reported.
+    pub fn may_have_taken_effect(&self) -> bool {
+        match self {
+            AwsError::Unreachable { .. } => true,
+            AwsError::Service { code, .. } => matches!(
+                code.as_str(),
+                "InternalFailure" | "InternalError" | "InternalServerError" | "ServiceUnavailable"
+            ),
+            AwsError::AccessDenied { .. } | AwsError::Throttled { .. } => false,
+        }
+    }
+
     /// What an operator should do about it.
     pub fn next_step(&self) -> String {
         match self {

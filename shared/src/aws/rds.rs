@@ -232,8 +232,42 @@ impl Rds {
         Ok(databases)
     }
 
-    /// Start a snapshot of `db` named `snapshot_id` with `tags`; returns the snapshot's ARN.
+    /// Start a snapshot of `db` named `snapshot_id` with `tags`; returns the snapshot's ARN. A request whose
+    /// answer was lost (or that AWS failed inside) is read back: a snapshot under that name with every tag asked
+    /// for is this request's, and the call succeeds.
     pub async fn create_snapshot(
+        &self,
+        db: &Database,
+        snapshot_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, CreateSnapshotError> {
+        match self.request_snapshot(db, snapshot_id, tags).await {
+            Err(CreateSnapshotError::Aws(e)) if e.may_have_taken_effect() => {
+                match self.read_back_made(db.kind, snapshot_id, tags).await {
+                    Some(arn) => Ok(arn),
+                    None => Err(CreateSnapshotError::Aws(e)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The ARN of snapshot `identifier` of `kind` if it exists with every tag in `tags` (the write that asked for
+    /// it took effect); `None` when it does not, or cannot be read.
+    async fn read_back_made(
+        &self,
+        kind: DatabaseKind,
+        identifier: &str,
+        tags: &[(String, String)],
+    ) -> Option<String> {
+        let found = self.describe_snapshot(kind, identifier).await.ok()??;
+        let has_every_tag = tags
+            .iter()
+            .all(|(key, value)| found.tags.get(key) == Some(value));
+        has_every_tag.then_some(found.arn)
+    }
+
+    async fn request_snapshot(
         &self,
         db: &Database,
         snapshot_id: &str,
@@ -538,8 +572,26 @@ impl Rds {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
-    /// Delete the snapshot `identifier` of `kind`.
+    /// Delete the snapshot `identifier` of `kind`. A request whose answer was lost (or that AWS failed inside) is
+    /// read back: a snapshot that is gone, or being deleted, was deleted by it.
     pub async fn delete_snapshot(
+        &self,
+        kind: DatabaseKind,
+        identifier: &str,
+    ) -> Result<(), DeleteSnapshotError> {
+        match self.request_deletion(kind, identifier).await {
+            Err(DeleteSnapshotError::Aws(e)) if e.may_have_taken_effect() => {
+                match self.describe_snapshot(kind, identifier).await {
+                    Ok(None) => Ok(()),
+                    Ok(Some(found)) if found.status == "deleting" => Ok(()),
+                    _ => Err(DeleteSnapshotError::Aws(e)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn request_deletion(
         &self,
         kind: DatabaseKind,
         identifier: &str,
@@ -594,8 +646,25 @@ impl Rds {
 
 impl Rds {
     /// Start `copy` into this adapter's region (the destination); returns the copy's ARN. The destination key is
-    /// passed only for encrypted sources, the option group only when the policy names one.
+    /// passed only for encrypted sources, the option group only when the policy names one. A request whose answer
+    /// was lost (or that AWS failed inside) is read back: a copy under the target name with every tag asked for
+    /// (among them the source it copies) is this request's, and the call succeeds.
     pub async fn copy_snapshot(&self, copy: &PlannedCopy) -> Result<String, CopySnapshotError> {
+        match self.request_copy(copy).await {
+            Err(CopySnapshotError::Aws(e)) if e.may_have_taken_effect() => {
+                match self
+                    .read_back_made(copy.source.kind, &copy.target_id, &copy.tags)
+                    .await
+                {
+                    Some(arn) => Ok(arn),
+                    None => Err(CopySnapshotError::Aws(e)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn request_copy(&self, copy: &PlannedCopy) -> Result<String, CopySnapshotError> {
         let tags: Vec<Tag> = copy
             .tags
             .iter()
