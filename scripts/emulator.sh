@@ -1,4 +1,5 @@
-# Source this file, then call start_emulator [quota]: it starts moto server from .venv on a free loopback port, waits
+# Source this file, then call start_emulator [quota]: it starts moto server from .venv (through scripts/emulator.py,
+# which adds one test-only request: set a snapshot's status, as RDS fails a copy) on a free loopback port, waits
 # until it answers, exports LIFEBOAT_TEST_ENDPOINT and AWS_ENDPOINT_URL, and stops the server when the calling
 # script exits. The server's log goes to .lifeboat/moto.log. start_raised_quota_emulator starts a second server whose
 # accounts have the manual snapshot quota raised to 1000 (LIFEBOAT_TEST_ENDPOINT_RAISED_QUOTA), for tests of fleets
@@ -6,13 +7,13 @@
 
 EMULATOR_PIDS=()
 
-# Start moto server on a free loopback port with the manual snapshot quota $1; prints its endpoint.
+# Start moto server (scripts/emulator.py) on a free loopback port with the manual snapshot quota $1; prints its endpoint.
 launch_moto() {
   local quota=$1 log=$2 root port
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   mkdir -p "$root/.lifeboat"
   port=$("$root/.venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  MOTO_RDS_SNAPSHOT_LIMIT=$quota "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$root/.lifeboat/$log" 2>&1 &
+  MOTO_RDS_SNAPSHOT_LIMIT=$quota "$root/.venv/bin/python" "$root/scripts/emulator.py" -H 127.0.0.1 -p "$port" >"$root/.lifeboat/$log" 2>&1 &
   EMULATOR_PIDS+=("$!")
   trap stop_emulator EXIT
   for _ in $(seq 1 100); do

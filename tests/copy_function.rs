@@ -1,13 +1,17 @@
 //! The real copy handler against moto server, with KMS keys created there per region: copies land in each DR
 //! region with that region's key and the expected tags, a second run copies nothing, a backlog larger than the
-//! limit is started in slots, an unencrypted source is copied and reported, a wrong key is a clear failure, and
-//! bad input is rejected.
+//! limit is started in slots, an unencrypted source is copied and reported, a wrong key is a clear failure, a copy
+//! that RDS failed is alerted once, deleted and made again under a new name, and bad input is rejected.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
+use lifeboat::model::DatabaseKind;
 use lifeboat::report::ItemStatus;
-use lifeboat_integration_tests::{Sandbox, context, event, kms_key_in, snapshot_keys_in};
+use lifeboat_integration_tests::{
+    Sandbox, adapter, context, event, kms_key_in, sdk_config_at, set_snapshot_status,
+    snapshot_keys_in,
+};
 use serde_json::json;
 
 const SELECTED: [(&str, &str); 1] = [("lifeboat:backup", "true")];
@@ -252,6 +256,106 @@ async fn the_source_regions_key_is_refused_clearly_naming_key_and_region() {
         notifications[0].1
     );
     assert!(snapshot_keys_in(dr).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_copy_that_rds_failed_is_alerted_deleted_and_made_again_under_a_new_name() {
+    // On the raised-quota emulator, whose regions these are only: the emulator fails the copy as RDS would.
+    let (primary, dr) = ("ap-northeast-1", "ap-south-1");
+    let sandbox = Sandbox::with_raised_quota(primary).await;
+    let policy = policy(&[(dr, "alias/lifeboat-dr")]);
+    sandbox.instance("ledger-db", &SELECTED, None).await;
+    sandbox
+        .snapshot_history(&policy, [at("2026-11-22T02:00:00Z")])
+        .await;
+    let function = sandbox
+        .copy_function(&policy, at("2026-11-22T03:00:00Z"), &[dr], 5)
+        .await;
+    let dr_rds = adapter(
+        aws_sdk_rds::Client::new(&sdk_config_at(&sandbox.endpoint, dr).await),
+        dr,
+    );
+    let in_dr = || async {
+        dr_rds
+            .list_snapshots()
+            .await
+            .expect("list DR snapshots")
+            .into_iter()
+            .map(|s| (s.identifier, s.status))
+            .collect::<Vec<_>>()
+    };
+    let first = format!("lifeboat-ledger-db-2026-11-22-0200-from-{primary}");
+    let retry = format!("lifeboat-ledger-db-2026-11-22-0200-retry2-from-{primary}");
+
+    let report = function
+        .handle(event("copy/scheduled-hourly.json"), &context("f1"))
+        .await
+        .expect("run");
+    assert_eq!(report.counts.done, 1, "{report:#?}");
+    set_snapshot_status(
+        &sandbox.endpoint,
+        dr,
+        DatabaseKind::Instance,
+        &first,
+        "failed",
+    )
+    .await;
+
+    // The next run: the failed copy is alerted, deleted (this deployment made it) and started again.
+    let report = function
+        .handle(event("copy/scheduled-hourly.json"), &context("f2"))
+        .await
+        .expect("run");
+    let failed: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.status == ItemStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{report:#?}");
+    let detail = failed[0].detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains(&format!("copy `{first}`")) && detail.contains("deleted, retried as"),
+        "{detail}"
+    );
+    assert!(
+        report
+            .results
+            .iter()
+            .any(|r| r.status == ItemStatus::Done && r.resource.as_deref() == Some(retry.as_str())),
+        "{report:#?}"
+    );
+    assert_eq!(
+        in_dr().await,
+        [(retry.clone(), "available".to_string())],
+        "the failed copy is gone, the retry is the copy"
+    );
+    let notifications = sandbox.notifications().await;
+    assert_eq!(notifications.len(), 1, "{notifications:?}");
+    assert!(
+        notifications[0].1.contains(&first),
+        "{}",
+        notifications[0].1
+    );
+    let records = sandbox.ledger_records().await;
+    for (action, resource, outcome) in [
+        ("delete-failed-copy", &first, "deleted"),
+        ("copy-snapshot", &retry, "started"),
+    ] {
+        assert!(
+            records.iter().any(|r| r.action == action
+                && &r.resource == resource
+                && r.outcome.as_deref() == Some(outcome)),
+            "{action} {resource} {outcome} on record: {records:#?}"
+        );
+    }
+
+    // Healed: the run after copies nothing and says nothing.
+    let report = function
+        .handle(event("copy/scheduled-hourly.json"), &context("f3"))
+        .await
+        .expect("run");
+    assert!(report.results.is_empty(), "{report:#?}");
+    assert_eq!(sandbox.notifications().await.len(), 1, "no repeat");
 }
 
 #[tokio::test]

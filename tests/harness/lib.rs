@@ -594,15 +594,22 @@ impl Sandbox {
     /// Create the DB subnet group `name` that restore drills are placed in, over the subnets of moto's default
     /// VPC.
     pub async fn drill_subnet_group(&self, name: &str) {
-        let subnets = default_subnets(&self.region).await;
-        self.rds
-            .create_db_subnet_group()
+        self.drill_subnet_group_in(&self.region, name).await;
+    }
+
+    /// Create the DB subnet group `name` in `region` (a DR region's drills are placed in that region's own), over
+    /// the subnets of moto's default VPC there; returns their IDs.
+    pub async fn drill_subnet_group_in(&self, region: &str, name: &str) -> Vec<String> {
+        let subnets = default_subnets(&self.endpoint, region).await;
+        let rds = aws_sdk_rds::Client::new(&sdk_config_at(&self.endpoint, region).await);
+        rds.create_db_subnet_group()
             .db_subnet_group_name(name)
             .db_subnet_group_description("private subnets for Lifeboat restore drills")
-            .set_subnet_ids(Some(subnets))
+            .set_subnet_ids(Some(subnets.clone()))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("create subnet group {name}: {e:?}"));
+            .unwrap_or_else(|e| panic!("create subnet group {name} in {region}: {e:?}"));
+        subnets
     }
 
     /// The real verify function wired to this sandbox, "as of" `now`, its checks connecting to the local
@@ -675,10 +682,10 @@ impl Sandbox {
     }
 }
 
-/// The subnet IDs of moto's default VPC in `region`, read with one EC2 DescribeSubnets query sent over a plain
-/// TCP connection (the tests need nothing else of EC2, whose SDK crate would double their build time).
-async fn default_subnets(region: &str) -> Vec<String> {
-    let endpoint = endpoint();
+/// The subnet IDs of moto's default VPC in `region` of the emulator at `endpoint`, read with one EC2
+/// DescribeSubnets query sent over a plain TCP connection (the tests need nothing else of EC2, whose SDK crate would
+/// double their build time).
+async fn default_subnets(endpoint: &str, region: &str) -> Vec<String> {
     let address = endpoint.trim_start_matches("http://").to_string();
     let region = region.to_string();
     tokio::task::spawn_blocking(move || {
@@ -776,6 +783,46 @@ pub async fn copy_snapshot_to(region: &str, source_arn: &str, identifier: &str) 
         .unwrap_or_else(|e| panic!("copy {source_arn} to {region}: {e:?}"));
 }
 
+/// Set the status of the manual snapshot `identifier` of `kind` in `region` on the emulator at `endpoint` (for
+/// example `failed`, as RDS leaves a copy that failed): the test-only request `scripts/emulator.py` adds to moto
+/// server.
+pub async fn set_snapshot_status(
+    endpoint: &str,
+    region: &str,
+    kind: lifeboat::model::DatabaseKind,
+    identifier: &str,
+    status: &str,
+) {
+    let authority = endpoint.trim_start_matches("http://").to_string();
+    let kind = match kind {
+        lifeboat::model::DatabaseKind::Instance => "instance",
+        lifeboat::model::DatabaseKind::Cluster => "cluster",
+    };
+    let stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .unwrap_or_else(|e| panic!("connect to the emulator at {authority}: {e}"));
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("HTTP handshake with the emulator");
+    tokio::spawn(connection);
+    let request = hyper::Request::post(format!(
+        "/_lifeboat/snapshot-status?region={region}&kind={kind}&identifier={identifier}&status={status}"
+    ))
+    .header(hyper::header::HOST, authority)
+    .body(http_body_util::Empty::<bytes::Bytes>::new())
+    .expect("request");
+    let answer = sender
+        .send_request(request)
+        .await
+        .expect("the emulator answers");
+    assert_eq!(
+        answer.status(),
+        hyper::StatusCode::NO_CONTENT,
+        "set {identifier} in {region} to {status} on the emulator (is it started by scripts/emulator.sh?)"
+    );
+}
+
 /// Manual DB snapshots in `region`, by identifier, with their tags.
 pub async fn snapshots_in(region: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     let rds = aws_sdk_rds::Client::new(&sdk_config(region).await);
@@ -811,4 +858,49 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
             )
         })
         .collect()
+}
+
+/// A new database on the local PostgreSQL server (127.0.0.1:5432, trust authentication) that restore drills'
+/// checks connect to: a `bookings` table with `rows` rows, the newest created at `newest`, one an hour before it,
+/// readable by the `lifeboat` role (the master user of the tests' instances). Returns the database's name.
+pub async fn seed_postgres(rows: i64, newest: DateTime<Utc>) -> String {
+    let name = unique("lifeboat_drill").replace('-', "_");
+    let (client, connection) = tokio_postgres::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("the local PostgreSQL server (127.0.0.1:5432) must be running");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    client
+        .batch_execute("DO $$ BEGIN CREATE ROLE lifeboat LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        .await
+        .expect("drill role");
+    let (db, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port=5432 user=postgres dbname={name}"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect to the drill database");
+    tokio::spawn(connection);
+    db.batch_execute(
+        "CREATE TABLE bookings (id serial PRIMARY KEY, created_at timestamptz NOT NULL, paid boolean NOT NULL DEFAULT true);
+         GRANT SELECT ON bookings TO lifeboat;",
+    )
+    .await
+    .expect("create table");
+    for n in 0..rows {
+        let created = (newest - chrono::Duration::hours(n)).to_rfc3339();
+        db.execute(
+            "INSERT INTO bookings (created_at) VALUES ($1::text::timestamptz)",
+            &[&created],
+        )
+        .await
+        .expect("insert booking");
+    }
+    name
 }

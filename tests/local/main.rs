@@ -9,9 +9,12 @@ use std::error::Error;
 use std::process::{Command, ExitCode};
 
 use chrono::{Duration, DurationRound, Utc};
+use lifeboat::model::DatabaseKind;
 use lifeboat::report::{ItemOutcome, ItemStatus};
 use lifeboat_copy::CopyReport;
-use lifeboat_integration_tests::{Sandbox, context, event, kms_key_in, snapshot_keys_in};
+use lifeboat_integration_tests::{
+    Sandbox, context, event, kms_key_in, set_snapshot_status, snapshot_keys_in,
+};
 use lifeboat_retention::RetentionReport;
 use lifeboat_snapshot::SnapshotReport;
 use lifeboat_verify::VerifyReport;
@@ -148,6 +151,40 @@ async fn run() -> Outcome<()> {
     }
 
     heading(
+        "Step 4b: RDS fails a copy (set on the emulator, which never fails one): the next copy run alerts, \
+         deletes it and copies again under a new name",
+    );
+    let failed_copy = copies
+        .keys()
+        .next()
+        .ok_or("step 4 made no copy to fail")?
+        .clone();
+    set_snapshot_status(
+        &sandbox.endpoint,
+        DR_REGION,
+        DatabaseKind::Instance,
+        &failed_copy,
+        "failed",
+    )
+    .await;
+    println!("  {failed_copy} in {DR_REGION} is now `failed`");
+    let alerts_before = sandbox.notifications().await.len();
+    let hourly = Data::File("events/copy/scheduled-hourly.json");
+    let report: CopyReport = invoke("lifeboat-copy", &port, &hourly)?;
+    print_copies(&report);
+    let alerts = sandbox.notifications().await.len();
+    for (subject, _) in sandbox.notifications().await.iter().skip(alerts_before) {
+        println!("  alert sent: {subject}");
+    }
+    let report: CopyReport = invoke("lifeboat-copy", &port, &hourly)?;
+    println!(
+        "  the run after: {} item(s), {} new alert(s); {DR_REGION} holds {:?}",
+        report.results.len(),
+        sandbox.notifications().await.len() - alerts,
+        snapshot_keys_in(DR_REGION).await.keys().collect::<Vec<_>>()
+    );
+
+    heading(
         "Step 5: 45 days of history, as the daily schedule made it (one scheduled event a day)",
     );
     let today = Utc::now().duration_trunc(Duration::days(1))? + Duration::hours(2);
@@ -183,7 +220,6 @@ async fn run() -> Outcome<()> {
     heading(
         "Step 6: copy function, hourly safety net: the backlog goes out one copy per database at a time",
     );
-    let hourly = Data::File("events/copy/scheduled-hourly.json");
     for run in 1..=3 {
         let report: CopyReport = invoke("lifeboat-copy", &port, &hourly)?;
         let slots = &report.regions[DR_REGION];
