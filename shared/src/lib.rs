@@ -20,6 +20,7 @@ pub mod lambda;
 pub mod ledger;
 pub mod metrics;
 pub mod model;
+pub mod monitor;
 pub mod notify;
 pub mod ownership;
 pub mod policy;
