@@ -24,6 +24,7 @@ pub mod monitor;
 pub mod notify;
 pub mod ownership;
 pub mod policy;
+pub mod posture;
 pub mod report;
 pub mod retention;
 pub mod services;
