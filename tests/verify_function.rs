@@ -1,13 +1,17 @@
 //! The real verify handler against moto server, with the temporary instances' endpoints mapped (test-only
 //! override) to the real PostgreSQL and MariaDB servers on this machine, which the tests seed: a passing drill end
 //! to end, a failing row count, a stale freshness check, an unreachable database (drill infrastructure: retried,
-//! then given up without blaming the snapshot), a crash between steps followed by a run that converges, an
-//! expired orphan swept (and alerted), and bad input.
+//! then given up without blaming the snapshot), a crash between steps followed by a run that converges, a drill
+//! secret that cannot be deleted (the drill database waits for it: a fault proxy fails the deletion), an expired
+//! orphan swept (and alerted), and bad input.
 
 use chrono::{DateTime, Duration, Utc};
 use lifeboat::ledger::Phase;
 use lifeboat::report::ItemStatus;
-use lifeboat_integration_tests::{Sandbox, context, event, unique};
+use lifeboat_integration_tests::faults::{FaultConfig, FaultKind, FaultProxy, FaultRule};
+use lifeboat_integration_tests::{
+    RAISED_QUOTA_ENDPOINT_VAR, Sandbox, context, endpoint, event, seed_postgres, unique,
+};
 use lifeboat_verify::VerifyReport;
 use serde_json::json;
 
@@ -41,50 +45,6 @@ plans:
     objectives: {{rpo: 1h, rto: 4h}}
 "#
     )
-}
-
-/// A PostgreSQL database on the local server with `rows` bookings, the newest created at `newest`.
-async fn seed_postgres(rows: i64, newest: DateTime<Utc>) -> String {
-    let name = unique("lifeboat_drill").replace('-', "_");
-    let (client, connection) = tokio_postgres::connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("the local PostgreSQL server (127.0.0.1:5432) must be running");
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
-    client
-        .batch_execute("DO $$ BEGIN CREATE ROLE lifeboat LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
-        .await
-        .expect("drill role");
-    let (db, connection) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port=5432 user=postgres dbname={name}"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect to the drill database");
-    tokio::spawn(connection);
-    db.batch_execute(
-        "CREATE TABLE bookings (id serial PRIMARY KEY, created_at timestamptz NOT NULL, paid boolean NOT NULL DEFAULT true);
-         GRANT SELECT ON bookings TO lifeboat;",
-    )
-    .await
-    .expect("create table");
-    for n in 0..rows {
-        let created = newest - Duration::hours(n);
-        let created = created.to_rfc3339();
-        db.execute(
-            "INSERT INTO bookings (created_at) VALUES ($1::text::timestamptz)",
-            &[&created],
-        )
-        .await
-        .expect("insert booking");
-    }
-    name
 }
 
 /// Run the verify function "as of" `now`; `postgres_port` points PostgreSQL drills elsewhere.
@@ -767,4 +727,112 @@ async fn bad_input_is_rejected_and_nothing_is_restored() {
         manual.drills[0].snapshot,
         "lifeboat-booking-db-2026-11-22-0200"
     );
+}
+
+#[tokio::test]
+async fn a_drill_secret_that_cannot_be_deleted_keeps_its_drill_until_both_are_gone() {
+    // Through a proxy that fails every DeleteSecret while it is active (on the raised-quota emulator, whose region
+    // this is only, when it runs).
+    let database = seed_postgres(5, at(SNAPSHOT_TIME)).await;
+    let policy = policy(&database);
+    let upstream = std::env::var(RAISED_QUOTA_ENDPOINT_VAR).unwrap_or_else(|_| endpoint());
+    let mut faults = FaultConfig::none();
+    faults.rules = vec![FaultRule {
+        operation: "DeleteSecret".into(),
+        kind: FaultKind::ServerError,
+        probability: 1.0,
+    }];
+    let proxy = FaultProxy::start(&upstream, faults).await;
+    let sandbox = Sandbox::named_at(
+        proxy.endpoint(),
+        "il-central-1",
+        &unique("ledger"),
+        &unique("alerts"),
+    )
+    .await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    sandbox
+        .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
+        .await;
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+    let started = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:00:00Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    let drill_id = started.results[0].resource.clone().expect("drill");
+    let secret_name = format!("lifeboat/drill/{drill_id}");
+    run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:20:00Z",
+        5432,
+        restored_event(),
+    )
+    .await;
+
+    // The checks pass and are recorded, but the drill's secret cannot be deleted: the drill database is kept (were
+    // it deleted, no later run would find a drill whose secret to delete) and the failure is reported.
+    proxy.set_active(true);
+    let checked = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:25:00Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    proxy.set_active(false);
+    assert_eq!(checked.drills[0].passed, Some(true), "{checked:#?}");
+    let failed: Vec<_> = checked
+        .results
+        .iter()
+        .filter(|r| r.status == ItemStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{checked:#?}");
+    assert!(
+        failed[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("secretsmanager:DeleteSecret")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        sandbox.databases_named(&drill_id).await,
+        std::slice::from_ref(&drill_id),
+        "the drill database waits for its secret"
+    );
+    assert!(sandbox.secret(&secret_name).await.is_some());
+    let snapshots = sandbox.instance_snapshots("booking-db").await;
+    assert_eq!(
+        snapshots["lifeboat-booking-db-2026-11-22-0200"]["lifeboat:verify-result"],
+        "passed"
+    );
+
+    // The next run finishes the clean-up, without running the checks again.
+    let cleaned = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:55:00Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    assert_eq!(cleaned.counts.failed, 0, "{cleaned:#?}");
+    assert!(cleaned.drills[0].checks.is_empty(), "{cleaned:#?}");
+    assert!(sandbox.databases_named(&drill_id).await.is_empty());
+    assert!(
+        sandbox.secret(&secret_name).await.is_none(),
+        "no drill credentials left"
+    );
+    let drill_results = sandbox
+        .ledger_records()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "restore-drill" && r.phase == Phase::Result)
+        .count();
+    assert_eq!(drill_results, 1, "the result is recorded once");
 }

@@ -1213,7 +1213,7 @@ impl VerifyFunction {
         progress.failure_class = Some(FailureClass::Snapshot);
     }
 
-    /// Delete the drill's temporary resources and its credentials, between ledger records.
+    /// Delete the drill's credentials, then its temporary resources, between ledger records.
     async fn clean_up(
         &self,
         rds: &Rds,
@@ -1227,28 +1227,32 @@ impl VerifyFunction {
             // The run's intents could not be written: nothing is deleted without them (the next run retries).
             return Ok(());
         }
-        let deleted = rds.delete_drill(drill.resource.kind, &drill.id).await;
-        let secret = match &deleted {
-            Ok(_) => self.secrets.delete(&drill_secret_name(&drill.id)).await,
-            Err(_) => Ok(()),
+        // The credentials first: the drill database is deleted only once its secret is gone. The other way round,
+        // a secret whose deletion failed after its database went would be left behind: no later run finds a
+        // drill to clean up (a database RDS deletes is gone within minutes).
+        let secret = self.secrets.delete(&drill_secret_name(&drill.id)).await;
+        let deleted = match &secret {
+            Ok(()) => Some(rds.delete_drill(drill.resource.kind, &drill.id).await),
+            Err(_) => None,
         };
         // The result is on record whatever happened, before any error goes on.
-        let error = deleted
+        let error = secret
             .as_ref()
             .err()
-            .or(secret.as_ref().err())
+            .or(deleted.as_ref().and_then(|d| d.as_ref().err()))
             .map(ToString::to_string);
+        let gone = deleted.as_ref().and_then(|d| d.as_ref().ok());
         let result = self.record(
             "delete-drill",
             LedgerPhase::Result,
             at,
             now,
             error,
-            serde_json::json!({ "kind": drill.resource.kind, "gone": deleted.as_ref().ok() }),
+            serde_json::json!({ "kind": drill.resource.kind, "gone": gone }),
         );
         run.ledger.record(result);
-        let gone = deleted?;
         secret?;
+        let gone = deleted.transpose()?.unwrap_or(false);
         progress.step = if gone { "cleaned-up" } else { "deleting" }.into();
         Ok(())
     }
