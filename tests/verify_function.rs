@@ -2,15 +2,20 @@
 //! override) to the real PostgreSQL and MariaDB servers on this machine, which the tests seed: a passing drill end
 //! to end, a failing row count, a stale freshness check, an unreachable database (drill infrastructure: retried,
 //! then given up without blaming the snapshot), a crash between steps followed by a run that converges, a drill
-//! secret that cannot be deleted (the drill database waits for it: a fault proxy fails the deletion), an expired
-//! orphan swept (and alerted), and bad input.
+//! secret that cannot be deleted (the drill database waits for it: a fault proxy fails the deletion), a drill in a
+//! DR region (the copy there, made by the real copy function with the DR key, restored with that region's subnet
+//! group and security groups, its result recorded on the copy), an expired orphan swept (and alerted), and bad
+//! input.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use lifeboat::ledger::Phase;
 use lifeboat::report::ItemStatus;
 use lifeboat_integration_tests::faults::{FaultConfig, FaultKind, FaultProxy, FaultRule};
 use lifeboat_integration_tests::{
-    RAISED_QUOTA_ENDPOINT_VAR, Sandbox, context, endpoint, event, seed_postgres, unique,
+    RAISED_QUOTA_ENDPOINT_VAR, Sandbox, adapter, context, endpoint, event, sdk_config_at,
+    seed_postgres, unique,
 };
 use lifeboat_verify::VerifyReport;
 use serde_json::json;
@@ -835,4 +840,204 @@ async fn a_drill_secret_that_cannot_be_deleted_keeps_its_drill_until_both_are_go
         .filter(|r| r.action == "restore-drill" && r.phase == Phase::Result)
         .count();
     assert_eq!(drill_results, 1, "the result is recorded once");
+}
+
+#[tokio::test]
+async fn a_dr_region_drill_restores_the_copy_there_with_that_regions_network_and_key() {
+    // On the raised-quota emulator, whose regions these are only, when it runs.
+    let (primary, dr) = ("eu-central-2", "me-south-1");
+    let upstream = std::env::var(RAISED_QUOTA_ENDPOINT_VAR).unwrap_or_else(|_| endpoint());
+    let database = seed_postgres(10, at(SNAPSHOT_TIME) - Duration::minutes(5)).await;
+    let policy = policy(&database).replace(
+        "    verification:\n",
+        &format!(
+            "    copies:\n      - {{region: {dr}, kms_key_id: alias/lifeboat-dr, retain_days: 14}}\n    \
+             verification:\n      regions:\n        {dr}: {{subnet_group: lifeboat-dr-drills, \
+             security_groups: [sg-0drdrills], every: 30d}}\n"
+        ),
+    );
+    let sandbox = Sandbox::named_at(&upstream, primary, &unique("ledger"), &unique("alerts")).await;
+    let dr_config = sdk_config_at(&upstream, dr).await;
+    let dr_rds = aws_sdk_rds::Client::new(&dr_config);
+    let dr_kms = aws_sdk_kms::Client::new(&dr_config);
+    let dr_key = dr_kms.create_key().send().await.expect("DR key");
+    let dr_key = dr_key.key_metadata().expect("DR key metadata");
+    dr_kms
+        .create_alias()
+        .alias_name("alias/lifeboat-dr")
+        .target_key_id(dr_key.key_id())
+        .send()
+        .await
+        .expect("DR key alias");
+    let primary_key = sandbox.kms_key().await;
+    sandbox
+        .instance("booking-db", &SELECTED, Some(&primary_key))
+        .await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    let dr_subnets = sandbox
+        .drill_subnet_group_in(dr, "lifeboat-dr-drills")
+        .await;
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+
+    // The real copy function copies the snapshot to the DR region, encrypted with the DR key.
+    let copied = sandbox
+        .copy_function(&policy, at("2026-11-22T02:05:00Z"), &[dr], 5)
+        .await
+        .handle(event("copy/scheduled-hourly.json"), &context("copy"))
+        .await
+        .expect("copy run");
+    assert_eq!(copied.counts.failed, 0, "{copied:#?}");
+    let copies = dr_rds
+        .describe_db_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .expect("DR snapshots");
+    let [copy] = copies.db_snapshots() else {
+        panic!("one copy in {dr}: {copies:#?}");
+    };
+    let copy_id = copy.db_snapshot_identifier().expect("copy id").to_string();
+    let copy_arn = copy.db_snapshot_arn().expect("copy ARN").to_string();
+    assert!(
+        copy.kms_key_id()
+            .is_some_and(|k| k.contains(dr_key.key_id())),
+        "the copy is encrypted with the DR key: {copy:?}"
+    );
+
+    // 03:00: the schedule starts a drill in each region: the DR one from the copy, in that region's network.
+    let mut function = sandbox.verify_function(&policy, at("2026-11-22T03:00:00Z"), 5432);
+    function.dr_regions = vec![adapter(dr_rds.clone(), dr)];
+    let started = function
+        .handle(event("verify/scheduled.json"), &context("verify-1"))
+        .await
+        .expect("verify run");
+    let dr_start = started
+        .results
+        .iter()
+        .find(|r| r.action == "start-drill" && r.region == dr)
+        .unwrap_or_else(|| panic!("a drill started in {dr}: {started:#?}"));
+    assert_eq!(dr_start.status, ItemStatus::Done, "{started:#?}");
+    let dr_drill = dr_start.resource.clone().expect("drill id");
+    let described = dr_rds
+        .describe_db_instances()
+        .db_instance_identifier(&dr_drill)
+        .send()
+        .await
+        .expect("the drill database is in the DR region");
+    let instance = &described.db_instances()[0];
+    let tags: BTreeMap<&str, &str> = instance
+        .tag_list()
+        .iter()
+        .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+        .collect();
+    assert_eq!(tags["lifeboat:drill-snapshot"], copy_id);
+    assert_eq!(
+        tags["lifeboat:drill-snapshot-arn"], copy_arn,
+        "restored from the DR copy"
+    );
+    assert!(
+        instance
+            .db_instance_arn()
+            .is_some_and(|a| a.contains(&format!(":{dr}:"))),
+        "{instance:?}"
+    );
+    let subnet_group = instance.db_subnet_group().expect("subnet group");
+    assert_eq!(
+        subnet_group.db_subnet_group_name(),
+        Some("lifeboat-dr-drills")
+    );
+    let mut subnets: Vec<&str> = subnet_group
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier())
+        .collect();
+    subnets.sort();
+    let mut expected: Vec<&str> = dr_subnets.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(subnets, expected, "the DR region's own subnets");
+    let groups: Vec<&str> = instance
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .collect();
+    assert_eq!(groups, ["sg-0drdrills"]);
+    assert!(
+        instance
+            .kms_key_id()
+            .is_some_and(|k| k.contains(dr_key.key_id())),
+        "the drill database is encrypted with the DR key: {instance:?}"
+    );
+    assert_ne!(instance.publicly_accessible(), Some(true));
+
+    // 03:20 credentials (their secret in the primary region), 03:25 the checks, the result and the clean-up.
+    for (n, now) in ["2026-11-22T03:20:00Z", "2026-11-22T03:25:00Z"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut function = sandbox.verify_function(&policy, at(now), 5432);
+        function.dr_regions = vec![adapter(dr_rds.clone(), dr)];
+        let report = function
+            .handle(
+                event("verify/scheduled.json"),
+                &context(&format!("verify-{n}")),
+            )
+            .await
+            .expect("verify run");
+        let drill = report
+            .drills
+            .iter()
+            .find(|d| d.drill == dr_drill)
+            .unwrap_or_else(|| panic!("{report:#?}"));
+        assert_eq!(drill.region, dr);
+        if n == 0 {
+            assert_eq!(drill.step, "credentials-set", "{report:#?}");
+            assert!(
+                sandbox
+                    .secret(&format!("lifeboat/drill/{dr_drill}"))
+                    .await
+                    .is_some()
+            );
+        } else {
+            assert_eq!(drill.passed, Some(true), "{report:#?}");
+            assert_eq!(drill.snapshot, copy_id);
+            assert_eq!(report.counts.failed, 0, "{report:#?}");
+        }
+    }
+
+    // The result is recorded on the DR recovery point and in the ledger; nothing is left in either region.
+    let copies = dr_rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&copy_id)
+        .send()
+        .await
+        .expect("the copy");
+    let copy_tags: BTreeMap<&str, &str> = copies.db_snapshots()[0]
+        .tag_list()
+        .iter()
+        .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+        .collect();
+    assert_eq!(copy_tags["lifeboat:verify-result"], "passed");
+    assert_eq!(copy_tags["lifeboat:verified-at"], "2026-11-22T03:25:00Z");
+    let record = sandbox
+        .ledger_records()
+        .await
+        .into_iter()
+        .find(|r| r.action == "restore-drill" && r.phase == Phase::Result && r.resource == dr_drill)
+        .expect("the DR drill's result in the ledger");
+    assert_eq!(record.region, dr);
+    assert_eq!(record.details["snapshot"], copy_arn.as_str());
+    assert_eq!(record.details["passed"], true);
+    let dr_drills = dr_rds
+        .describe_db_instances()
+        .send()
+        .await
+        .expect("DR instances");
+    assert!(dr_drills.db_instances().is_empty(), "{dr_drills:?}");
+    assert!(sandbox.databases_named("lbdrill-").await.is_empty());
+    assert!(
+        sandbox
+            .secret(&format!("lifeboat/drill/{dr_drill}"))
+            .await
+            .is_none()
+    );
 }
