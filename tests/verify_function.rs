@@ -2,7 +2,8 @@
 //! override) to the real PostgreSQL and MariaDB servers on this machine, which the tests seed: a passing drill end
 //! to end, a failing row count, a stale freshness check, an unreachable database (drill infrastructure: retried,
 //! then given up without blaming the snapshot), a crash between steps followed by a run that converges, a drill
-//! secret that cannot be deleted (the drill database waits for it: a fault proxy fails the deletion), a drill in a
+//! secret that cannot be deleted (the drill database waits for it: a fault proxy fails the deletion), an Aurora
+//! drill whose restore answer was lost (its instance is asked for by the next run), a drill in a
 //! DR region (the copy there, made by the real copy function with the DR key, restored with that region's subnet
 //! group and security groups, its result recorded on the copy), an expired orphan swept (and alerted), and bad
 //! input.
@@ -1040,4 +1041,89 @@ async fn a_dr_region_drill_restores_the_copy_there_with_that_regions_network_and
             .await
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn an_aurora_drill_whose_restore_answer_was_lost_gets_its_instance_on_the_next_run() {
+    // Through a proxy that loses the answer of every RestoreDBClusterFromSnapshot while it is active: the cluster
+    // is restored, the function never hears so and never asks for the cluster's instance.
+    let database = seed_postgres(5, at(SNAPSHOT_TIME)).await;
+    let policy = policy(&database);
+    let upstream = std::env::var(RAISED_QUOTA_ENDPOINT_VAR).unwrap_or_else(|_| endpoint());
+    let mut faults = FaultConfig::none();
+    faults.rules = vec![FaultRule {
+        operation: "RestoreDBClusterFromSnapshot".into(),
+        kind: FaultKind::LostResponse,
+        probability: 1.0,
+    }];
+    let proxy = FaultProxy::start(&upstream, faults).await;
+    let sandbox = Sandbox::named_at(
+        proxy.endpoint(),
+        "me-south-1",
+        &unique("ledger"),
+        &unique("alerts"),
+    )
+    .await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    sandbox.aurora_cluster("billing", &SELECTED).await;
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+    proxy.set_active(true);
+    let started = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:00:00Z",
+        5432,
+        event("verify/scheduled.json"),
+    )
+    .await;
+    proxy.set_active(false);
+    assert_eq!(
+        (
+            started.results[0].action.as_str(),
+            started.results[0].status
+        ),
+        ("start-drill", ItemStatus::Failed),
+        "the lost answer is reported: {started:#?}"
+    );
+    let drill_id = started.results[0].resource.clone().expect("drill id");
+    assert_eq!(
+        sandbox.databases_named("lbdrill-").await,
+        std::slice::from_ref(&drill_id),
+        "the cluster was restored all the same, without its instance"
+    );
+
+    // The next run finds the cluster without its instance and asks for it; the drill then goes on as any other.
+    let steps = [
+        ("2026-11-22T03:30:00Z", "instance-requested"),
+        ("2026-11-22T04:00:00Z", "credentials-set"),
+        ("2026-11-22T04:30:00Z", "deleting"),
+    ];
+    for (now, step) in steps {
+        let report = run(&sandbox, &policy, now, 5432, event("verify/scheduled.json")).await;
+        assert_eq!(report.drills.len(), 1, "{report:#?}");
+        assert_eq!(
+            (
+                report.drills[0].drill.as_str(),
+                report.drills[0].step.as_str()
+            ),
+            (drill_id.as_str(), step),
+            "{report:#?}"
+        );
+        assert_eq!(report.counts.failed, 0, "{report:#?}");
+        if step == "instance-requested" {
+            assert_eq!(
+                sandbox.databases_named("lbdrill-").await,
+                [drill_id.clone(), format!("{drill_id}-1")]
+            );
+        }
+        if step == "deleting" {
+            assert_eq!(report.drills[0].passed, Some(true), "{report:#?}");
+        }
+    }
+    let snapshots = sandbox.cluster_snapshots("billing").await;
+    assert_eq!(
+        snapshots["lifeboat-billing-2026-11-22-0200"]["lifeboat:verify-result"],
+        "passed"
+    );
+    assert!(sandbox.databases_named("lbdrill-").await.is_empty());
 }

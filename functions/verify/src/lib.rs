@@ -712,6 +712,9 @@ impl VerifyFunction {
         );
         let step = drill::next_step(drill, now);
         let outcome = match step {
+            Step::Wait if drill.resource.status == INSTANCE_MISSING => {
+                self.create_member(rds, drill, &mut progress).await
+            }
             Step::Wait => Ok(()),
             Step::SecureCredentials => self.secure(rds, drill, now, &mut progress).await,
             // The checks run only once the drill credentials are in effect: RDS reports `available` for a
@@ -759,6 +762,35 @@ impl VerifyFunction {
             });
         }
         progress
+    }
+
+    /// An Aurora drill's cluster exists without its instance (the run that restored the cluster never heard
+    /// back, or could not create the instance): ask for the instance again, as the start would have. Without it
+    /// the drill would wait until swept and its recovery point would be left unverified.
+    async fn create_member(
+        &self,
+        rds: &Rds,
+        drill: &Drill,
+        progress: &mut DrillReport,
+    ) -> Result<(), AwsError> {
+        let instance_class = drill
+            .plan
+            .as_deref()
+            .and_then(|name| self.services.policy.plan_named(name))
+            .and_then(|plan| plan.verification.as_ref())
+            .map(|v| v.cluster_instance_class.clone())
+            .unwrap_or_else(|| lifeboat::policy::DEFAULT_CLUSTER_INSTANCE_CLASS.into());
+        let tags: Vec<(String, String)> = drill
+            .resource
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        rds.create_drill_member(&drill.id, &drill.resource.engine, &instance_class, &tags)
+            .await?;
+        info!(drill = %drill.id, "drill cluster's instance requested again");
+        progress.step = "instance-requested".into();
+        Ok(())
     }
 
     /// The restore is done: drill-only credentials, in a secret deleted with the drill.
@@ -1327,6 +1359,10 @@ impl VerifyFunction {
     }
 }
 
+/// Status given to an Aurora drill found without its instance (see [`drills_in`]): the restore is not finished
+/// until the instance is asked for again.
+const INSTANCE_MISSING: &str = "instance-missing";
+
 /// The drills among `databases` (Aurora drill members are handled through their cluster).
 fn drills_in(databases: &[Database]) -> Vec<Drill> {
     databases
@@ -1343,7 +1379,7 @@ fn drills_in(databases: &[Database]) -> Vec<Drill> {
                     Some(m) if db.status == "available" => m.status.clone(),
                     Some(_) => db.status.clone(),
                     None if drill.phase == Phase::CleaningUp => db.status.clone(),
-                    None => "creating".into(),
+                    None => INSTANCE_MISSING.into(),
                 };
             }
             Some(drill)

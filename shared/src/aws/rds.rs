@@ -865,7 +865,7 @@ impl Rds {
                     .db_subnet_group_name(restore.subnet_group)
                     .set_vpc_security_group_ids(groups)
                     .deletion_protection(false)
-                    .set_tags(Some(tags.clone()))
+                    .set_tags(Some(tags))
                     .send()
                     .await;
                 match result {
@@ -882,32 +882,13 @@ impl Rds {
                         ));
                     }
                 }
-                let result = self
-                    .client
-                    .create_db_instance()
-                    .db_instance_identifier(drill_member(restore.id))
-                    .db_cluster_identifier(restore.id)
-                    .engine(restore.engine)
-                    .db_instance_class(&v.cluster_instance_class)
-                    .publicly_accessible(false)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(err)
-                        if err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_db_instance_already_exists_fault()) =>
-                    {
-                        Ok(())
-                    }
-                    Err(err) => Err(AwsError::from_sdk(
-                        "rds:CreateDBInstance",
-                        &self.region,
-                        &err,
-                    )),
-                }
+                self.create_drill_member(
+                    restore.id,
+                    restore.engine,
+                    &v.cluster_instance_class,
+                    restore.tags,
+                )
+                .await
             }
         }
     }
@@ -934,6 +915,49 @@ impl Rds {
             DatabaseKind::Cluster => self
                 .client
                 .modify_db_cluster()
+    /// Create the one instance (`<id>-1`, of `instance_class`, private, tagged `tags`) of the drill cluster `id`
+    /// of `engine`: the second half of an Aurora drill's restore, asked for again when a drill cluster is found
+    /// without it (the run that restored the cluster never heard back, or could not create it). An instance that
+    /// exists already counts as done.
+    pub async fn create_drill_member(
+        &self,
+        id: &str,
+        engine: &str,
+        instance_class: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), AwsError> {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let result = self
+            .client
+            .create_db_instance()
+            .db_instance_identifier(drill_member(id))
+            .db_cluster_identifier(id)
+            .engine(engine)
+            .db_instance_class(instance_class)
+            .publicly_accessible(false)
+            .set_tags(Some(tags))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_db_instance_already_exists_fault()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(AwsError::from_sdk(
+                "rds:CreateDBInstance",
+                &self.region,
+                &err,
+            )),
+        }
+    }
+
                 .db_cluster_identifier(id)
                 .master_user_password(password)
                 .apply_immediately(true)
