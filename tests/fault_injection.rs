@@ -1,16 +1,26 @@
-//! Proof under faults: a whole DR cycle (the real snapshot, copy and retention handlers, daily for 40 simulated
-//! days, a primary and a DR region, two DB instances and an Aurora cluster) runs twice from scratch, in lockstep:
+//! Proof under faults: a whole DR cycle (the real snapshot, copy, retention and verify handlers, daily for 40
+//! simulated days, a primary and a DR region, two DB instances and an Aurora cluster) runs twice from scratch, in
+//! lockstep:
 //! once through a proxy that only counts, once through a proxy that faults 15 % of requests (throttling, 5xx,
 //! connection resets, lost responses; see `harness/faults.rs`). Under faults each scheduled step is re-run, as the
 //! schedule's next tick would, until its report is clean (at most `MAX_RUNS` runs).
+//!
+//! The fourth step of each day is the restore drills: the real verify handler, run every `VERIFY_EVERY` simulated
+//! minutes as its schedule would, each due drill driven through its phases (restoring, securing, checks, cleaning
+//! up) by repeated runs, its checks connecting to a database on the local PostgreSQL server (the test-only endpoint
+//! override). The step settles when a run reports nothing wrong and no drill is left in progress. Checks themselves
+//! are not faulted (they do not go through the proxy); every AWS request of the drills is.
 //!
 //! After every run of the faulted cycle its recovery points (identifiers, kinds, `lifeboat:created-at`, normalised
 //! for region names) are compared with the clean cycle's after the same step:
 //! - a run that reported nothing wrong must have left exactly the clean state (a run that left something undone
 //!   or did something twice must say so: failed or skipped items, run errors, or a handler error);
-//! - every step settles within `MAX_RUNS` runs, and then matches the clean state: nothing created twice (at most
-//!   one recovery point per database, kind, region and day; no copy under two names), nothing the policy keeps
-//!   deleted (the faulted cycle always holds everything the clean one holds), nothing left behind.
+//! - every step settles within `MAX_RUNS` runs (drills: `VERIFY_MAX_RUNS`), and then matches the clean state:
+//!   nothing created twice (at most one recovery point per database, kind, region and day; no copy under two
+//!   names; at most one drill per database and day), nothing the policy keeps deleted (the faulted cycle always
+//!   holds everything the clean one holds), nothing left behind (no drill database, no drill secret), the same
+//!   drill result on the same recovery points (`lifeboat:verify-result`, and the day of `lifeboat:verified-at`),
+//!   never a recovery point blamed for an injected fault.
 //!
 //! Knobs (environment): `LIFEBOAT_FAULT_RATE` (default 0.15), `LIFEBOAT_FAULT_SEED` (default 9),
 //! `LIFEBOAT_FAULT_SDK_ATTEMPTS` (SDK attempts per call, default 2: faults reach the handlers, not only the SDK's
@@ -27,16 +37,18 @@ use serde_json::Value;
 
 use lifeboat::aws::rds::Rds;
 use lifeboat::copy::CopyLimits;
+use lifeboat::drill;
 use lifeboat::ledger::Phase;
 use lifeboat::policy::DEFAULT_POLICY_YAML;
 use lifeboat::report::Counts;
+use lifeboat::tags;
 use lifeboat_copy::CopyFunction;
 use lifeboat_integration_tests::faults::{
     FaultConfig, FaultKind, FaultProxy, FaultRule, FaultStats,
 };
 use lifeboat_integration_tests::{
     CallCounter, RAISED_QUOTA_ENDPOINT_VAR, Sandbox, adapter, context, endpoint, event,
-    sdk_config_at, unique,
+    sdk_config_at, seed_postgres, unique,
 };
 use lifeboat_retention::RetentionFunction;
 
@@ -45,13 +57,21 @@ use lifeboat_retention::RetentionFunction;
 const DAYS: i64 = 40;
 /// Runs of one scheduled step before the cycle is declared stuck.
 const MAX_RUNS: usize = 10;
+/// Runs of one day's drill step before it is declared stuck (a drill needs three runs without faults: start,
+/// credentials, checks and clean-up).
+const VERIFY_MAX_RUNS: usize = 15;
+/// Simulated minutes between two runs of the verify function (its schedule; RDS events come sooner in AWS).
+const VERIFY_EVERY: i64 = 10;
 /// Regions of the clean and the faulted cycle (primary, DR): used by no other test on the emulator.
 const CLEAN: (&str, &str) = ("eu-west-3", "eu-north-1");
 const FAULTED: (&str, &str) = ("ca-central-1", "sa-east-1");
 
 /// The default policy, its DR region set to `dr` and its retention shortened so that 40 days exercise every rule
-/// (daily 30 d -> 7 d, weekly 12 w -> 3 w, DR copies 90 d -> 14 d).
-fn policy(dr: &str) -> String {
+/// (daily 30 d -> 7 d, weekly 12 w -> 3 w, DR copies 90 d -> 14 d); its drills checking the local PostgreSQL
+/// database `database` every 6 d 12 h: with daily drill steps, a drill is due on the 7th day after the last,
+/// whatever time of day the last one finished (with `7d`, a drill finished a few runs later under faults would
+/// make the next one due a few runs later in its day, and the cycles would drift apart).
+fn policy(dr: &str, database: &str) -> String {
     let mut policy = DEFAULT_POLICY_YAML.to_string();
     for (from, to) in [
         ("region: us-west-2", format!("region: {dr}")),
@@ -60,6 +80,18 @@ fn policy(dr: &str) -> String {
         (
             "retain_days: 90\n    point_in_time",
             "retain_days: 14\n    point_in_time".to_string(),
+        ),
+        ("every: 7d", "every: 6d12h".to_string()),
+        (
+            "security_groups: [sg-REPLACE-WITH-DRILL-SG]",
+            "security_groups: [sg-0drills]".to_string(),
+        ),
+        (
+            "checks: []",
+            format!(
+                "database_name: {database}\n      checks: [{{kind: tables_present, tables: [bookings]}}, \
+                 {{kind: min_rows, table: bookings, at_least: 3}}]"
+            ),
         ),
     ] {
         assert!(policy.contains(from), "default policy has `{from}`");
@@ -118,6 +150,30 @@ enum Step {
     Snapshot,
     Copy,
     Retention,
+    Verify,
+}
+
+/// When run `attempt` (from 1) of the drill step of `day` (02:00) runs: from 05:00, every `VERIFY_EVERY` minutes.
+fn verify_time(day: DateTime<Utc>, attempt: usize) -> DateTime<Utc> {
+    day + Duration::hours(3) + Duration::minutes(VERIFY_EVERY * (attempt as i64 - 1))
+}
+
+/// The drill results on the recovery points: (region role, identifier) -> `lifeboat:verify-result` and the day of
+/// `lifeboat:verified-at`.
+type Results = BTreeMap<(&'static str, String), String>;
+
+/// What drills left: their temporary databases (instances and clusters, with the database each drills) and their
+/// secrets.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Leftovers {
+    databases: BTreeSet<(String, String)>,
+    secrets: BTreeSet<String>,
+}
+
+impl Leftovers {
+    fn is_empty(&self) -> bool {
+        self.databases.is_empty() && self.secrets.is_empty()
+    }
 }
 
 /// One recovery point, normalised: (region role, kind, identifier, `lifeboat:created-at`).
@@ -168,6 +224,7 @@ struct Cycle {
     policy: String,
     look_primary: Rds,
     look_dr: Rds,
+    look_secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Cycle {
@@ -177,6 +234,7 @@ impl Cycle {
         (primary, dr): (&str, &str),
         faults: FaultConfig,
         attempts: u32,
+        database: &str,
     ) -> Self {
         let proxy = FaultProxy::start(upstream, faults).await;
         let mut sandbox = Sandbox::named_at(
@@ -213,6 +271,9 @@ impl Cycle {
             sandbox.instance(db, &selected, Some(&source_key)).await;
         }
         sandbox.aurora_cluster("billing", &selected).await;
+        sandbox.drill_subnet_group("lifeboat-drills").await;
+        let look_secrets =
+            aws_sdk_secretsmanager::Client::new(&sdk_config_at(upstream, primary).await);
         Self {
             label,
             proxy,
@@ -220,9 +281,10 @@ impl Cycle {
             primary: primary.to_string(),
             dr: dr.to_string(),
             dr_config,
-            policy: policy(dr),
+            policy: policy(dr, database),
             look_primary,
             look_dr,
+            look_secrets,
         }
     }
 
@@ -266,19 +328,41 @@ impl Cycle {
             .handle(event("retention/scheduled-daily.json"), &context)
             .await
             .map(|r| Said::of(r.counts, &r.run_errors, failures(&r.results))),
+            Step::Verify => {
+                let now = verify_time(day, attempt);
+                let mut payload = event("verify/scheduled.json");
+                payload["time"] = Value::String(now.to_rfc3339());
+                self.sandbox
+                    .verify_function(&self.policy, now, 5432)
+                    .handle(payload, &context)
+                    .await
+                    .map(|r| Said::of(r.counts, &r.run_errors, failures(&r.results)))
+            }
         };
         self.proxy.set_active(false);
         said.unwrap_or_else(|e| Said::Error(e.to_string()))
     }
 
-    /// Every manual snapshot and cluster snapshot in both regions, read from moto directly, normalised; and the
-    /// `lifeboat:copied-from` of every copy.
-    async fn state(&self) -> (BTreeSet<Point>, Vec<String>) {
+    /// Every manual snapshot and cluster snapshot in both regions, read from moto directly, normalised; the
+    /// `lifeboat:copied-from` of every copy; and the drill results on them.
+    async fn state(&self) -> (BTreeSet<Point>, Vec<String>, Results) {
         let mut points = BTreeSet::new();
         let mut copied_from = Vec::new();
+        let mut results = Results::new();
         for (role, rds) in [("primary", &self.look_primary), ("dr", &self.look_dr)] {
             for s in rds.list_snapshots().await.expect("list snapshots") {
                 copied_from.extend(s.tags.get("lifeboat:copied-from").cloned());
+                if let Some(result) = s.tags.get(tags::VERIFY_RESULT) {
+                    let verified_on = s
+                        .tags
+                        .get(tags::VERIFIED_AT)
+                        .and_then(|t| t.get(..10))
+                        .unwrap_or("never");
+                    results.insert(
+                        (role, self.normalise(&s.identifier)),
+                        format!("{result}, verified on {verified_on}"),
+                    );
+                }
                 points.insert((
                     role,
                     s.kind.as_str(),
@@ -290,7 +374,60 @@ impl Cycle {
                 ));
             }
         }
-        (points, copied_from)
+        (points, copied_from, results)
+    }
+
+    /// The drill databases and drill secrets that exist now, read from moto directly.
+    async fn leftovers(&self) -> Leftovers {
+        let mut left = Leftovers::default();
+        for rds in [&self.look_primary, &self.look_dr] {
+            for db in rds.list_databases().await.expect("list databases") {
+                if let Some(drill) = db.tags.get(tags::DRILL) {
+                    let source = db.tags.get(tags::SOURCE).cloned().unwrap_or_default();
+                    left.databases.insert((source, drill.clone()));
+                }
+            }
+        }
+        let mut pages = self.look_secrets.list_secrets().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.expect("list secrets");
+            left.secrets.extend(
+                page.secret_list()
+                    .iter()
+                    .filter_map(|s| s.name())
+                    .filter(|name| name.starts_with("lifeboat/drill/"))
+                    .map(str::to_string),
+            );
+        }
+        left
+    }
+
+    /// The drill results in the ledger: passed (database, normalised snapshot), and every other result (failed,
+    /// drill infrastructure, swept, a start RDS refused), described.
+    async fn ledger_drills(&self) -> (BTreeSet<(String, String)>, Vec<String>) {
+        let mut passed = BTreeSet::new();
+        let mut other = Vec::new();
+        for r in self.sandbox.ledger_records().await {
+            if r.function != "verify" || r.phase != Phase::Result {
+                continue;
+            }
+            let snapshot = self.normalise(r.details["snapshot"].as_str().unwrap_or_default());
+            match (r.action.as_str(), r.details["passed"].as_bool()) {
+                ("restore-drill", Some(true)) => {
+                    passed.insert((r.database.clone(), snapshot));
+                }
+                ("start-drill", _) if r.details["refused"] != true => {}
+                ("restore-drill" | "sweep-drill" | "start-drill", _) => other.push(format!(
+                    "{} {} {snapshot}: passed {:?}, {}",
+                    r.action,
+                    r.database,
+                    r.details["passed"],
+                    r.error.as_deref().unwrap_or("")
+                )),
+                _ => {}
+            }
+        }
+        (passed, other)
     }
 
     /// Recovery points this cycle made or deleted that its ledger does not show as made (`created`, `started`)
@@ -393,6 +530,8 @@ fn duplicates(points: &BTreeSet<Point>, copied_from: &[String]) -> Vec<String> {
 struct StepLog {
     /// Runs it needed, per day.
     runs: Vec<usize>,
+    /// Runs the clean cycle needed.
+    clean_runs: usize,
     /// Runs that reported failed or skipped items, run errors, or returned an error.
     reported: usize,
     /// An example of each way a run reported trouble.
@@ -409,55 +548,138 @@ async fn a_dr_cycle_under_injected_faults_converges_to_the_clean_cycles_end_stat
     let mut faults = FaultConfig::uniform(rate, seed);
     faults.rules = rules();
 
-    let clean = Cycle::new("clean", &upstream, CLEAN, FaultConfig::none(), attempts).await;
-    let faulted = Cycle::new("faulted", &upstream, FAULTED, faults.clone(), attempts).await;
-
+    // The database every drill's checks connect to (both cycles: the checks only read).
     let first: DateTime<Utc> = "2026-01-01T02:00:00Z".parse().expect("time");
+    let database = seed_postgres(10, first).await;
+    let clean = Cycle::new(
+        "clean",
+        &upstream,
+        CLEAN,
+        FaultConfig::none(),
+        attempts,
+        &database,
+    )
+    .await;
+    let faulted = Cycle::new(
+        "faulted",
+        &upstream,
+        FAULTED,
+        faults.clone(),
+        attempts,
+        &database,
+    )
+    .await;
+
     let mut logs: BTreeMap<Step, StepLog> = BTreeMap::new();
     let mut discrepancies: Vec<String> = Vec::new();
     let mut deleted_by_clean: BTreeSet<Point> = BTreeSet::new();
     let mut clean_state = BTreeSet::new();
     let (mut clean_ever, mut faulted_ever) = (BTreeSet::new(), BTreeSet::new());
+    let (mut clean_results_ever, mut faulted_results_ever) = (Results::new(), Results::new());
+    // The drills each cycle made, per (database, day): their temporary databases as seen after each run.
+    let mut clean_drills: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut faulted_drills: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     let mut faulted_state: BTreeSet<Point> = BTreeSet::new();
     let mut deleted_by_faulted: BTreeSet<Point> = BTreeSet::new();
     for n in 0..DAYS {
         let day = first + Duration::days(n);
-        for step in [Step::Snapshot, Step::Copy, Step::Retention] {
-            // The clean cycle: one run, clean.
-            let said = clean.run(step, day, 1).await;
+        let date = day.format("%Y-%m-%d").to_string();
+        for step in [Step::Snapshot, Step::Copy, Step::Retention, Step::Verify] {
+            let max_runs = match step {
+                Step::Verify => VERIFY_MAX_RUNS,
+                _ => MAX_RUNS,
+            };
+            let log = logs.entry(step).or_default();
+
+            // The clean cycle: clean runs; one, or as many as its drills take.
+            let mut clean_settled = false;
+            for attempt in 1..=max_runs {
+                let said = clean.run(step, day, attempt).await;
+                assert!(
+                    matches!(said, Said::Clean(_)),
+                    "{} {step:?} {day} run {attempt}: {said:?}",
+                    clean.label
+                );
+                log.clean_runs += 1;
+                let left = clean.leftovers().await;
+                for (source, drill) in &left.databases {
+                    clean_drills
+                        .entry((source.clone(), date.clone()))
+                        .or_default()
+                        .insert(drill.clone());
+                }
+                if left.is_empty() {
+                    clean_settled = true;
+                    break;
+                }
+            }
             assert!(
-                matches!(said, Said::Clean(_)),
-                "{} {step:?} {day}: {said:?}",
-                clean.label
+                clean_settled,
+                "clean {step:?} {day}: drills still in progress"
             );
-            let (after, copied_from) = clean.state().await;
+            let (after, copied_from, results) = clean.state().await;
             assert!(duplicates(&after, &copied_from).is_empty());
             deleted_by_clean.extend(clean_state.difference(&after).cloned());
             clean_ever.extend(after.iter().cloned());
+            clean_results_ever.extend(results.clone());
             clean_state = after;
+            let clean_results = results;
 
-            // The faulted cycle: run until the report is clean, as the schedule's next tick would.
-            let log = logs.entry(step).or_default();
+            // The faulted cycle: run until the report is clean and no drill is in progress, as the schedule's
+            // next ticks would.
             let mut settled = false;
-            for attempt in 1..=MAX_RUNS {
+            for attempt in 1..=max_runs {
                 let said = faulted.run(step, day, attempt).await;
-                let (state, copied_from) = faulted.state().await;
+                let (state, copied_from, results) = faulted.state().await;
+                let left = faulted.leftovers().await;
+                for (source, drill) in &left.databases {
+                    faulted_drills
+                        .entry((source.clone(), date.clone()))
+                        .or_default()
+                        .insert(drill.clone());
+                }
                 deleted_by_faulted.extend(faulted_state.difference(&state).cloned());
                 faulted_ever.extend(state.iter().cloned());
+                faulted_results_ever.extend(results.clone());
                 faulted_state = state.clone();
                 for duplicate in duplicates(&state, &copied_from) {
                     discrepancies.push(format!(
                         "{step:?} {day} run {attempt}: created twice: {duplicate}"
                     ));
                 }
+                for (role, id) in results.keys() {
+                    let clean_result = clean_results.get(&(*role, id.clone()));
+                    let result = &results[&(*role, id.clone())];
+                    if !result.starts_with(drill::result::PASSED)
+                        && clean_result.is_none_or(|c| c != result)
+                    {
+                        discrepancies.push(format!(
+                            "{step:?} {day} run {attempt}: {role} {id} marked `{result}` (clean cycle: {clean_result:?})"
+                        ));
+                    }
+                }
                 let kept_but_gone: Vec<_> = clean_state.difference(&state).collect();
                 let extra: Vec<_> = state.difference(&clean_state).collect();
                 match said {
+                    Said::Clean(_) if step == Step::Verify && !left.databases.is_empty() => {
+                        // Drills in progress: the next run advances them.
+                    }
                     Said::Clean(counts) => {
                         if !kept_but_gone.is_empty() || !extra.is_empty() {
                             discrepancies.push(format!(
                                 "{step:?} {day} run {attempt}: reported clean ({counts:?}) but missing \
                                  {kept_but_gone:?}, not expected {extra:?}"
+                            ));
+                        }
+                        if results != clean_results {
+                            discrepancies.push(format!(
+                                "{step:?} {day} run {attempt}: reported clean ({counts:?}) but drill results \
+                                 {results:?}, clean cycle {clean_results:?}"
+                            ));
+                        }
+                        if !left.is_empty() {
+                            discrepancies.push(format!(
+                                "{step:?} {day} run {attempt}: reported clean ({counts:?}) but left {left:?}"
                             ));
                         }
                         log.runs.push(attempt);
@@ -488,20 +710,22 @@ async fn a_dr_cycle_under_injected_faults_converges_to_the_clean_cycles_end_stat
                 }
             }
             if !settled {
-                log.runs.push(MAX_RUNS + 1);
-                discrepancies.push(format!("{step:?} {day}: not settled after {MAX_RUNS} runs"));
+                log.runs.push(max_runs + 1);
+                discrepancies.push(format!("{step:?} {day}: not settled after {max_runs} runs"));
             }
         }
     }
 
     // The end states: the same recovery points, nothing twice, nothing kept deleted.
-    let (clean_end, clean_copies) = clean.state().await;
-    let (faulted_end, faulted_copies) = faulted.state().await;
+    let (clean_end, clean_copies, clean_end_results) = clean.state().await;
+    let (faulted_end, faulted_copies, faulted_end_results) = faulted.state().await;
+    let clean_left = clean.leftovers().await;
+    let faulted_left = faulted.leftovers().await;
     let clean_stats = clean.proxy.stats();
     let faulted_stats = faulted.proxy.stats();
 
     println!(
-        "\n=== Proof under faults: {DAYS} days, 2 instances + 1 Aurora cluster, primary + DR ==="
+        "\n=== Proof under faults: {DAYS} days, 2 instances + 1 Aurora cluster, primary + DR, drills ==="
     );
     println!(
         "fault rate {rate}, seed {seed}, SDK attempts per call {attempts}, forced rules {:?}",
@@ -517,10 +741,11 @@ async fn a_dr_cycle_under_injected_faults_converges_to_the_clean_cycles_end_stat
         "faulted cycle ({} -> {}):\n{faulted_stats}",
         FAULTED.0, FAULTED.1
     );
-    let mut total_runs = 0;
+    let (mut total_runs, mut total_steps) = (0, 0);
     for (step, log) in &logs {
         let runs: usize = log.runs.iter().sum();
         total_runs += runs;
+        total_steps += log.runs.len();
         let mut histogram: BTreeMap<usize, usize> = BTreeMap::new();
         for r in &log.runs {
             *histogram.entry(*r).or_default() += 1;
@@ -528,7 +753,7 @@ async fn a_dr_cycle_under_injected_faults_converges_to_the_clean_cycles_end_stat
         println!(
             "{step:?}: {} scheduled steps, {runs} runs (clean cycle: {}), {} reported trouble; runs needed -> steps: {histogram:?}",
             log.runs.len(),
-            log.runs.len(),
+            log.clean_runs,
             log.reported
         );
         for example in &log.examples {
@@ -536,14 +761,47 @@ async fn a_dr_cycle_under_injected_faults_converges_to_the_clean_cycles_end_stat
         }
     }
     println!(
-        "total: {total_runs} runs under faults for {} scheduled steps; {} recovery points at the end ({} in the DR \
-         region), {} deleted by retention; wall time {:.1} s",
-        3 * DAYS,
+        "total: {total_runs} runs under faults for {total_steps} scheduled steps; {} recovery points at the end ({} in \
+         the DR region), {} deleted by retention; wall time {:.1} s",
         faulted_end.len(),
         faulted_end.iter().filter(|p| p.0 == "dr").count(),
         deleted_by_clean.len(),
         started.elapsed().as_secs_f64()
     );
+    let (clean_passed, clean_other) = clean.ledger_drills().await;
+    let (faulted_passed, faulted_other) = faulted.ledger_drills().await;
+    let drills_made = |drills: &BTreeMap<(String, String), BTreeSet<String>>| -> usize {
+        drills.values().map(BTreeSet::len).sum()
+    };
+    let passed_points = |results: &Results| {
+        results
+            .values()
+            .filter(|r| r.starts_with(drill::result::PASSED))
+            .count()
+    };
+    println!(
+        "drills: clean cycle {} drills on {} due dates, {} recovery points passed ({} in the ledger, {} other \
+         results); faulted cycle {} drills, {} recovery points passed ({} in the ledger, {} other results), left \
+         behind: {} drill databases, {} drill secrets",
+        drills_made(&clean_drills),
+        clean_drills
+            .keys()
+            .map(|(_, day)| day)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        passed_points(&clean_results_ever),
+        clean_passed.len(),
+        clean_other.len(),
+        drills_made(&faulted_drills),
+        passed_points(&faulted_results_ever),
+        faulted_passed.len(),
+        faulted_other.len(),
+        faulted_left.databases.len(),
+        faulted_left.secrets.len()
+    );
+    for other in &faulted_other {
+        println!("DRILL RESULT: {other}");
+    }
     let clean_gaps = clean.ledger_gaps(&clean_ever, &deleted_by_clean).await;
     let ledger_gaps = faulted
         .ledger_gaps(&faulted_ever, &deleted_by_faulted)
@@ -602,6 +860,43 @@ async fn a_dr_cycle_under_injected_faults_converges_to_the_clean_cycles_end_stat
     );
     let extra: Vec<_> = faulted_end.difference(&clean_end).collect();
     assert!(extra.is_empty(), "left behind: {extra:?}");
+
+    // The drills: weekly for each of the three databases, every one passed, the same in both cycles.
+    let weeks = DAYS.div_euclid(7) as usize + 1;
+    assert_eq!(
+        (drills_made(&clean_drills), clean_drills.len()),
+        (3 * weeks, 3 * weeks),
+        "the clean cycle drills each database once a week: {clean_drills:?}"
+    );
+    assert!(
+        clean_other.is_empty() && clean_left.is_empty(),
+        "{clean_other:?} {clean_left:?}"
+    );
+    assert_eq!(
+        clean_passed.len(),
+        3 * weeks,
+        "every clean drill passed, in the ledger"
+    );
+    assert_eq!(faulted_drills, clean_drills, "the same drills, none twice");
+    assert_eq!(
+        faulted_results_ever, clean_results_ever,
+        "the same drill results on the same recovery points"
+    );
+    assert_eq!(faulted_end_results, clean_end_results);
+    assert_eq!(
+        faulted_left,
+        Leftovers::default(),
+        "no drill database or secret left behind"
+    );
+    assert_eq!(
+        faulted_other,
+        Vec::<String>::new(),
+        "no drill failed, gave up or was swept because of an injected fault"
+    );
+    assert_eq!(
+        faulted_passed, clean_passed,
+        "the same passes in the ledger"
+    );
     assert!(
         discrepancies.is_empty(),
         "{} discrepancies, first: {:#?}",
