@@ -893,28 +893,6 @@ impl Rds {
         }
     }
 
-    /// Give the temporary database drill-only credentials (and, for an instance, switch automated backups off).
-    pub async fn secure_drill(
-        &self,
-        kind: DatabaseKind,
-        id: &str,
-        password: &str,
-    ) -> Result<(), AwsError> {
-        match kind {
-            DatabaseKind::Instance => self
-                .client
-                .modify_db_instance()
-                .db_instance_identifier(id)
-                .master_user_password(password)
-                .backup_retention_period(0)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| AwsError::from_sdk("rds:ModifyDBInstance", &self.region, &e)),
-            DatabaseKind::Cluster => self
-                .client
-                .modify_db_cluster()
     /// Create the one instance (`<id>-1`, of `instance_class`, private, tagged `tags`) of the drill cluster `id`
     /// of `engine`: the second half of an Aurora drill's restore, asked for again when a drill cluster is found
     /// without it (the run that restored the cluster never heard back, or could not create it). An instance that
@@ -958,6 +936,28 @@ impl Rds {
         }
     }
 
+    /// Give the temporary database drill-only credentials (and, for an instance, switch automated backups off).
+    pub async fn secure_drill(
+        &self,
+        kind: DatabaseKind,
+        id: &str,
+        password: &str,
+    ) -> Result<(), AwsError> {
+        match kind {
+            DatabaseKind::Instance => self
+                .client
+                .modify_db_instance()
+                .db_instance_identifier(id)
+                .master_user_password(password)
+                .backup_retention_period(0)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk("rds:ModifyDBInstance", &self.region, &e)),
+            DatabaseKind::Cluster => self
+                .client
+                .modify_db_cluster()
                 .db_cluster_identifier(id)
                 .master_user_password(password)
                 .apply_immediately(true)
