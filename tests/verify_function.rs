@@ -3,7 +3,8 @@
 //! to end, a failing row count, a stale freshness check, an unreachable database (drill infrastructure: retried,
 //! then given up without blaming the snapshot), a crash between steps followed by a run that converges, a drill
 //! secret that cannot be deleted (the drill database waits for it: a fault proxy fails the deletion), an Aurora
-//! drill whose restore answer was lost (its instance is asked for by the next run), a drill in a
+//! drill whose restore answer was lost and whose instance could not be created (the next run asks for it), a
+//! drill in a
 //! DR region (the copy there, made by the real copy function with the DR key, restored with that region's subnet
 //! group and security groups, its result recorded on the copy), an expired orphan swept (and alerted), and bad
 //! input.
@@ -1045,17 +1046,25 @@ async fn a_dr_region_drill_restores_the_copy_there_with_that_regions_network_and
 
 #[tokio::test]
 async fn an_aurora_drill_whose_restore_answer_was_lost_gets_its_instance_on_the_next_run() {
-    // Through a proxy that loses the answer of every RestoreDBClusterFromSnapshot while it is active: the cluster
-    // is restored, the function never hears so and never asks for the cluster's instance.
+    // Through a proxy that, while it is active, loses the answer of every RestoreDBClusterFromSnapshot (the cluster
+    // is restored all the same; the SDK's retry gets an error) and fails every CreateDBInstance: the start finds
+    // its cluster restored, but cannot ask for the cluster's instance.
     let database = seed_postgres(5, at(SNAPSHOT_TIME)).await;
     let policy = policy(&database);
     let upstream = std::env::var(RAISED_QUOTA_ENDPOINT_VAR).unwrap_or_else(|_| endpoint());
     let mut faults = FaultConfig::none();
-    faults.rules = vec![FaultRule {
-        operation: "RestoreDBClusterFromSnapshot".into(),
-        kind: FaultKind::LostResponse,
-        probability: 1.0,
-    }];
+    faults.rules = vec![
+        FaultRule {
+            operation: "RestoreDBClusterFromSnapshot".into(),
+            kind: FaultKind::LostResponse,
+            probability: 1.0,
+        },
+        FaultRule {
+            operation: "CreateDBInstance".into(),
+            kind: FaultKind::ServerError,
+            probability: 1.0,
+        },
+    ];
     let proxy = FaultProxy::start(&upstream, faults).await;
     let sandbox = Sandbox::named_at(
         proxy.endpoint(),
@@ -1077,13 +1086,20 @@ async fn an_aurora_drill_whose_restore_answer_was_lost_gets_its_instance_on_the_
     )
     .await;
     proxy.set_active(false);
+    assert!(
+        started.results[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("rds:CreateDBInstance")),
+        "the restore counts as done, the instance is what failed: {started:#?}"
+    );
     assert_eq!(
         (
             started.results[0].action.as_str(),
             started.results[0].status
         ),
         ("start-drill", ItemStatus::Failed),
-        "the lost answer is reported: {started:#?}"
+        "the failure is reported: {started:#?}"
     );
     let drill_id = started.results[0].resource.clone().expect("drill id");
     assert_eq!(

@@ -875,11 +875,18 @@ impl Rds {
                             .as_service_error()
                             .is_some_and(|e| e.is_db_cluster_already_exists_fault()) => {}
                     Err(err) => {
-                        return Err(AwsError::from_sdk(
+                        let error = AwsError::from_sdk(
                             "rds:RestoreDBClusterFromSnapshot",
                             &self.region,
                             &err,
-                        ));
+                        );
+                        // The SDK's retry of a restore whose answer was lost may be answered with an error
+                        // although the first attempt restored the cluster (moto answers with a clash of its
+                        // automated backup's name, not DBClusterAlreadyExistsFault): a cluster of this drill's
+                        // identifier, tagged as this drill, is the restore done.
+                        if !self.is_drill_cluster(restore.id).await {
+                            return Err(error);
+                        }
                     }
                 }
                 self.create_drill_member(
@@ -891,6 +898,22 @@ impl Rds {
                 .await
             }
         }
+    }
+
+    /// Whether the DB cluster `id` exists and is tagged as drill `id` (an answer that cannot be had counts as no).
+    async fn is_drill_cluster(&self, id: &str) -> bool {
+        self.client
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .is_ok_and(|out| {
+                out.db_clusters().iter().any(|c| {
+                    c.tag_list()
+                        .iter()
+                        .any(|t| t.key() == Some(tags::DRILL) && t.value() == Some(id))
+                })
+            })
     }
 
     /// Create the one instance (`<id>-1`, of `instance_class`, private, tagged `tags`) of the drill cluster `id`
