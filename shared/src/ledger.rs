@@ -118,6 +118,12 @@ pub struct LedgerError {
     pub source: AwsError,
 }
 
+/// Calls of one ledger write before it gives up, each with the SDK's own retries.
+pub const WRITE_ATTEMPTS: u32 = 4;
+
+/// Pause before the second call of a ledger write; the n-th waits n times as long.
+const WRITE_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Writes ledger objects to S3.
 #[derive(Clone, Debug)]
 pub struct Ledger {
@@ -153,28 +159,43 @@ impl Ledger {
     /// Write `run` as a new object, never over an existing one (`If-None-Match: *`); returns its key.
     ///
     /// Every write has a key of its own (a random part), so when S3 answers that the key exists (412), it is this
-    /// write's own earlier attempt that landed and whose answer was lost before the SDK retried: written.
+    /// write's own earlier attempt that landed and whose answer was lost: written. A write that fails for a
+    /// passing reason (throttling, no answer, a 5xx) is sent again under the same key, up to [`WRITE_ATTEMPTS`]
+    /// calls: a run whose result object is lost leaves its actions unrecorded for good, since the next run finds
+    /// nothing left to do.
     pub async fn write(&self, run: &RunRecord) -> Result<String, LedgerError> {
         let key = run.key(&uuid::Uuid::new_v4().simple().to_string()[..12]);
         let body = serde_json::to_vec(run).expect("ledger records always serialize");
-        let result = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .if_none_match("*")
-            .content_type("application/json")
-            .body(body.into())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(key),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(key),
-            Err(e) => Err(LedgerError {
-                bucket: self.bucket.clone(),
-                key: key.clone(),
-                source: AwsError::from_sdk("s3:PutObject", &self.region, &e),
-            }),
+        let mut attempt = 1;
+        loop {
+            let result = self
+                .s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .if_none_match("*")
+                .content_type("application/json")
+                .body(body.clone().into())
+                .send()
+                .await;
+            let source = match result {
+                Ok(_) => return Ok(key),
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+                    return Ok(key);
+                }
+                Err(e) => AwsError::from_sdk("s3:PutObject", &self.region, &e),
+            };
+            if attempt >= WRITE_ATTEMPTS
+                || !(source.is_retryable() || source.may_have_taken_effect())
+            {
+                return Err(LedgerError {
+                    bucket: self.bucket.clone(),
+                    key,
+                    source,
+                });
+            }
+            tokio::time::sleep(WRITE_PAUSE * attempt).await;
+            attempt += 1;
         }
     }
 }
@@ -369,6 +390,70 @@ mod tests {
         .await;
         result.unwrap();
         assert_eq!(puts, 1, "nothing is sent over the existing key");
+    }
+
+    /// A write whose calls fail for a passing reason is sent again; the call that finds the key taken (an earlier
+    /// call landed, its answer lost: every call of one write uses one key) ends it as written.
+    #[tokio::test]
+    async fn a_write_that_fails_for_a_passing_reason_is_sent_again() {
+        let answer = |status: u16, body: &'static str| {
+            move || {
+                aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(body),
+                )
+            }
+        };
+        let put = mock!(aws_sdk_s3::Client::put_object)
+            .sequence()
+            .http_response(answer(
+                500,
+                "<Error><Code>InternalError</Code><Message>We encountered an internal error</Message></Error>",
+            ))
+            .times(2)
+            .http_response(answer(
+                412,
+                "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>",
+            ))
+            .build();
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::Sequential,
+            [&put],
+            without_sdk_retries
+        );
+        let ledger = Ledger::new(s3, "ledger", "us-east-1");
+        ledger.write(&run_at("2026-11-22T04:00:00Z")).await.unwrap();
+        assert_eq!(put.num_calls(), 3);
+    }
+
+    /// A write that S3 keeps throttling (503 `SlowDown`) gives up after [`WRITE_ATTEMPTS`] calls, with the error.
+    #[tokio::test]
+    async fn a_write_that_s3_keeps_throttling_gives_up_after_its_attempts() {
+        let put = mock!(aws_sdk_s3::Client::put_object).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(503).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+                ),
+            )
+        });
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put], without_sdk_retries);
+        let ledger = Ledger::new(s3, "ledger", "us-east-1");
+        let err = ledger
+            .write(&run_at("2026-11-22T04:00:00Z"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.source, AwsError::Throttled { .. }),
+            "SlowDown is S3's throttling: {err}"
+        );
+        assert_eq!(put.num_calls(), WRITE_ATTEMPTS as usize);
+    }
+
+    /// One request per SDK call, so that the tests count the ledger's own calls.
+    fn without_sdk_retries(config: aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder {
+        config.retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
     }
 
     /// Any other refusal is an error: the caller acts on none of the intents.

@@ -315,10 +315,10 @@ impl CopyFunction {
                 }),
                 _ => None,
             }));
+        // Every attempt is on record, "already-exists" too: a copy whose first answer was lost is found by the
+        // SDK's retry, and that record is the only one it gets.
         for (outcome, record) in attempts {
-            if outcome.status != ItemStatus::Unchanged {
-                ledger.record(record);
-            }
+            ledger.record(record);
             report.results.push(outcome);
         }
         if let Err(e) = ledger.finish().await {

@@ -81,8 +81,10 @@ impl AwsError {
                         region,
                         message,
                     },
+                    // S3 throttles with 503 `SlowDown`.
                     "Throttling"
                     | "ThrottlingException"
+                    | "SlowDown"
                     | "RequestLimitExceeded"
                     | "TooManyRequestsException" => AwsError::Throttled {
                         operation,
@@ -108,16 +110,18 @@ impl AwsError {
         )
     }
 
-    /// Whether a failed write may still have taken effect: its answer never came back (lost, timed out) or AWS
-    /// failed inside (`InternalFailure`, `ServiceUnavailable`, …). Such a write is read back before it is reported.
+    /// Whether a failed write may still have taken effect: its answer never came back (lost, timed out), AWS
+    /// failed inside (`InternalFailure`, `ServiceUnavailable`, …), or it was throttled (the SDK retries, and the
+    /// final error is the last attempt's: an earlier attempt may have landed with its answer lost). Such a write is
+    /// read back before it is reported.
     pub fn may_have_taken_effect(&self) -> bool {
         match self {
-            AwsError::Unreachable { .. } => true,
+            AwsError::Unreachable { .. } | AwsError::Throttled { .. } => true,
             AwsError::Service { code, .. } => matches!(
                 code.as_str(),
                 "InternalFailure" | "InternalError" | "InternalServerError" | "ServiceUnavailable"
             ),
-            AwsError::AccessDenied { .. } | AwsError::Throttled { .. } => false,
+            AwsError::AccessDenied { .. } => false,
         }
     }
 

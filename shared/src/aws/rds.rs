@@ -260,11 +260,33 @@ impl Rds {
         identifier: &str,
         tags: &[(String, String)],
     ) -> Option<String> {
-        let found = self.describe_snapshot(kind, identifier).await.ok()??;
+        let found = self.read_back(kind, identifier).await.ok()??;
         let has_every_tag = tags
             .iter()
             .all(|(key, value)| found.tags.get(key) == Some(value));
         has_every_tag.then_some(found.arn)
+    }
+
+    /// [`Rds::describe_snapshot`] after a write whose answer was lost, asked up to [`READ_BACK_ATTEMPTS`] times
+    /// while it fails for a passing reason: a write left unconfirmed is reported failed and left out of the
+    /// ledger's "done" records for good, since the next run finds nothing left to do.
+    async fn read_back(
+        &self,
+        kind: DatabaseKind,
+        identifier: &str,
+    ) -> Result<Option<Snapshot>, AwsError> {
+        let mut attempt = 1;
+        loop {
+            match self.describe_snapshot(kind, identifier).await {
+                Err(e)
+                    if (e.is_retryable() || e.may_have_taken_effect())
+                        && attempt < READ_BACK_ATTEMPTS =>
+                {
+                    attempt += 1
+                }
+                answer => return answer,
+            }
+        }
     }
 
     async fn request_snapshot(
@@ -581,7 +603,7 @@ impl Rds {
     ) -> Result<(), DeleteSnapshotError> {
         match self.request_deletion(kind, identifier).await {
             Err(DeleteSnapshotError::Aws(e)) if e.may_have_taken_effect() => {
-                match self.describe_snapshot(kind, identifier).await {
+                match self.read_back(kind, identifier).await {
                     Ok(None) => Ok(()),
                     Ok(Some(found)) if found.status == "deleting" => Ok(()),
                     _ => Err(DeleteSnapshotError::Aws(e)),
@@ -1177,6 +1199,9 @@ impl Rds {
     }
 }
 
+/// Reads of a snapshot after a write whose answer was lost, before the write is reported unconfirmed.
+pub const READ_BACK_ATTEMPTS: u32 = 3;
+
 /// Identifier of the instance inside an Aurora drill cluster.
 pub fn drill_member(cluster_id: &str) -> String {
     format!("{cluster_id}-1")
@@ -1307,5 +1332,109 @@ mod tests {
             listed[0].created_at, by_rds,
             "every build dates by RDS unless asked"
         );
+    }
+
+    /// An answer RDS gives when it failed inside: the write may or may not have landed.
+    fn internal_failure() -> aws_smithy_runtime_api::http::Response {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>\
+                 <Message>internal failure</Message></Error></ErrorResponse>",
+            ),
+        )
+    }
+
+    fn booking_db() -> Database {
+        Database {
+            identifier: "booking-db".into(),
+            kind: DatabaseKind::Instance,
+            arn: "arn:aws:rds:us-east-1:123456789012:db:booking-db".into(),
+            region: "us-east-1".into(),
+            engine: "postgres".into(),
+            status: "available".into(),
+            encrypted: true,
+            cluster: None,
+            endpoint: None,
+            master_username: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn no_sdk_retries(config: aws_sdk_rds::config::Builder) -> aws_sdk_rds::config::Builder {
+        config.retry_config(aws_sdk_rds::config::retry::RetryConfig::disabled())
+    }
+
+    /// A snapshot request that RDS failed inside, though the snapshot is there with every tag asked for: read
+    /// back, it is this request's, and the call succeeds. One that is not there stays a failure.
+    #[tokio::test]
+    async fn a_snapshot_whose_answer_failed_is_read_back() {
+        let asked = vec![
+            (tags::DEPLOYMENT.to_string(), "lifeboat".to_string()),
+            (
+                tags::CREATED_AT.to_string(),
+                "2026-11-22T02:00:00Z".to_string(),
+            ),
+        ];
+        let made = DbSnapshot::builder()
+            .db_snapshot_identifier("lifeboat-booking-db-2026-11-22-0200")
+            .db_snapshot_arn(
+                "arn:aws:rds:us-east-1:123456789012:snapshot:lifeboat-booking-db-2026-11-22-0200",
+            )
+            .status("creating")
+            .snapshot_type("manual")
+            .set_tag_list(Some(
+                asked
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .build();
+        for (found, succeeds) in [(Some(made), true), (None, false)] {
+            let create = mock!(Client::create_db_snapshot).then_http_response(internal_failure);
+            let describe = mock!(Client::describe_db_snapshots).then_output(move || {
+                DescribeDbSnapshotsOutput::builder()
+                    .set_db_snapshots(Some(found.clone().into_iter().collect()))
+                    .build()
+            });
+            let rds = Rds::new(
+                mock_client!(
+                    aws_sdk_rds,
+                    RuleMode::MatchAny,
+                    [&create, &describe],
+                    no_sdk_retries
+                ),
+                "us-east-1",
+            );
+            let result = rds
+                .create_snapshot(&booking_db(), "lifeboat-booking-db-2026-11-22-0200", &asked)
+                .await;
+            assert_eq!(result.is_ok(), succeeds, "{result:?}");
+            assert_eq!((create.num_calls(), describe.num_calls()), (1, 1));
+        }
+    }
+
+    /// A deletion that RDS failed inside, of a snapshot that is gone when read back, was done by it.
+    #[tokio::test]
+    async fn a_deletion_whose_answer_failed_is_read_back() {
+        let delete = mock!(Client::delete_db_snapshot).then_http_response(internal_failure);
+        let describe = mock!(Client::describe_db_snapshots)
+            .then_output(|| DescribeDbSnapshotsOutput::builder().build());
+        let rds = Rds::new(
+            mock_client!(
+                aws_sdk_rds,
+                RuleMode::MatchAny,
+                [&delete, &describe],
+                no_sdk_retries
+            ),
+            "us-east-1",
+        );
+        rds.delete_snapshot(
+            DatabaseKind::Instance,
+            "lifeboat-booking-db-2026-10-01-0200",
+        )
+        .await
+        .unwrap();
+        assert_eq!(describe.num_calls(), 1);
     }
 }
