@@ -155,6 +155,20 @@ impl Notifier {
         }
     }
 
+    /// Publish a message with `subject` (cut to SNS's 100 characters) and `body`; returns the SNS message ID.
+    pub async fn publish_text(&self, subject: &str, body: &str) -> Result<String, AwsError> {
+        let out = self
+            .sns
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject.chars().take(MAX_SUBJECT_LEN).collect::<String>())
+            .message(body)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sns:Publish", &self.region, &e))?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+
     /// Publish `summary`; returns the SNS message ID.
     pub async fn publish(&self, summary: &RunSummary<'_>) -> Result<String, AwsError> {
         let out = self

@@ -1,6 +1,7 @@
 //! AWS adapters: SDK clients built once, and one thin module per service that translates between SDK types and
 //! Lifeboat's plain data, returning typed errors.
 
+pub mod cloudwatch;
 pub mod error;
 pub mod rds;
 pub mod secrets;
@@ -89,6 +90,11 @@ impl AwsClients {
     /// Secrets Manager client.
     pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.config)
+    }
+
+    /// CloudWatch client (RDS's own metrics).
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.config)
     }
 
     /// SNS client.

@@ -1237,6 +1237,205 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// What the monitor reads of a database beyond [`Database`]: its automated backups and allocated storage.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BackupFacts {
+    /// Automated backups in the database's own region.
+    pub point_in_time: crate::monitor::PointInTimeFacts,
+    /// Allocated storage in bytes (DB instances; `None` for clusters, whose storage grows by itself).
+    pub allocated_bytes: Option<u64>,
+}
+
+/// Manual-snapshot quota use of one kind in one region (`DescribeAccountAttributes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotQuota {
+    /// DB snapshots (`ManualSnapshots`) or DB cluster snapshots (`ManualClusterSnapshots`).
+    pub kind: DatabaseKind,
+    /// In use.
+    pub used: u64,
+    /// The quota.
+    pub max: u64,
+}
+
+/// Read-only reads of the monitor function.
+impl Rds {
+    /// Automated-backup facts and allocated storage of every DB instance and DB cluster, by kind and identifier.
+    /// Cost: one call per 100 databases of each kind (the same describes as [`Rds::list_databases`]).
+    pub async fn backup_facts(
+        &self,
+    ) -> Result<BTreeMap<(DatabaseKind, String), BackupFacts>, AwsError> {
+        let mut facts = BTreeMap::new();
+        let time = |t: Option<&aws_smithy_types::DateTime>| {
+            t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+        };
+        let mut instances = self
+            .client
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = instances.next().await {
+            let db =
+                item.map_err(|e| AwsError::from_sdk("rds:DescribeDBInstances", &self.region, &e))?;
+            facts.insert(
+                (
+                    DatabaseKind::Instance,
+                    db.db_instance_identifier().unwrap_or_default().to_string(),
+                ),
+                BackupFacts {
+                    point_in_time: crate::monitor::PointInTimeFacts {
+                        retention_days: db
+                            .backup_retention_period()
+                            .and_then(|d| u32::try_from(d).ok())
+                            .unwrap_or(0),
+                        earliest_restorable: None,
+                        latest_restorable: time(db.latest_restorable_time()),
+                    },
+                    allocated_bytes: db
+                        .allocated_storage()
+                        .and_then(|gib| u64::try_from(gib).ok())
+                        .filter(|gib| *gib > 0)
+                        .map(|gib| gib << 30),
+                },
+            );
+        }
+        let mut clusters = self
+            .client
+            .describe_db_clusters()
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = clusters.next().await {
+            let cluster =
+                item.map_err(|e| AwsError::from_sdk("rds:DescribeDBClusters", &self.region, &e))?;
+            facts.insert(
+                (
+                    DatabaseKind::Cluster,
+                    cluster
+                        .db_cluster_identifier()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                BackupFacts {
+                    point_in_time: crate::monitor::PointInTimeFacts {
+                        retention_days: cluster
+                            .backup_retention_period()
+                            .and_then(|d| u32::try_from(d).ok())
+                            .unwrap_or(0),
+                        earliest_restorable: time(cluster.earliest_restorable_time()),
+                        latest_restorable: time(cluster.latest_restorable_time()),
+                    },
+                    allocated_bytes: None,
+                },
+            );
+        }
+        Ok(facts)
+    }
+
+    /// Automated backups replicated into this region from DB instances elsewhere, by the source instance's ARN
+    /// (`DescribeDBInstanceAutomatedBackups`; backups of this region's own instances are left out). Cost: one call
+    /// per 100 automated backups.
+    pub async fn replicated_backups(
+        &self,
+    ) -> Result<Vec<(String, crate::monitor::ReplicatedBackup)>, AwsError> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .client
+            .describe_db_instance_automated_backups()
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let backup = item.map_err(|e| {
+                AwsError::from_sdk("rds:DescribeDBInstanceAutomatedBackups", &self.region, &e)
+            })?;
+            let Some(source) = backup.db_instance_arn() else {
+                continue;
+            };
+            if source.split(':').nth(3) == Some(self.region.as_str()) {
+                continue;
+            }
+            let window = backup.restore_window();
+            let time = |t: Option<&aws_smithy_types::DateTime>| {
+                t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+            };
+            found.push((
+                source.to_string(),
+                crate::monitor::ReplicatedBackup {
+                    region: self.region.clone(),
+                    retention_days: backup
+                        .backup_retention_period()
+                        .and_then(|d| u32::try_from(d).ok())
+                        .unwrap_or(0),
+                    earliest: time(window.and_then(|w| w.earliest_time())),
+                    latest: time(window.and_then(|w| w.latest_time())),
+                },
+            ));
+        }
+        Ok(found)
+    }
+
+    /// Manual-snapshot quota use of DB snapshots and DB cluster snapshots in this region, as RDS counts it
+    /// (`DescribeAccountAttributes`: one call, no counting).
+    pub async fn snapshot_quotas(&self) -> Result<Vec<SnapshotQuota>, AwsError> {
+        let out = self
+            .client
+            .describe_account_attributes()
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("rds:DescribeAccountAttributes", &self.region, &e))?;
+        Ok(out
+            .account_quotas()
+            .iter()
+            .filter_map(|q| {
+                let kind = match q.account_quota_name()? {
+                    "ManualSnapshots" => DatabaseKind::Instance,
+                    "ManualClusterSnapshots" => DatabaseKind::Cluster,
+                    _ => return None,
+                };
+                Some(SnapshotQuota {
+                    kind,
+                    used: q.used().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                    max: q.max().and_then(|n| u64::try_from(n).ok())?,
+                })
+            })
+            .collect())
+    }
+
+    /// How far RDS is with the snapshot `identifier` of `kind` (`PercentProgress`, 0 to 100), if it exists.
+    pub async fn snapshot_progress(
+        &self,
+        kind: DatabaseKind,
+        identifier: &str,
+    ) -> Result<Option<u32>, AwsError> {
+        let progress = match kind {
+            DatabaseKind::Instance => self
+                .client
+                .describe_db_snapshots()
+                .db_snapshot_identifier(identifier)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("rds:DescribeDBSnapshots", &self.region, &e))?
+                .db_snapshots()
+                .first()
+                .and_then(|s| s.percent_progress()),
+            DatabaseKind::Cluster => self
+                .client
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(identifier)
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsError::from_sdk("rds:DescribeDBClusterSnapshots", &self.region, &e)
+                })?
+                .db_cluster_snapshots()
+                .first()
+                .and_then(|s| s.percent_progress()),
+        };
+        Ok(progress.and_then(|p| u32::try_from(p).ok()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

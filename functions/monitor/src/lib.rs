@@ -1,0 +1,901 @@
+//! The monitor function: reads the deployment's recovery state, measures RPO and RTO per database and region,
+//! alerts the on-call person once per change, and writes the posture report. It changes nothing else: its only
+//! writes are its state object (`monitor/state.json`), the reports (`reports/`), EMF metrics and SNS messages.
+//!
+//! Each run lists the databases with their automated-backup facts, the snapshots of the primary region and of
+//! every DR region, the replicated automated backups and manual-snapshot quotas of every region, the databases'
+//! free storage (CloudWatch) and the restore drills recorded in the ledger since the last run; then
+//! [`lifeboat::monitor::assess`] computes the assessment and [`lifeboat::monitor::alerts::transition`] what to
+//! announce. The state is written conditionally (`If-Match` on the ETag read, `If-None-Match: *` on the first
+//! run) before anything is announced, so of two concurrent runs only one announces.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use aws_sdk_s3::primitives::ByteStream;
+use chrono::{DateTime, TimeDelta, Utc};
+use lambda_runtime::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use lifeboat::aws::AwsError;
+use lifeboat::aws::cloudwatch::CloudWatch;
+use lifeboat::aws::rds::Rds;
+use lifeboat::input::{self, Incoming};
+use lifeboat::lambda::HandlerError;
+use lifeboat::ledger::{PREFIX as LEDGER_PREFIX, Phase, RunRecord};
+use lifeboat::metrics::{Metrics, Unit};
+use lifeboat::model::DatabaseKind;
+use lifeboat::monitor::alerts::{self, AlertState, Announcements};
+use lifeboat::monitor::{
+    Assessment, CheckEvidence, DatabaseFacts, DrillEvidence, Inputs, QuotaHistory, QuotaSample,
+    QuotaUsage, RpoStatus, Severity, Storage, assess, human,
+};
+use lifeboat::posture::{Report, Status, Totals};
+use lifeboat::services::Services;
+
+/// Name of this function in metrics and notifications.
+pub const FUNCTION: &str = "monitor";
+
+/// The manual action this function performs.
+pub const ACTION: &str = "report";
+
+/// Key of the state kept between runs (alert state, quota samples, drill evidence).
+pub const STATE_KEY: &str = "monitor/state.json";
+
+/// Key of the newest posture report as JSON.
+pub const REPORT_JSON_KEY: &str = "reports/posture.json";
+
+/// Key of the newest posture report as HTML.
+pub const REPORT_HTML_KEY: &str = "reports/posture.html";
+
+/// Version of the state object's format.
+pub const STATE_SCHEMA: u32 = 1;
+
+/// How far back the first run reads drill results in the ledger.
+const DRILL_LOOKBACK_DAYS: i64 = 35;
+
+/// Drill results are read again from this long before the previous run: a ledger object is named by the time
+/// its run began and may land later.
+const DRILL_OVERLAP_MINUTES: i64 = 60;
+
+/// An operator's request: `{"action":"report"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorRequest {
+    /// Always `report`.
+    pub action: String,
+}
+
+/// The state kept between runs in [`STATE_KEY`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MonitorState {
+    /// Format version, [`STATE_SCHEMA`].
+    #[serde(default)]
+    pub schema: u32,
+    /// Open conditions and when they were announced.
+    #[serde(default)]
+    pub alerts: AlertState,
+    /// Quota samples for the days-until-full estimate.
+    #[serde(default)]
+    pub quota_history: QuotaHistory,
+    /// The newest drill evidence per database and region.
+    #[serde(default)]
+    pub drills: Vec<DrillEvidence>,
+    /// The ledger has been read for drill results up to this time.
+    #[serde(default)]
+    pub drills_read_until: Option<DateTime<Utc>>,
+}
+
+/// One row of the RPO table: a database's best recovery source in one region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RpoRow {
+    /// The database.
+    pub database: String,
+    /// The region.
+    pub region: String,
+    /// The best source there (`none` when there is no recovery point).
+    pub source: String,
+    /// Its RPO in seconds, when there is a recovery point.
+    pub rpo_seconds: Option<u64>,
+    /// The objective in seconds.
+    pub objective_seconds: u64,
+    /// Met, unknown or breached.
+    pub status: RpoStatus,
+}
+
+/// What was announced this run, by count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Announced {
+    /// Conditions that opened.
+    pub opened: usize,
+    /// Reminders of conditions still open.
+    pub reminded: usize,
+    /// Conditions that cleared.
+    pub cleared: usize,
+}
+
+/// The function's response.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorReport {
+    /// The invocation (Lambda request ID).
+    pub run_id: String,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    /// The time of the assessment.
+    pub at: DateTime<Utc>,
+    /// Policy in force.
+    pub policy: String,
+    /// Red, amber or green.
+    pub status: Status,
+    /// The report's counts.
+    pub totals: Totals,
+    /// RPO per database and region (the best source).
+    pub rpo: Vec<RpoRow>,
+    /// The whole assessment.
+    pub assessment: Assessment,
+    /// What was announced this run.
+    pub announced: Announced,
+    /// Message ID of the SNS announcement, when one was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<String>,
+    /// Report objects written (`s3://bucket/key`).
+    pub reports: Vec<String>,
+    /// Problems with the run itself (a region or service that could not be read, a state or report write).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub run_errors: Vec<String>,
+}
+
+/// Everything the handler needs, built once per container.
+pub struct MonitorFunction {
+    /// Policy, ledger, alert topic, clock.
+    pub services: Services,
+    /// RDS in the primary region.
+    pub primary: Rds,
+    /// RDS in each DR region of the policy.
+    pub dr_regions: Vec<Rds>,
+    /// CloudWatch in the primary region (free storage).
+    pub cloudwatch: CloudWatch,
+    /// S3 client of the ledger bucket (state, reports, drill results).
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// The state as read, with the ETag a conditional write must match (`None`: no state yet).
+struct StoredState {
+    state: MonitorState,
+    etag: Option<String>,
+}
+
+impl MonitorFunction {
+    /// Handle one invocation.
+    pub async fn handle(
+        &self,
+        payload: Value,
+        context: &Context,
+    ) -> Result<MonitorReport, HandlerError> {
+        let trigger = trigger_of(payload)?;
+        let run_id = context.request_id.clone();
+        let now = self.services.clock.now();
+        let mut run_errors = Vec::new();
+
+        let stored = self.read_state(&mut run_errors).await?;
+        let mut state = stored.state.clone();
+
+        let databases = self.primary.list_databases().await?;
+        let facts = self.primary.backup_facts().await?;
+        let mut snapshots = self.primary.list_snapshots().await?;
+        let mut unreadable = BTreeMap::new();
+        let mut replicated: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for rds in &self.dr_regions {
+            match rds.list_snapshots().await {
+                Ok(found) => snapshots.extend(found),
+                Err(e) => {
+                    warn!(region = rds.region(), error = %e, "cannot list snapshots");
+                    unreadable.insert(rds.region().to_string(), e.to_string());
+                }
+            }
+            match rds.replicated_backups().await {
+                Ok(found) => {
+                    for (source, backup) in found {
+                        replicated.entry(source).or_default().push(backup);
+                    }
+                }
+                Err(e) => run_errors.push(format!("replicated automated backups unknown: {e}")),
+            }
+        }
+
+        // Progress of the snapshots still being created, for the "backup too long" message.
+        let mut snapshot_progress = BTreeMap::new();
+        for snapshot in snapshots
+            .iter()
+            .filter(|s| s.status == "creating" && s.region == self.primary.region())
+        {
+            match self
+                .primary
+                .snapshot_progress(snapshot.kind, &snapshot.identifier)
+                .await
+            {
+                Ok(Some(p)) => {
+                    snapshot_progress.insert(snapshot.arn.clone(), p);
+                }
+                Ok(None) => {}
+                Err(e) => warn!(snapshot = %snapshot.identifier, error = %e, "progress unknown"),
+            }
+        }
+
+        // Quotas of every region, with the samples of earlier runs.
+        let mut quotas = Vec::new();
+        for rds in std::iter::once(&self.primary).chain(&self.dr_regions) {
+            match rds.snapshot_quotas().await {
+                Ok(found) => {
+                    for quota in found {
+                        let history = state.quota_history.of(rds.region(), quota.kind);
+                        state.quota_history.record(
+                            rds.region(),
+                            quota.kind,
+                            QuotaSample {
+                                at: now,
+                                used: quota.used,
+                            },
+                        );
+                        quotas.push(QuotaUsage {
+                            region: rds.region().to_string(),
+                            kind: quota.kind,
+                            used: quota.used,
+                            max: quota.max,
+                            history,
+                        });
+                    }
+                }
+                Err(e) => run_errors.push(format!("snapshot quota unknown: {e}")),
+            }
+        }
+
+        // Free storage of the DB instances (Aurora storage grows by itself).
+        let instances: Vec<String> = databases
+            .iter()
+            .filter(|d| d.kind == DatabaseKind::Instance && d.cluster.is_none())
+            .filter(|d| {
+                facts
+                    .get(&(d.kind, d.identifier.clone()))
+                    .is_some_and(|f| f.allocated_bytes.is_some())
+            })
+            .map(|d| d.identifier.clone())
+            .collect();
+        let free = if instances.is_empty() {
+            BTreeMap::new()
+        } else {
+            match self.cloudwatch.free_storage(&instances, now).await {
+                Ok(free) => free,
+                Err(e) => {
+                    run_errors.push(format!("database storage unknown: {e}"));
+                    BTreeMap::new()
+                }
+            }
+        };
+
+        // Drill evidence: what the state holds, plus the results recorded since the last run.
+        match self.read_drills(state.drills_read_until, now).await {
+            Ok(found) => {
+                state.drills = newest_drills(state.drills.into_iter().chain(found));
+                state.drills_read_until = Some(now);
+            }
+            Err(e) => run_errors.push(format!("restore drill results not read: {e}")),
+        }
+
+        let database_facts: Vec<DatabaseFacts> = databases
+            .into_iter()
+            .map(|database| {
+                let backup = facts
+                    .get(&(database.kind, database.identifier.clone()))
+                    .cloned()
+                    .unwrap_or_default();
+                let storage = backup.allocated_bytes.and_then(|allocated_bytes| {
+                    free.get(&database.identifier).map(|free_bytes| Storage {
+                        allocated_bytes,
+                        free_bytes: *free_bytes,
+                    })
+                });
+                DatabaseFacts {
+                    replicated_backups: replicated.get(&database.arn).cloned().unwrap_or_default(),
+                    point_in_time: backup.point_in_time,
+                    storage,
+                    database,
+                }
+            })
+            .collect();
+        let assessment = assess(&Inputs {
+            policy: &self.services.policy,
+            deployment: &self.services.deployment,
+            now,
+            databases: database_facts,
+            snapshots,
+            unreadable_regions: unreadable,
+            snapshot_progress,
+            drills: state.drills.clone(),
+            quotas,
+            // Cross-region point-in-time recovery is not a policy setting yet: replication is reported where it
+            // exists, never asked for.
+            replication_wanted: BTreeMap::new(),
+        });
+
+        let (announcements, next_alerts) =
+            alerts::transition(&stored.state.alerts, &assessment.conditions, now);
+        state.alerts = next_alerts;
+        state.schema = STATE_SCHEMA;
+        let announced = Announced {
+            opened: announcements.opened.len(),
+            reminded: announcements.reminders.len(),
+            cleared: announcements.cleared.len(),
+        };
+
+        // The state first: only the run whose write lands announces.
+        let mut notification = None;
+        match self.write_state(&state, stored.etag.as_deref()).await {
+            Ok(new_etag) => {
+                if !announcements.is_empty() {
+                    let (subject, body) =
+                        message(&announcements, &assessment, self.primary.region());
+                    match self.services.notifier.publish_text(&subject, &body).await {
+                        Ok(id) => notification = Some(id),
+                        Err(e) => {
+                            warn!(error = %e, "announcement failed");
+                            run_errors.push(format!("announcement not sent: {e}"));
+                            // Put the previous alert state back, so the next run announces again.
+                            let mut undo = state.clone();
+                            undo.alerts = stored.state.alerts.clone();
+                            if let Err(e) = self.write_state(&undo, Some(&new_etag)).await {
+                                run_errors.push(format!(
+                                    "alert state not restored after the failed announcement ({e}): these \
+                                     announcements are lost until the conditions change"
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            Err(StateWriteError::Conflict) => {
+                info!("another monitor run wrote the state first: it announces, this run does not");
+                run_errors.push(
+                    "another monitor run wrote the alert state at the same time: it announced, this run did not"
+                        .into(),
+                );
+            }
+            Err(StateWriteError::Aws(e)) => {
+                run_errors.push(format!(
+                    "alert state not written ({e}): nothing announced; the next run announces"
+                ));
+            }
+        }
+
+        let report = Report::from(&assessment);
+        let reports = self.write_reports(&report, now, &mut run_errors).await;
+        emit_metrics(&assessment, now);
+
+        let rpo = rpo_rows(&assessment);
+        info!(
+            status = report.status.as_str(),
+            conditions = assessment.conditions.len(),
+            opened = announced.opened,
+            reminded = announced.reminded,
+            cleared = announced.cleared,
+            "monitor run finished"
+        );
+        Ok(MonitorReport {
+            run_id,
+            trigger: trigger.into(),
+            at: now,
+            policy: self.services.policy.name.clone(),
+            status: report.status,
+            totals: report.totals,
+            rpo,
+            assessment,
+            announced,
+            notification,
+            reports,
+            run_errors,
+        })
+    }
+
+    fn bucket(&self) -> &str {
+        self.services.ledger.bucket()
+    }
+
+    fn region(&self) -> &str {
+        self.primary.region()
+    }
+
+    async fn read_state(&self, run_errors: &mut Vec<String>) -> Result<StoredState, AwsError> {
+        let result = self
+            .s3
+            .get_object()
+            .bucket(self.bucket())
+            .key(STATE_KEY)
+            .send()
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(StoredState {
+                    state: MonitorState::default(),
+                    etag: None,
+                });
+            }
+            Err(e) => return Err(AwsError::from_sdk("s3:GetObject", self.region(), &e)),
+        };
+        let etag = out.e_tag().map(str::to_string);
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| AwsError::Unreachable {
+                operation: "s3:GetObject".into(),
+                region: self.region().into(),
+                message: e.to_string(),
+            })?;
+        let state = serde_json::from_slice(&body.into_bytes()).unwrap_or_else(|e| {
+            run_errors.push(format!(
+                "s3://{}/{STATE_KEY} is not a monitor state ({e}): started afresh, so open conditions are \
+                 announced again",
+                self.bucket()
+            ));
+            MonitorState::default()
+        });
+        Ok(StoredState { state, etag })
+    }
+
+    async fn write_state(
+        &self,
+        state: &MonitorState,
+        etag: Option<&str>,
+    ) -> Result<String, StateWriteError> {
+        let body = serde_json::to_vec(state).expect("the monitor state always serializes");
+        let mut put = self
+            .s3
+            .put_object()
+            .bucket(self.bucket())
+            .key(STATE_KEY)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        put = match etag {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
+            Err(e)
+                if e.raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+            {
+                Err(StateWriteError::Conflict)
+            }
+            Err(e) => Err(StateWriteError::Aws(AwsError::from_sdk(
+                "s3:PutObject",
+                self.region(),
+                &e,
+            ))),
+        }
+    }
+
+    /// Restore-drill results (`restore-drill` result records of the verify function with a verdict) in the ledger
+    /// objects written since `since` (less an overlap), or in the last [`DRILL_LOOKBACK_DAYS`] days.
+    async fn read_drills(
+        &self,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DrillEvidence>, AwsError> {
+        let from = since.map_or(now - TimeDelta::days(DRILL_LOOKBACK_DAYS), |t| {
+            t - TimeDelta::minutes(DRILL_OVERLAP_MINUTES)
+        });
+        let start_after = format!(
+            "{LEDGER_PREFIX}{}/{}",
+            from.format("%Y/%m/%d"),
+            from.format("%Y%m%dT%H%M%S%.3fZ")
+        );
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(self.bucket())
+            .prefix(LEDGER_PREFIX)
+            .start_after(start_after)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| AwsError::from_sdk("s3:ListObjectsV2", self.region(), &e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter(|k| k.contains("-verify-result-"))
+                    .map(str::to_string),
+            );
+        }
+        let mut found = Vec::new();
+        for key in keys {
+            let out = self
+                .s3
+                .get_object()
+                .bucket(self.bucket())
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("s3:GetObject", self.region(), &e))?;
+            let body = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| AwsError::Unreachable {
+                    operation: "s3:GetObject".into(),
+                    region: self.region().into(),
+                    message: e.to_string(),
+                })?;
+            match serde_json::from_slice::<RunRecord>(&body.into_bytes()) {
+                Ok(run) => found.extend(drill_evidence(&run)),
+                Err(e) => warn!(key, error = %e, "not a ledger object"),
+            }
+        }
+        Ok(found)
+    }
+
+    async fn write_reports(
+        &self,
+        report: &Report,
+        now: DateTime<Utc>,
+        run_errors: &mut Vec<String>,
+    ) -> Vec<String> {
+        let json = serde_json::to_vec_pretty(report).expect("the report always serializes");
+        let html = report.to_html();
+        let dated = format!("reports/{}/posture.html", now.format("%Y/%m/%d"));
+        let mut written = Vec::new();
+        for (key, body, content_type, once) in [
+            (REPORT_JSON_KEY, json, "application/json", false),
+            (
+                REPORT_HTML_KEY,
+                html.clone().into_bytes(),
+                "text/html; charset=utf-8",
+                false,
+            ),
+            // The day's copy: the first run of the day writes it, later runs find it there.
+            (
+                dated.as_str(),
+                html.into_bytes(),
+                "text/html; charset=utf-8",
+                true,
+            ),
+        ] {
+            let mut put = self
+                .s3
+                .put_object()
+                .bucket(self.bucket())
+                .key(key)
+                .content_type(content_type)
+                .body(ByteStream::from(body));
+            if once {
+                put = put.if_none_match("*");
+            }
+            match put.send().await {
+                Ok(_) => written.push(format!("s3://{}/{key}", self.bucket())),
+                Err(e) if once && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {}
+                Err(e) => run_errors.push(format!(
+                    "report s3://{}/{key} not written: {}",
+                    self.bucket(),
+                    AwsError::from_sdk("s3:PutObject", self.region(), &e)
+                )),
+            }
+        }
+        written
+    }
+}
+
+/// Why the state was not written.
+#[derive(Debug)]
+enum StateWriteError {
+    /// Another run wrote it since it was read.
+    Conflict,
+    /// Any other failure.
+    Aws(AwsError),
+}
+
+impl std::fmt::Display for StateWriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateWriteError::Conflict => {
+                f.write_str("another run wrote the state since it was read")
+            }
+            StateWriteError::Aws(e) => e.fmt(f),
+        }
+    }
+}
+
+fn trigger_of(payload: Value) -> Result<&'static str, HandlerError> {
+    match input::classify(payload)? {
+        Incoming::Event(event) if event.detail_type == input::SCHEDULED_EVENT => Ok("schedule"),
+        Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
+            "the monitor function handles EventBridge `{}` events, not `{}` (from {})",
+            input::SCHEDULED_EVENT,
+            event.detail_type,
+            event.source
+        ))),
+        Incoming::Manual { action, payload } if action == ACTION => {
+            input::parse_request::<MonitorRequest>(payload)?;
+            Ok("manual")
+        }
+        Incoming::Manual { action, .. } => Err(input::unknown_action(&action, &[ACTION])),
+    }
+}
+
+/// The drill evidence in one ledger object: its `restore-drill` results with a verdict (an infrastructure
+/// failure has none: it says nothing of the recovery point).
+pub fn drill_evidence(run: &RunRecord) -> Vec<DrillEvidence> {
+    run.records
+        .iter()
+        .filter(|r| r.action == "restore-drill" && r.phase == Phase::Result)
+        .filter_map(|r| {
+            let d = &r.details;
+            let passed = d.get("passed")?.as_bool()?;
+            let snapshot = d
+                .get("snapshot")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let checks = d
+                .get("checks")
+                .and_then(Value::as_array)
+                .map(|checks| {
+                    checks
+                        .iter()
+                        .filter_map(|c| {
+                            Some(CheckEvidence {
+                                name: c.get("name")?.as_str()?.to_string(),
+                                passed: c.get("passed")?.as_bool()?,
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let seconds = |name: &str| d.get(name).and_then(Value::as_u64).unwrap_or(0);
+            Some(DrillEvidence {
+                database: r.database.clone(),
+                region: r.region.clone(),
+                snapshot: snapshot.rsplit(':').next().unwrap_or(snapshot).to_string(),
+                at: r.time,
+                passed,
+                restore_seconds: seconds("restore_seconds"),
+                drill_seconds: seconds("drill_seconds"),
+                checks,
+            })
+        })
+        .collect()
+}
+
+/// The newest evidence of each database and region.
+fn newest_drills(drills: impl IntoIterator<Item = DrillEvidence>) -> Vec<DrillEvidence> {
+    let mut newest: BTreeMap<(String, String), DrillEvidence> = BTreeMap::new();
+    for drill in drills {
+        let key = (drill.database.clone(), drill.region.clone());
+        if newest.get(&key).is_none_or(|d| d.at < drill.at) {
+            newest.insert(key, drill);
+        }
+    }
+    newest.into_values().collect()
+}
+
+/// The RPO table: each database's best source per region.
+pub fn rpo_rows(assessment: &Assessment) -> Vec<RpoRow> {
+    assessment
+        .databases
+        .iter()
+        .flat_map(|db| {
+            db.regions.iter().map(|region| RpoRow {
+                database: db.identifier.clone(),
+                region: region.region.clone(),
+                source: region
+                    .best()
+                    .map_or_else(|| "none".to_string(), |b| b.source.to_string()),
+                rpo_seconds: region.best().map(|b| b.rpo_seconds),
+                objective_seconds: db.rpo_objective_seconds,
+                status: region.status,
+            })
+        })
+        .collect()
+}
+
+/// The SNS subject and body announcing `announcements`: what opened (worst first, with the next step), what is
+/// still open, what cleared.
+pub fn message(
+    announcements: &Announcements,
+    assessment: &Assessment,
+    region: &str,
+) -> (String, String) {
+    let critical = announcements
+        .opened
+        .iter()
+        .chain(announcements.reminders.iter().map(|r| &r.condition))
+        .any(|c| c.severity == Severity::Critical);
+    let mut counts = Vec::new();
+    for (n, what) in [
+        (announcements.opened.len(), "new"),
+        (announcements.reminders.len(), "still open"),
+        (announcements.cleared.len(), "cleared"),
+    ] {
+        if n > 0 {
+            counts.push(format!("{n} {what}"));
+        }
+    }
+    let subject = format!(
+        "Lifeboat monitor {} in {region}: {}",
+        if critical { "ACTION NEEDED" } else { "posture" },
+        counts.join(", ")
+    );
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "Lifeboat monitor, deployment {} ({region}), policy {}, at {}\n",
+        assessment.deployment,
+        assessment.policy,
+        assessment
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    if !announcements.opened.is_empty() {
+        let _ = writeln!(body, "NEW");
+        for c in &announcements.opened {
+            let _ = writeln!(
+                body,
+                "- [{}] {}\n  Next step: {}",
+                c.severity.as_str(),
+                c.message,
+                c.next_step
+            );
+        }
+        body.push('\n');
+    }
+    if !announcements.reminders.is_empty() {
+        let _ = writeln!(body, "STILL OPEN");
+        for r in &announcements.reminders {
+            let open = (assessment.at - r.open_since).num_seconds().max(0) as u64;
+            let _ = writeln!(
+                body,
+                "- [{}] {} (open {})\n  Next step: {}",
+                r.condition.severity.as_str(),
+                r.condition.message,
+                human(open),
+                r.condition.next_step
+            );
+        }
+        body.push('\n');
+    }
+    if !announcements.cleared.is_empty() {
+        let _ = writeln!(body, "CLEARED");
+        for c in &announcements.cleared {
+            let _ = writeln!(
+                body,
+                "- {} (since {})",
+                c.condition.message,
+                c.opened_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+        }
+        body.push('\n');
+    }
+    let _ = writeln!(
+        body,
+        "{} condition(s) open in all. The posture report: {REPORT_HTML_KEY} in the ledger bucket.",
+        assessment.conditions.len()
+    );
+    (subject, body)
+}
+
+/// EMF metrics of the assessment: RPO seconds and fraction per database, region and source (and the region's
+/// best as source `best`), the worst RPO fraction per database and overall, quota use, drill evidence age, open
+/// conditions by severity.
+pub fn emit_metrics(assessment: &Assessment, now: DateTime<Utc>) {
+    let mut metrics = Metrics::new(FUNCTION, now);
+    let mut worst: Option<f64> = None;
+    for db in &assessment.databases {
+        for region in &db.regions {
+            let best = region.best().map(|b| b.source.as_str());
+            for source in &region.sources {
+                let mut names = vec![source.source.as_str()];
+                if Some(source.source.as_str()) == best {
+                    names.push("best");
+                }
+                for name in names {
+                    let dims = [
+                        ("Database", db.identifier.as_str()),
+                        ("Region", region.region.as_str()),
+                        ("Source", name),
+                    ];
+                    metrics.put(
+                        &dims,
+                        "RpoSeconds",
+                        source.rpo_seconds as f64,
+                        Unit::Seconds,
+                    );
+                    metrics.put(&dims, "RpoFraction", source.fraction, Unit::Count);
+                }
+            }
+        }
+        // A region without any recovery point counts as infinitely late: reported as a large fraction.
+        let db_worst = if db
+            .regions
+            .iter()
+            .any(|r| r.best().is_none() && r.status == RpoStatus::Breached)
+        {
+            Some(f64::from(u16::MAX))
+        } else {
+            db.worst_rpo_fraction()
+        };
+        if let Some(w) = db_worst {
+            metrics.put(
+                &[("Database", db.identifier.as_str())],
+                "WorstRpoFraction",
+                w,
+                Unit::Count,
+            );
+            worst = Some(worst.map_or(w, |x: f64| x.max(w)));
+        }
+        if let Some(rto) = &db.rto {
+            metrics.put(
+                &[
+                    ("Database", db.identifier.as_str()),
+                    ("Region", rto.drill.region.as_str()),
+                ],
+                "DrillEvidenceAgeSeconds",
+                rto.age_seconds as f64,
+                Unit::Seconds,
+            );
+            metrics.put(
+                &[
+                    ("Database", db.identifier.as_str()),
+                    ("Region", rto.drill.region.as_str()),
+                ],
+                "RestoreSeconds",
+                rto.drill.restore_seconds as f64,
+                Unit::Seconds,
+            );
+        }
+    }
+    let overall = [("Deployment", assessment.deployment.as_str())];
+    if let Some(w) = worst {
+        metrics.put(&overall, "WorstRpoFraction", w, Unit::Count);
+    }
+    for quota in &assessment.quotas {
+        metrics.put(
+            &[
+                ("Region", quota.region.as_str()),
+                ("Kind", quota.kind.as_str()),
+            ],
+            "SnapshotQuotaUsedPercent",
+            quota.fraction * 100.0,
+            Unit::Percent,
+        );
+    }
+    let severities: BTreeSet<Severity> = [Severity::Critical, Severity::Warning].into();
+    for severity in severities {
+        let open = assessment
+            .conditions
+            .iter()
+            .filter(|c| c.severity == severity)
+            .count();
+        metrics.put(
+            &[
+                ("Deployment", assessment.deployment.as_str()),
+                ("Severity", severity.as_str()),
+            ],
+            "OpenConditions",
+            open as f64,
+            Unit::Count,
+        );
+    }
+    metrics.put(
+        &overall,
+        "UnprotectedDatabases",
+        assessment.unprotected.len() as f64,
+        Unit::Count,
+    );
+    metrics.put(&overall, "MonitorRuns", 1.0, Unit::Count);
+    metrics.emit();
+}

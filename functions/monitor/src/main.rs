@@ -1,0 +1,29 @@
+//! Lambda entry point of the monitor function: wires logging, configuration and AWS clients (one RDS client per
+//! region of the policy, CloudWatch, S3) once, then serves invocations with [`lifeboat_monitor::MonitorFunction`].
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+use lifeboat::aws::cloudwatch::CloudWatch;
+use lifeboat::services::Services;
+use lifeboat_monitor::MonitorFunction;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lifeboat::telemetry::init();
+    let (services, aws, config) = Services::from_env().await?;
+    let function = Arc::new(MonitorFunction {
+        primary: aws.primary_rds(),
+        dr_regions: aws.dr_rds(&config.regions_to_list()),
+        cloudwatch: CloudWatch::new(aws.cloudwatch(), aws.region()),
+        s3: aws.s3(),
+        services,
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let function = Arc::clone(&function);
+        async move { function.handle(event.payload, &event.context).await }
+    }))
+    .await
+}
