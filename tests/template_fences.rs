@@ -1001,3 +1001,111 @@ fn glob_and_arn_helpers() {
         "arn:${AWS::Partition}:rds:*:${AWS::AccountId}:subgrp:${DrillSubnetGroupName}"
     ));
 }
+
+/// The monitor reads; it never changes a database, a snapshot or a tag, nor writes outside its own prefixes.
+#[test]
+fn the_monitor_is_read_only() {
+    let template = load(TEMPLATE);
+    let functions = functions(&template);
+    let (id, function) = functions
+        .iter()
+        .find(|(id, _)| id == "MonitorFunction")
+        .expect("the template defines MonitorFunction");
+    let statements = role_statements(&template, id, function);
+    let allows: Vec<&Statement<'_>> = statements.iter().filter(|s| s.is_allow()).collect();
+    for statement in &allows {
+        for action in values(statement.body.get("Action")) {
+            let service = action.split(':').next().unwrap_or_default();
+            if service.eq_ignore_ascii_case("rds") {
+                let verb = action.split(':').nth(1).unwrap_or_default();
+                assert!(
+                    verb.starts_with("Describe") && !verb.contains('*'),
+                    "{}: allows {action}; the monitor may only describe RDS (one named Describe action each)",
+                    statement.place
+                );
+            }
+        }
+        assert!(
+            statement.body.get("NotAction").is_none(),
+            "{}: an Allow with NotAction",
+            statement.place
+        );
+    }
+    // No RDS write action is allowed by any statement, whatever its pattern.
+    for action in [
+        "rds:CreateDBSnapshot",
+        "rds:CreateDBClusterSnapshot",
+        "rds:CopyDBSnapshot",
+        "rds:DeleteDBSnapshot",
+        "rds:DeleteDBClusterSnapshot",
+        "rds:DeleteDBInstance",
+        "rds:ModifyDBInstance",
+        "rds:AddTagsToResource",
+        "rds:RemoveTagsFromResource",
+        "rds:RestoreDBInstanceFromDBSnapshot",
+        "rds:StartDBInstanceAutomatedBackupsReplication",
+    ] {
+        assert!(
+            !allows.iter().any(|s| s.covers(action)),
+            "MonitorFunction role allows {action}"
+        );
+    }
+    for action in [
+        "rds:DescribeAccountAttributes",
+        "rds:DescribeDBInstanceAutomatedBackups",
+        "cloudwatch:GetMetricData",
+    ] {
+        assert!(
+            allows.iter().any(|s| s.covers(action)),
+            "MonitorFunction role does not allow {action}"
+        );
+    }
+    // S3 writes only under monitor/ and reports/; reads of the ledger only under ledger/.
+    for statement in allows.iter().filter(|s| s.covers("s3:PutObject")) {
+        for resource in statement.resources() {
+            assert!(
+                resource.ends_with("/monitor/*") || resource.ends_with("/reports/*"),
+                "{}: s3:PutObject on {resource}; the monitor writes only monitor/ and reports/",
+                statement.place
+            );
+        }
+    }
+    let s3_actions: Vec<String> = allows
+        .iter()
+        .flat_map(|s| values(s.body.get("Action")))
+        .filter(|a| a.starts_with("s3:"))
+        .collect();
+    for action in &s3_actions {
+        assert!(
+            ["s3:GetObject", "s3:PutObject", "s3:ListBucket"].contains(&action.as_str()),
+            "MonitorFunction role allows {action}"
+        );
+    }
+}
+
+/// Reconcilers whose runs must not overlap (they plan from what they list, then act) run one at a time.
+#[test]
+fn reconcilers_run_one_at_a_time() {
+    let template = load(TEMPLATE);
+    let one_at_a_time = [
+        "SnapshotFunction",
+        "CopyFunction",
+        "RetentionFunction",
+        "VerifyFunction",
+    ];
+    let functions = functions(&template);
+    for id in one_at_a_time {
+        let (_, function) = functions
+            .iter()
+            .find(|(found, _)| found == id)
+            .unwrap_or_else(|| panic!("the template has no {id}"));
+        let reserved = function
+            .get("Properties")
+            .and_then(|p| p.get("ReservedConcurrentExecutions"));
+        assert_eq!(
+            values(reserved),
+            ["1"],
+            "{id}: ReservedConcurrentExecutions: 1"
+        );
+    }
+}
