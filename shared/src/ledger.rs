@@ -185,8 +185,14 @@ impl Ledger {
                 }
                 Err(e) => AwsError::from_sdk("s3:PutObject", &self.region, &e),
             };
+            // S3 answers 409 `ConditionalRequestConflict` while an earlier call's write of the key is still landing:
+            // the next call ends with 412 (landed) or writes it.
+            let conflict = matches!(
+                &source,
+                AwsError::Service { code, .. } if code == "ConditionalRequestConflict"
+            );
             if attempt >= WRITE_ATTEMPTS
-                || !(source.is_retryable() || source.may_have_taken_effect())
+                || !(conflict || source.is_retryable() || source.may_have_taken_effect())
             {
                 return Err(LedgerError {
                     bucket: self.bucket.clone(),
@@ -425,6 +431,32 @@ mod tests {
         let ledger = Ledger::new(s3, "ledger", "us-east-1");
         ledger.write(&run_at("2026-11-22T04:00:00Z")).await.unwrap();
         assert_eq!(put.num_calls(), 3);
+    }
+
+    /// S3's 409 `ConditionalRequestConflict` (an earlier call's write of the key still landing) is sent again.
+    #[tokio::test]
+    async fn a_conditional_write_conflict_is_sent_again() {
+        let put = mock!(aws_sdk_s3::Client::put_object)
+            .sequence()
+            .http_response(|| {
+                aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(409).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(
+                        "<Error><Code>ConditionalRequestConflict</Code><Message>A conflicting operation occurred.</Message></Error>",
+                    ),
+                )
+            })
+            .output(|| PutObjectOutput::builder().build())
+            .build();
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::Sequential,
+            [&put],
+            without_sdk_retries
+        );
+        let ledger = Ledger::new(s3, "ledger", "us-east-1");
+        ledger.write(&run_at("2026-11-22T04:00:00Z")).await.unwrap();
+        assert_eq!(put.num_calls(), 2);
     }
 
     /// A write that S3 keeps throttling (503 `SlowDown`) gives up after [`WRITE_ATTEMPTS`] calls, with the error.

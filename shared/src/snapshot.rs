@@ -20,6 +20,13 @@ pub enum SnapshotTrigger {
         /// Scheduled time of the event.
         at: DateTime<Utc>,
     },
+    /// RDS says a database is available again (backup finished, started): the owed scheduled snapshot of `at`'s
+    /// window is caught up at once. Only the hourly schedule reports a snapshot missed, so an event in the
+    /// reporting hour never repeats that alert.
+    CatchUp {
+        /// Time of the event.
+        at: DateTime<Utc>,
+    },
     /// An operator asked for snapshots.
     Manual(ManualRequest),
 }
@@ -185,9 +192,12 @@ pub fn plan_snapshots(
     existing: &[Snapshot],
 ) -> Result<SnapshotPlan, SnapshotPlanError> {
     match trigger {
-        SnapshotTrigger::Scheduled { at } => {
-            Ok(plan_scheduled(policy, deployment, databases, *at, existing))
-        }
+        SnapshotTrigger::Scheduled { at } => Ok(plan_scheduled(
+            policy, deployment, databases, *at, existing, true,
+        )),
+        SnapshotTrigger::CatchUp { at } => Ok(plan_scheduled(
+            policy, deployment, databases, *at, existing, false,
+        )),
         SnapshotTrigger::Manual(request) => {
             plan_manual(policy, deployment, databases, trigger, request)
         }
@@ -200,6 +210,7 @@ fn plan_scheduled(
     databases: &[Database],
     now: DateTime<Utc>,
     existing: &[Snapshot],
+    reports_missed: bool,
 ) -> SnapshotPlan {
     let mut plan = SnapshotPlan::default();
     let selected = databases
@@ -249,6 +260,9 @@ fn plan_scheduled(
             .map(|s| format!("`{}` {}", s.identifier, s.status))
             .collect::<Vec<_>>()
             .join(", ");
+        if now >= due.window_end && !reports_missed {
+            continue;
+        }
         if now >= due.window_end {
             let why = if failed.is_empty() {
                 format!("the database was `{}`", db.status)
@@ -414,7 +428,9 @@ pub fn snapshot_identifier(
     trigger: &SnapshotTrigger,
 ) -> String {
     match trigger {
-        SnapshotTrigger::Scheduled { at } => scheduled_identifier(database, kind, *at, 1),
+        SnapshotTrigger::Scheduled { at } | SnapshotTrigger::CatchUp { at } => {
+            scheduled_identifier(database, kind, *at, 1)
+        }
         SnapshotTrigger::Manual(request) => {
             let scoped = format!(
                 "{}/{}",
@@ -487,7 +503,7 @@ pub fn snapshot_tags(
         own.push((tags::PLAN.into(), plan.name.clone()));
     }
     match trigger {
-        SnapshotTrigger::Scheduled { at } => {
+        SnapshotTrigger::Scheduled { at } | SnapshotTrigger::CatchUp { at } => {
             let tiers: Vec<&str> = scheduled_tiers(policy, db, *at)
                 .iter()
                 .map(|t| t.as_str())
@@ -933,6 +949,36 @@ mod tests {
             after,
             SnapshotPlan::default(),
             "nothing more until tomorrow's is due"
+        );
+        // RDS events in the reporting hour (the database available again, at last) catch up nothing and never
+        // repeat the hourly run's alert.
+        for minute in ["10:00", "10:20", "10:59"] {
+            let event = plan_snapshots(
+                &policy(),
+                &deployment(),
+                &booking("available"),
+                &SnapshotTrigger::CatchUp {
+                    at: at(&format!("2026-11-22T{minute}:00Z")),
+                },
+                &[],
+            )
+            .unwrap();
+            assert_eq!(event, SnapshotPlan::default(), "event at {minute}");
+        }
+        // Within the window an event catches up at once, under the day's identifier.
+        let early = plan_snapshots(
+            &policy(),
+            &deployment(),
+            &booking("available"),
+            &SnapshotTrigger::CatchUp {
+                at: at("2026-11-22T06:10:00Z"),
+            },
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            early.snapshots[0].snapshot_id,
+            "lifeboat-booking-2026-11-22-0200"
         );
     }
 

@@ -98,13 +98,14 @@ impl SnapshotFunction {
         let trigger = self.trigger_of(payload, &run_id)?;
         let trigger_name = match trigger {
             SnapshotTrigger::Scheduled { .. } => "schedule",
+            SnapshotTrigger::CatchUp { .. } => "rds-event",
             SnapshotTrigger::Manual(_) => "manual",
         };
         let region = self.rds.region().to_string();
         let databases = self.rds.list_databases().await?;
         // A scheduled run looks up only the due snapshots' identifiers (one call per 100), never the whole region.
         let existing = match &trigger {
-            SnapshotTrigger::Scheduled { at } => {
+            SnapshotTrigger::Scheduled { at } | SnapshotTrigger::CatchUp { at } => {
                 let wanted = snapshot::due_identifiers(&self.services.policy, &databases, *at);
                 if wanted.is_empty() {
                     Vec::new()
@@ -131,9 +132,9 @@ impl SnapshotFunction {
             "snapshot plan ready"
         );
 
-        let scheduled = matches!(trigger, SnapshotTrigger::Scheduled { .. });
+        let scheduled = !matches!(trigger, SnapshotTrigger::Manual(_));
         let reason = match &trigger {
-            SnapshotTrigger::Scheduled { .. } => {
+            SnapshotTrigger::Scheduled { .. } | SnapshotTrigger::CatchUp { .. } => {
                 format!(
                     "policy {} daily schedule (catch-up within the start window)",
                     self.services.policy.name
@@ -261,7 +262,7 @@ impl SnapshotFunction {
                 if CATCH_UP_EVENT_TYPES.contains(&event.detail_type.as_str()) =>
             {
                 let at = event.time.unwrap_or_else(|| self.services.clock.now());
-                Ok(SnapshotTrigger::Scheduled { at })
+                Ok(SnapshotTrigger::CatchUp { at })
             }
             Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
                 "the snapshot function handles EventBridge `{}`, `{}` and `{}` events, not `{}` (from {})",

@@ -1378,8 +1378,14 @@ fn drills_in(databases: &[Database]) -> Vec<Drill> {
                 drill.resource.status = match member {
                     Some(m) if db.status == "available" => m.status.clone(),
                     Some(_) => db.status.clone(),
-                    None if drill.phase == Phase::CleaningUp => db.status.clone(),
-                    None => INSTANCE_MISSING.into(),
+                    // Only a cluster being made or ready gets its instance asked for again; one being deleted
+                    // (cleaned up, swept) or in any other state is left to finish.
+                    None if drill.phase != Phase::CleaningUp
+                        && matches!(db.status.as_str(), "creating" | "available") =>
+                    {
+                        INSTANCE_MISSING.into()
+                    }
+                    None => db.status.clone(),
                 };
             }
             Some(drill)
@@ -1480,4 +1486,47 @@ impl EndpointOverride {
 
 fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Aurora drill cluster, without its instance, in `status`.
+    fn drill_cluster(status: &str) -> Database {
+        Database {
+            identifier: "lbdrill-billing-1a2b3c4d".into(),
+            kind: DatabaseKind::Cluster,
+            arn: "arn:aws:rds:us-east-1:123456789012:cluster:lbdrill-billing-1a2b3c4d".into(),
+            region: "us-east-1".into(),
+            engine: "aurora-postgresql".into(),
+            status: status.into(),
+            encrypted: true,
+            cluster: None,
+            endpoint: None,
+            master_username: None,
+            tags: [(
+                lifeboat::tags::DRILL.to_string(),
+                "lbdrill-billing-1a2b3c4d".to_string(),
+            )]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn only_a_drill_cluster_being_made_or_ready_gets_its_instance_asked_for_again() {
+        for (status, asks) in [
+            ("creating", true),
+            ("available", true),
+            ("deleting", false),
+            ("failed", false),
+        ] {
+            let drills = drills_in(&[drill_cluster(status)]);
+            assert_eq!(
+                drills[0].resource.status == INSTANCE_MISSING,
+                asks,
+                "{status}"
+            );
+        }
+    }
 }

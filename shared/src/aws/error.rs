@@ -54,10 +54,13 @@ pub enum AwsError {
 
 impl AwsError {
     /// Classify an SDK error of `operation` in `region`.
-    pub fn from_sdk<E, R>(operation: &str, region: &str, err: &SdkError<E, R>) -> Self
+    pub fn from_sdk<E>(
+        operation: &str,
+        region: &str,
+        err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         let (operation, region) = (operation.to_string(), region.to_string());
         match err {
@@ -68,6 +71,18 @@ impl AwsError {
                 region,
                 message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
             },
+            // A 5xx that is no AWS error (a gateway's 502 or 504) is an answer that never came from the service.
+            _ if err.code().is_none()
+                && err
+                    .raw_response()
+                    .is_some_and(|r| r.status().is_server_error()) =>
+            {
+                AwsError::Unreachable {
+                    operation,
+                    region,
+                    message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+                }
+            }
             _ => {
                 let code = err.code().unwrap_or("Unknown").to_string();
                 let message = err.message().unwrap_or("no message").to_string();

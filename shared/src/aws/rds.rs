@@ -282,6 +282,7 @@ impl Rds {
                     if (e.is_retryable() || e.may_have_taken_effect())
                         && attempt < READ_BACK_ATTEMPTS =>
                 {
+                    tokio::time::sleep(READ_BACK_PAUSE * attempt).await;
                     attempt += 1
                 }
                 answer => return answer,
@@ -1202,6 +1203,9 @@ impl Rds {
 /// Reads of a snapshot after a write whose answer was lost, before the write is reported unconfirmed.
 pub const READ_BACK_ATTEMPTS: u32 = 3;
 
+/// Pause before the second read back; the n-th waits n times as long (the API may be throttling).
+const READ_BACK_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Identifier of the instance inside an Aurora drill cluster.
 pub fn drill_member(cluster_id: &str) -> String {
     format!("{cluster_id}-1")
@@ -1544,6 +1548,14 @@ mod tests {
         )
     }
 
+    /// A gateway's 502, no AWS error in it: the answer never came from RDS.
+    fn bad_gateway() -> aws_smithy_runtime_api::http::Response {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(502).unwrap(),
+            aws_smithy_types::body::SdkBody::from("<html><body>502 Bad Gateway</body></html>"),
+        )
+    }
+
     fn booking_db() -> Database {
         Database {
             identifier: "booking-db".into(),
@@ -1589,8 +1601,13 @@ mod tests {
                     .collect(),
             ))
             .build();
-        for (found, succeeds) in [(Some(made), true), (None, false)] {
-            let create = mock!(Client::create_db_snapshot).then_http_response(internal_failure);
+        let answers: [fn() -> aws_smithy_runtime_api::http::Response; 2] =
+            [internal_failure, bad_gateway];
+        let cases = answers
+            .into_iter()
+            .flat_map(|answer| [(answer, Some(made.clone()), true), (answer, None, false)]);
+        for (answer, found, succeeds) in cases {
+            let create = mock!(Client::create_db_snapshot).then_http_response(answer);
             let describe = mock!(Client::describe_db_snapshots).then_output(move || {
                 DescribeDbSnapshotsOutput::builder()
                     .set_db_snapshots(Some(found.clone().into_iter().collect()))
