@@ -21,7 +21,6 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_sdk_s3::types::error::NoSuchKey;
-use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
@@ -167,6 +166,8 @@ fn cloudwatch(free_gib: f64) -> CloudWatch {
 #[derive(Default, Clone)]
 struct Seen {
     puts: Arc<Mutex<Vec<String>>>,
+    /// `If-Match` of each state write (`None`: written with `If-None-Match`).
+    state_if_match: Arc<Mutex<Vec<Option<String>>>>,
     published: Arc<Mutex<Vec<String>>>,
 }
 
@@ -177,22 +178,28 @@ fn s3(seen: &Seen, state_status: u16) -> aws_sdk_s3::Client {
     let list = mock!(aws_sdk_s3::Client::list_objects_v2)
         .then_output(|| ListObjectsV2Output::builder().build());
     let puts = seen.puts.clone();
+    let if_match = seen.state_if_match.clone();
     let state_put = mock!(aws_sdk_s3::Client::put_object)
         .match_requests(move |req| {
             puts.lock()
                 .unwrap()
                 .push(req.key().unwrap_or_default().to_string());
+            if req.key() == Some(STATE_KEY) {
+                if_match.lock().unwrap().push(req.if_match().map(str::to_string));
+            }
             req.key() == Some(STATE_KEY)
         })
         .then_http_response(move || {
-            HttpResponse::new(
+            let mut response = HttpResponse::new(
                 StatusCode::try_from(state_status).unwrap(),
                 SdkBody::from(if state_status == 200 {
                     String::new()
                 } else {
                     "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>".to_string()
                 }),
-            )
+            );
+            response.headers_mut().insert("ETag", "\"s1\"");
+            response
         });
     let other_put = mock!(aws_sdk_s3::Client::put_object)
         .then_output(|| PutObjectOutput::builder().e_tag("\"e\"").build());
@@ -210,6 +217,18 @@ fn function(
     seen: &Seen,
     state_status: u16,
 ) -> MonitorFunction {
+    function_publishing(primary, dr, cloudwatch, seen, state_status, 200)
+}
+
+/// [`function`] whose SNS publish answers `sns_status`.
+fn function_publishing(
+    primary: Rds,
+    dr: Rds,
+    cloudwatch: CloudWatch,
+    seen: &Seen,
+    state_status: u16,
+    sns_status: u16,
+) -> MonitorFunction {
     let published = seen.published.clone();
     let publish = mock!(aws_sdk_sns::Client::publish)
         .match_requests(move |req| {
@@ -220,7 +239,16 @@ fn function(
             ));
             true
         })
-        .then_output(|| PublishOutput::builder().message_id("m-1").build());
+        .then_http_response(move || {
+            HttpResponse::new(
+                StatusCode::try_from(sns_status).unwrap(),
+                SdkBody::from(if sns_status == 200 {
+                    "<PublishResponse><PublishResult><MessageId>m-1</MessageId></PublishResult></PublishResponse>"
+                } else {
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code><Message>denied</Message></Error></ErrorResponse>"
+                }),
+            )
+        });
     let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]);
     let s3 = s3(seen, state_status);
     MonitorFunction {
@@ -415,4 +443,34 @@ async fn a_storage_read_that_fails_is_a_run_error_not_a_failed_run() {
         report.run_errors
     );
     assert!(report.assessment.databases[0].storage.is_none());
+}
+
+#[tokio::test]
+async fn an_announcement_that_fails_puts_the_alert_state_back_for_the_next_run() {
+    let seen = Seen::default();
+    let report = function_publishing(
+        rds(true, Vec::new(), Vec::new()),
+        rds(false, Vec::new(), Vec::new()),
+        cloudwatch(50.0),
+        &seen,
+        200,
+        403,
+    )
+    .handle(scheduled(), &lambda_runtime::Context::default())
+    .await
+    .expect("run");
+    assert_eq!(report.notification, None);
+    assert!(
+        report
+            .run_errors
+            .iter()
+            .any(|e| e.contains("announcement not sent")),
+        "{:?}",
+        report.run_errors
+    );
+    assert_eq!(
+        *seen.state_if_match.lock().unwrap(),
+        [None, Some("\"s1\"".to_string())],
+        "written new, then the previous alert state put back over this run's own write only"
+    );
 }

@@ -104,3 +104,45 @@ impl CloudWatch {
         Ok(free)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+    use aws_sdk_cloudwatch::types::MetricDataResult;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    /// 501 instances take two calls of at most 500 queries; each answer maps back to its instance by query id,
+    /// the newest value (first, TimestampDescending) counts, and an instance without a value is left out.
+    #[tokio::test]
+    async fn queries_are_chunked_and_answers_mapped_back_to_their_instances() {
+        let rule = mock!(Client::get_metric_data)
+            .match_requests(|req| req.metric_data_queries().len() <= QUERIES_PER_CALL)
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id("m0")
+                            .values(2048.0)
+                            .values(1.0)
+                            .build(),
+                    )
+                    .metric_data_results(MetricDataResult::builder().id("m1").build())
+                    .build()
+            });
+        let cloudwatch = CloudWatch::new(
+            mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule]),
+            "us-east-1",
+        );
+        let instances: Vec<String> = (0..501).map(|i| format!("db-{i}")).collect();
+        let free = cloudwatch
+            .free_storage(&instances, "2026-11-22T03:00:00Z".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 2);
+        assert_eq!(
+            free,
+            BTreeMap::from([("db-0".to_string(), 2048), ("db-500".to_string(), 2048)])
+        );
+    }
+}
