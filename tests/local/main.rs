@@ -423,7 +423,121 @@ async fn run() -> Outcome<()> {
     for (subject, body) in notifications {
         println!("  subject: {subject}\n{}", indent(&body));
     }
+    let alerts_before_monitor = sandbox.notifications().await.len();
+
+    heading(
+        "Step 12: monitor, manual report (events/monitor/manual-report.json): RPO, alerts, posture report",
+    );
+    let report: Value = invoke(
+        "lifeboat-monitor",
+        &port,
+        &Data::File("events/monitor/manual-report.json"),
+    )?;
+    print_monitor(&report);
+    for (subject, _) in sandbox
+        .notifications()
+        .await
+        .iter()
+        .skip(alerts_before_monitor)
+    {
+        println!("  alert sent: {subject}");
+    }
+    let html = sandbox
+        .s3
+        .get_object()
+        .bucket(LEDGER_BUCKET)
+        .key("reports/posture.html")
+        .send()
+        .await?
+        .body
+        .collect()
+        .await?
+        .into_bytes();
+    let saved = std::path::Path::new(".lifeboat/posture.html");
+    std::fs::write(saved, &html)?;
+    println!(
+        "  posture report: s3://{LEDGER_BUCKET}/reports/posture.html, saved as {} ({} bytes); open it in a browser",
+        saved.display(),
+        html.len()
+    );
+    screenshot(saved);
     Ok(())
+}
+
+/// The monitor's answer: status, totals, the RPO table, what it announced, where the reports are, its run errors.
+fn print_monitor(report: &Value) {
+    let totals = &report["totals"];
+    println!(
+        "  status {}: {} databases, {} protected, {} in breach, {} unprotected; {} critical and {} warning conditions",
+        report["status"].as_str().unwrap_or("?"),
+        totals["databases"],
+        totals["protected"],
+        totals["in_breach"],
+        totals["unprotected"],
+        totals["critical"],
+        totals["warnings"]
+    );
+    println!(
+        "  {:<12} {:<10} {:<10} {:>10} {:>10}  status",
+        "database", "region", "source", "RPO", "objective"
+    );
+    for row in report["rpo"].as_array().into_iter().flatten() {
+        let human = |v: &Value| {
+            v.as_u64()
+                .map(lifeboat::monitor::human)
+                .unwrap_or_else(|| "-".into())
+        };
+        println!(
+            "  {:<12} {:<10} {:<10} {:>10} {:>10}  {}",
+            row["database"].as_str().unwrap_or("?"),
+            row["region"].as_str().unwrap_or("?"),
+            row["source"].as_str().unwrap_or("?"),
+            human(&row["rpo_seconds"]),
+            human(&row["objective_seconds"]),
+            row["status"].as_str().unwrap_or("?")
+        );
+    }
+    let announced = &report["announced"];
+    println!(
+        "  announced: {} opened, {} reminded, {} cleared",
+        announced["opened"], announced["reminded"], announced["cleared"]
+    );
+    for location in report["reports"].as_array().into_iter().flatten() {
+        println!("  written: {}", location.as_str().unwrap_or("?"));
+    }
+    for error in report["run_errors"].as_array().into_iter().flatten() {
+        println!("  run error: {}", error.as_str().unwrap_or("?"));
+    }
+}
+
+/// A screenshot of the saved report in headless Chromium (Debian's `chromium`), when it is installed: what an
+/// on-call person sees first.
+fn screenshot(html: &std::path::Path) {
+    let png = html.with_extension("png");
+    let Ok(absolute) = std::fs::canonicalize(html) else {
+        return;
+    };
+    let taken = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,1000",
+            &format!("--screenshot={}", png.display()),
+            &format!("file://{}", absolute.display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    match taken {
+        Ok(status) if status.success() => {
+            println!("  screenshot (headless Chromium): {}", png.display())
+        }
+        _ => println!(
+            "  no screenshot: Debian's chromium is not installed (apt-get install chromium to get one)"
+        ),
+    }
 }
 
 /// The event an invocation sends.
