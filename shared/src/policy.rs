@@ -569,6 +569,27 @@ pub struct CopyTarget {
 pub struct PointInTime {
     /// Minimum automated-backup retention in days (1 to 35).
     pub min_retention_days: u32,
+    /// DR regions (among the plan's copy regions) where the plan asks for point-in-time recovery: RDS must
+    /// replicate the database's automated backups there, which costs money, so it is asked for here explicitly.
+    /// The monitor reports a database without that replication.
+    #[serde(default)]
+    pub replicate_to: Vec<String>,
+}
+
+impl Policy {
+    /// The regions where each plan asks for replicated automated backups (`point_in_time.replicate_to`), by plan.
+    pub fn replication_wanted(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        self.plans
+            .iter()
+            .filter_map(|plan| {
+                let regions = &plan.point_in_time.as_ref()?.replicate_to;
+                (!regions.is_empty())
+                    .then(|| (plan.name.clone(), regions.iter().cloned().collect()))
+            })
+            .collect()
+    }
 }
 
 /// Restore drills.
@@ -923,13 +944,24 @@ impl Plan {
                 ));
             }
         }
-        if let Some(pitr) = &self.point_in_time
-            && !(1..=35).contains(&pitr.min_retention_days)
-        {
-            return Err(PolicyError::new(
-                format!("{at}.point_in_time.min_retention_days"),
-                "RDS keeps automated backups 1 to 35 days",
-            ));
+        if let Some(pitr) = &self.point_in_time {
+            if !(1..=35).contains(&pitr.min_retention_days) {
+                return Err(PolicyError::new(
+                    format!("{at}.point_in_time.min_retention_days"),
+                    "RDS keeps automated backups 1 to 35 days",
+                ));
+            }
+            for (i, region) in pitr.replicate_to.iter().enumerate() {
+                if !self.copies.iter().any(|c| &c.region == region) {
+                    return Err(PolicyError::new(
+                        format!("{at}.point_in_time.replicate_to[{i}]"),
+                        format!(
+                            "`{region}` is not a region this plan copies to (copies[].region): point-in-time \
+                             recovery is asked for only in the plan's DR regions"
+                        ),
+                    ));
+                }
+            }
         }
         if let Some(verification) = &self.verification {
             verification.validate(&format!("{at}.verification"))?;
@@ -1122,6 +1154,36 @@ mod tests {
         format!(
             "version: 1\nname: test\nplans:\n  - name: prod\n    select:\n      identifiers: [db1]\n    retention:\n      keep_daily: 7\n    objectives:\n      rpo: 1h\n      rto: 4h\n{extra_plan}"
         )
+    }
+
+    #[test]
+    fn replicated_point_in_time_is_asked_for_only_in_the_plans_dr_regions() {
+        let copies =
+            "    copies:\n      - {region: us-west-2, kms_key_id: alias/dr, retain_days: 30}\n";
+        let policy = Policy::from_yaml(&minimal(&format!(
+            "{copies}    point_in_time:\n      min_retention_days: 7\n      replicate_to: [us-west-2]\n"
+        )))
+        .unwrap();
+        assert_eq!(
+            policy.replication_wanted()["prod"],
+            ["us-west-2".to_string()].into()
+        );
+        let err = Policy::from_yaml(&minimal(&format!(
+            "{copies}    point_in_time:\n      min_retention_days: 7\n      replicate_to: [eu-west-1]\n"
+        )))
+        .unwrap_err();
+        assert_eq!(err.field, "plans[0].point_in_time.replicate_to[0]");
+        assert!(
+            err.to_string()
+                .contains("`eu-west-1` is not a region this plan copies to"),
+            "{err}"
+        );
+        // Without the setting nothing is asked for.
+        let none = Policy::from_yaml(&minimal(
+            "    point_in_time:\n      min_retention_days: 7\n",
+        ))
+        .unwrap();
+        assert!(none.replication_wanted().is_empty());
     }
 
     /// A retention's durations per tier, as written in a policy (`30d`), `-` for none.

@@ -315,9 +315,7 @@ impl MonitorFunction {
             snapshot_progress,
             drills: state.drills.clone(),
             quotas,
-            // Cross-region point-in-time recovery is not a policy setting yet: replication is reported where it
-            // exists, never asked for.
-            replication_wanted: BTreeMap::new(),
+            replication_wanted: self.services.policy.replication_wanted(),
         });
 
         let (announcements, next_alerts) =
