@@ -5,7 +5,8 @@
 //! resources; the ledger is locked; service principals are tied to this account and this deployment's resources;
 //! role ARNs are exported. Tags are written onto existing resources only under an explicit list of harmless keys,
 //! every other tag only onto a resource being created; copies read only this deployment's snapshots and write only
-//! its copy names.
+//! its copy names. And the alarms: every function's errors and throttles, the dead-letter queue, stale drill
+//! evidence, all to the alert topic both ways; a deployment without any alert subscriber says so in its outputs.
 
 use serde_yaml_ng::Value;
 
@@ -1106,6 +1107,290 @@ fn reconcilers_run_one_at_a_time() {
             values(reserved),
             ["1"],
             "{id}: ReservedConcurrentExecutions: 1"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Alarms, dashboard and the alert subscription (docs/monitoring.md)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The template's CloudWatch alarms: logical id and properties.
+fn alarms(template: &Value) -> Vec<(String, &Value)> {
+    let Some(Value::Mapping(resources)) = template.get("Resources") else {
+        panic!("the template has no Resources");
+    };
+    resources
+        .iter()
+        .filter(|(_, r)| values(r.get("Type")) == ["AWS::CloudWatch::Alarm"])
+        .map(|(id, r)| {
+            let properties = r
+                .get("Properties")
+                .unwrap_or_else(|| panic!("alarm {} has no Properties", render(id)));
+            (render(id), properties)
+        })
+        .collect()
+}
+
+/// Whether `alarm` watches `namespace`/`metric` with dimension `name` = `value` (a plain alarm, or one of the
+/// `MetricStat` queries of a math alarm), or a Metrics Insights query over `metric` of every function of the
+/// namespace without a filter on `name` (covering them all).
+fn alarm_watches(alarm: &Value, namespace: &str, metric: &str, name: &str, value: &str) -> bool {
+    let has_dimension = |dimensions: Option<&Value>| {
+        matches!(dimensions, Some(Value::Sequence(ds)) if ds.iter().any(|d| {
+            values(d.get("Name")) == [name] && values(d.get("Value")) == [value]
+        }))
+    };
+    let plain = values(alarm.get("Namespace")) == [namespace]
+        && values(alarm.get("MetricName")) == [metric]
+        && has_dimension(alarm.get("Dimensions"));
+    let queries = match alarm.get("Metrics") {
+        Some(Value::Sequence(queries)) => queries.as_slice(),
+        _ => &[],
+    };
+    let in_math = queries.iter().any(|q| {
+        let Some(m) = q.get("MetricStat").and_then(|s| s.get("Metric")) else {
+            return false;
+        };
+        values(m.get("Namespace")) == [namespace]
+            && values(m.get("MetricName")) == [metric]
+            && has_dimension(m.get("Dimensions"))
+    });
+    let insights = queries.iter().any(|q| {
+        let expression = values(q.get("Expression")).join(" ");
+        expression.contains(&format!("({metric})"))
+            && expression.contains(namespace)
+            && !expression.contains("WHERE")
+    });
+    plain || in_math || insights
+}
+
+#[test]
+fn every_function_has_an_errors_and_a_throttles_alarm() {
+    let template = load(TEMPLATE);
+    let alarms = alarms(&template);
+    for (id, _) in functions(&template) {
+        let function = format!("${{{id}}}");
+        for metric in ["Errors", "Throttles"] {
+            assert!(
+                alarms.iter().any(|(_, a)| alarm_watches(
+                    a,
+                    "AWS/Lambda",
+                    metric,
+                    "FunctionName",
+                    &function
+                )),
+                "{id}: no alarm on its AWS/Lambda {metric} (one per function, or one over all functions)"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_dead_letter_queue_has_an_alarm() {
+    let template = load(TEMPLATE);
+    let found = alarms(&template).into_iter().find(|(_, a)| {
+        alarm_watches(
+            a,
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            "${DeadLetterQueue.QueueName}",
+        )
+    });
+    let Some((id, alarm)) = found else {
+        panic!("no alarm on the dead-letter queue's ApproximateNumberOfMessagesVisible");
+    };
+    assert_eq!(values(alarm.get("Threshold")), ["0"], "{id}: any message");
+    assert_eq!(
+        values(alarm.get("ComparisonOperator")),
+        ["GreaterThanThreshold"],
+        "{id}: any message"
+    );
+}
+
+#[test]
+fn every_alarm_tells_the_alert_topic_both_ways_and_what_to_do() {
+    let template = load(TEMPLATE);
+    let alarms = alarms(&template);
+    assert!(!alarms.is_empty(), "the template defines no alarm");
+    for (id, alarm) in alarms {
+        for actions in ["AlarmActions", "OKActions"] {
+            assert_eq!(
+                values(alarm.get(actions)),
+                ["${AlertTopic}"],
+                "{id}: {actions} must be the alert topic (an alarm nobody hears of, or whose clearing is \
+                 never announced, is half an alarm)"
+            );
+        }
+        let treat = values(alarm.get("TreatMissingData"));
+        assert!(
+            matches!(
+                treat.as_slice(),
+                [t] if ["breaching", "notBreaching", "ignore", "missing"].contains(&t.as_str())
+            ),
+            "{id}: TreatMissingData must be chosen, not left to the default (is {treat:?})"
+        );
+        let description = values(alarm.get("AlarmDescription")).join(" ");
+        assert!(
+            description.len() > 80,
+            "{id}: AlarmDescription must say what the on-call person should do next (is {description:?})"
+        );
+        let name = values(alarm.get("AlarmName")).join("");
+        assert!(
+            name.starts_with(STACK),
+            "{id}: AlarmName must start with the stack name (is {name:?})"
+        );
+    }
+}
+
+#[test]
+fn the_monitor_alarms_exist() {
+    let template = load(TEMPLATE);
+    let names: Vec<String> = alarms(&template)
+        .iter()
+        .map(|(_, a)| values(a.get("AlarmName")).join(""))
+        .collect();
+    for suffix in [
+        "-rpo-breached",
+        "-monitor-not-running",
+        "-snapshot-quota",
+        "-drill-evidence-stale",
+        "-dead-letters",
+    ] {
+        assert!(
+            names.iter().any(|n| n == &format!("{STACK}{suffix}")),
+            "no alarm {STACK}{suffix} (docs/monitoring.md describes it); alarms: {names:?}"
+        );
+    }
+}
+
+/// Seconds of a policy duration such as `7d`, `12h`, `30m`.
+fn duration_seconds(text: &str) -> u64 {
+    let (number, unit) = text.split_at(text.len() - 1);
+    let number: u64 = number
+        .parse()
+        .unwrap_or_else(|_| panic!("not a duration: {text}"));
+    number
+        * match unit {
+            "d" => 86_400,
+            "h" => 3_600,
+            "m" => 60,
+            "s" => 1,
+            _ => panic!("not a duration: {text}"),
+        }
+}
+
+#[test]
+fn the_drill_evidence_alarm_defaults_to_the_policys_cadence_plus_a_day() {
+    let template = load(TEMPLATE);
+    let policy = load(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/policy.yaml"));
+    let Some(Value::Sequence(plans)) = policy.get("plans") else {
+        panic!("infra/policy.yaml has no plans");
+    };
+    let every = plans
+        .iter()
+        .filter_map(|p| p.get("verification").and_then(|v| v.get("every")))
+        .map(|e| duration_seconds(&render(e)))
+        .max()
+        .expect("the default policy drills no plan");
+    let (id, alarm) = alarms(&template)
+        .into_iter()
+        .find(|(_, a)| {
+            values(a.get("AlarmName")).join("") == format!("{STACK}-drill-evidence-stale")
+        })
+        .expect("no drill-evidence-stale alarm");
+    let threshold = values(alarm.get("Threshold")).join("");
+    let parameter = threshold
+        .strip_prefix("${")
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or_else(|| panic!("{id}: Threshold must be a parameter (is {threshold})"));
+    let default = template
+        .get("Parameters")
+        .and_then(|p| p.get(parameter))
+        .and_then(|p| p.get("Default"))
+        .map(render)
+        .unwrap_or_else(|| panic!("{id}: parameter {parameter} has no Default"));
+    assert_eq!(
+        default,
+        (every + 86_400).to_string(),
+        "{parameter}: the default policy's verification cadence ({every} s) plus a day"
+    );
+    let expression = match alarm.get("Metrics") {
+        Some(Value::Sequence(q)) => q
+            .iter()
+            .map(|q| values(q.get("Expression")).join(" "))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    };
+    assert!(
+        expression.contains("MAX(DrillEvidenceAgeSeconds)"),
+        "{id}: the newest drill's age of every database, at its worst (is {expression:?})"
+    );
+}
+
+#[test]
+fn a_deployment_without_subscriber_says_so_loudly() {
+    let template = load(TEMPLATE);
+    let subscription = template
+        .get("Resources")
+        .and_then(|r| r.get("AlertEmailSubscription"))
+        .expect("no AlertEmailSubscription");
+    let condition = values(subscription.get("Condition")).join("");
+    let output = template
+        .get("Outputs")
+        .and_then(|o| o.get("AlertSubscription"))
+        .expect("Outputs: no AlertSubscription saying who receives the alerts");
+    let Some(Value::Tagged(value)) = output.get("Value") else {
+        panic!("AlertSubscription: the value must be !If [{condition}, <who>, <NONE ...>]");
+    };
+    assert_eq!(
+        value.tag, "If",
+        "AlertSubscription: the value must be an !If"
+    );
+    let Value::Sequence(branches) = &value.value else {
+        panic!("AlertSubscription: !If takes [condition, then, else]");
+    };
+    assert_eq!(
+        branches.len(),
+        3,
+        "AlertSubscription: !If [condition, then, else]"
+    );
+    assert_eq!(
+        render(&branches[0]),
+        condition,
+        "AlertSubscription: decided by the subscription's own condition"
+    );
+    let none = render(&branches[2]);
+    assert!(
+        none.starts_with("NONE") && none.contains("${AlertTopic}"),
+        "AlertSubscription without an address must start with NONE and name the topic to subscribe to (is {none:?})"
+    );
+}
+
+#[test]
+fn dashboard_searches_name_the_emitting_function() {
+    let template = load(TEMPLATE);
+    let body = template
+        .get("Resources")
+        .and_then(|r| r.get("MonitorDashboard"))
+        .and_then(|d| d.get("Properties"))
+        .and_then(|p| p.get("DashboardBody"))
+        .map(render)
+        .expect("no MonitorDashboard body");
+    // RestoreSeconds (verify and monitor) and others share names across functions: a search without the
+    // function draws every function's series at once.
+    let searches: Vec<&str> = body.split("SEARCH(").skip(1).collect();
+    assert!(
+        !searches.is_empty(),
+        "the dashboard searches no Lifeboat metric"
+    );
+    for search in searches {
+        let query = search.split('\'').nth(1).unwrap_or_default();
+        assert!(
+            query.contains("Function=") || query.contains("Deployment="),
+            "dashboard search {query:?} must filter on Function or Deployment"
         );
     }
 }
