@@ -182,8 +182,7 @@ impl MonitorFunction {
         let stored = self.read_state(&mut run_errors).await?;
         let mut state = stored.state.clone();
 
-        let databases = self.primary.list_databases().await?;
-        let facts = self.primary.backup_facts().await?;
+        let (databases, facts) = self.primary.list_databases_with_backup_facts().await?;
         let mut snapshots = self.primary.list_snapshots().await?;
         let mut unreadable = BTreeMap::new();
         let mut replicated: BTreeMap<String, Vec<_>> = BTreeMap::new();

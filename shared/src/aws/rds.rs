@@ -162,7 +162,19 @@ impl Rds {
 
     /// Every RDS DB instance and DB cluster in the region, with tags. Cost: one call per 100 databases.
     pub async fn list_databases(&self) -> Result<Vec<Database>, AwsError> {
+        Ok(self.list_databases_with_backup_facts().await?.0)
+    }
+
+    /// [`Rds::list_databases`], with the automated-backup facts and allocated storage of each database by kind
+    /// and identifier, from the same describes (the monitor's read).
+    pub async fn list_databases_with_backup_facts(
+        &self,
+    ) -> Result<(Vec<Database>, BTreeMap<(DatabaseKind, String), BackupFacts>), AwsError> {
+        let time = |t: Option<&aws_smithy_types::DateTime>| {
+            t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+        };
         let mut databases = Vec::new();
+        let mut facts = BTreeMap::new();
         let mut instances = self
             .client
             .describe_db_instances()
@@ -174,8 +186,27 @@ impl Rds {
                 item.map_err(|e| AwsError::from_sdk("rds:DescribeDBInstances", &self.region, &e))?;
             let engine = db.engine().unwrap_or_default().to_string();
             if is_rds_engine(&engine) {
+                let identifier = db.db_instance_identifier().unwrap_or_default().to_string();
+                facts.insert(
+                    (DatabaseKind::Instance, identifier.clone()),
+                    BackupFacts {
+                        point_in_time: crate::monitor::PointInTimeFacts {
+                            retention_days: db
+                                .backup_retention_period()
+                                .and_then(|d| u32::try_from(d).ok())
+                                .unwrap_or(0),
+                            earliest_restorable: None,
+                            latest_restorable: time(db.latest_restorable_time()),
+                        },
+                        allocated_bytes: db
+                            .allocated_storage()
+                            .and_then(|gib| u64::try_from(gib).ok())
+                            .filter(|gib| *gib > 0)
+                            .map(|gib| gib << 30),
+                    },
+                );
                 databases.push(Database {
-                    identifier: db.db_instance_identifier().unwrap_or_default().to_string(),
+                    identifier,
                     kind: DatabaseKind::Instance,
                     arn: db.db_instance_arn().unwrap_or_default().to_string(),
                     region: self.region.clone(),
@@ -205,11 +236,26 @@ impl Rds {
                 item.map_err(|e| AwsError::from_sdk("rds:DescribeDBClusters", &self.region, &e))?;
             let engine = cluster.engine().unwrap_or_default().to_string();
             if is_rds_engine(&engine) {
+                let identifier = cluster
+                    .db_cluster_identifier()
+                    .unwrap_or_default()
+                    .to_string();
+                facts.insert(
+                    (DatabaseKind::Cluster, identifier.clone()),
+                    BackupFacts {
+                        point_in_time: crate::monitor::PointInTimeFacts {
+                            retention_days: cluster
+                                .backup_retention_period()
+                                .and_then(|d| u32::try_from(d).ok())
+                                .unwrap_or(0),
+                            earliest_restorable: time(cluster.earliest_restorable_time()),
+                            latest_restorable: time(cluster.latest_restorable_time()),
+                        },
+                        allocated_bytes: None,
+                    },
+                );
                 databases.push(Database {
-                    identifier: cluster
-                        .db_cluster_identifier()
-                        .unwrap_or_default()
-                        .to_string(),
+                    identifier,
                     kind: DatabaseKind::Cluster,
                     arn: cluster.db_cluster_arn().unwrap_or_default().to_string(),
                     region: self.region.clone(),
@@ -229,7 +275,7 @@ impl Rds {
                 });
             }
         }
-        Ok(databases)
+        Ok((databases, facts))
     }
 
     /// Start a snapshot of `db` named `snapshot_id` with `tags`; returns the snapshot's ARN. A request whose
@@ -1263,79 +1309,6 @@ pub struct SnapshotQuota {
 
 /// Read-only reads of the monitor function.
 impl Rds {
-    /// Automated-backup facts and allocated storage of every DB instance and DB cluster, by kind and identifier.
-    /// Cost: one call per 100 databases of each kind (the same describes as [`Rds::list_databases`]).
-    pub async fn backup_facts(
-        &self,
-    ) -> Result<BTreeMap<(DatabaseKind, String), BackupFacts>, AwsError> {
-        let mut facts = BTreeMap::new();
-        let time = |t: Option<&aws_smithy_types::DateTime>| {
-            t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
-        };
-        let mut instances = self
-            .client
-            .describe_db_instances()
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = instances.next().await {
-            let db =
-                item.map_err(|e| AwsError::from_sdk("rds:DescribeDBInstances", &self.region, &e))?;
-            facts.insert(
-                (
-                    DatabaseKind::Instance,
-                    db.db_instance_identifier().unwrap_or_default().to_string(),
-                ),
-                BackupFacts {
-                    point_in_time: crate::monitor::PointInTimeFacts {
-                        retention_days: db
-                            .backup_retention_period()
-                            .and_then(|d| u32::try_from(d).ok())
-                            .unwrap_or(0),
-                        earliest_restorable: None,
-                        latest_restorable: time(db.latest_restorable_time()),
-                    },
-                    allocated_bytes: db
-                        .allocated_storage()
-                        .and_then(|gib| u64::try_from(gib).ok())
-                        .filter(|gib| *gib > 0)
-                        .map(|gib| gib << 30),
-                },
-            );
-        }
-        let mut clusters = self
-            .client
-            .describe_db_clusters()
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = clusters.next().await {
-            let cluster =
-                item.map_err(|e| AwsError::from_sdk("rds:DescribeDBClusters", &self.region, &e))?;
-            facts.insert(
-                (
-                    DatabaseKind::Cluster,
-                    cluster
-                        .db_cluster_identifier()
-                        .unwrap_or_default()
-                        .to_string(),
-                ),
-                BackupFacts {
-                    point_in_time: crate::monitor::PointInTimeFacts {
-                        retention_days: cluster
-                            .backup_retention_period()
-                            .and_then(|d| u32::try_from(d).ok())
-                            .unwrap_or(0),
-                        earliest_restorable: time(cluster.earliest_restorable_time()),
-                        latest_restorable: time(cluster.latest_restorable_time()),
-                    },
-                    allocated_bytes: None,
-                },
-            );
-        }
-        Ok(facts)
-    }
-
     /// Automated backups replicated into this region from DB instances elsewhere, by the source instance's ARN
     /// (`DescribeDBInstanceAutomatedBackups`; backups of this region's own instances are left out). Cost: one call
     /// per 100 automated backups.
