@@ -1445,6 +1445,39 @@ mod tests {
         assert!(a.conditions.is_empty(), "{:?}", a.conditions);
     }
 
+    /// A plan with `point_in_time.replicate_to` asks for replicated automated backups in that DR region: a
+    /// database without them is reported there, one with them is not.
+    #[test]
+    fn replication_the_policy_asks_for_is_reported_when_missing() {
+        let policy = Policy::from_yaml(&POLICY.replace(
+            "point_in_time: {min_retention_days: 7}",
+            "point_in_time: {min_retention_days: 7, replicate_to: [us-west-2]}",
+        ))
+        .unwrap();
+        let me = deployment();
+        let now = at("2026-11-22T10:00:00Z");
+        let mut i = inputs(&policy, &me, now);
+        i.replication_wanted = policy.replication_wanted();
+        i.databases = vec![db("booking", true)];
+        let missing = |a: &Assessment| {
+            kinds(a, "booking").contains(&(ConditionKind::ReplicationMissing, "us-west-2".into()))
+        };
+        assert!(missing(&assess(&i)));
+        i.databases[0].replicated_backups = vec![ReplicatedBackup {
+            region: "us-west-2".into(),
+            retention_days: 7,
+            earliest: None,
+            latest: Some(now - TimeDelta::minutes(10)),
+        }];
+        assert!(!missing(&assess(&i)));
+        // Without the setting, nothing is asked for.
+        let plain = self::policy();
+        let mut i = inputs(&plain, &me, now);
+        i.replication_wanted = plain.replication_wanted();
+        i.databases = vec![db("booking", true)];
+        assert!(!missing(&assess(&i)));
+    }
+
     #[test]
     fn a_missing_daily_is_reported_only_after_the_window_and_grace() {
         let (policy, me) = (policy(), deployment());
