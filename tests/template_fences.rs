@@ -1370,7 +1370,7 @@ fn a_deployment_without_subscriber_says_so_loudly() {
 }
 
 #[test]
-fn dashboard_searches_name_the_emitting_function() {
+fn dashboard_metrics_name_the_emitting_function_and_this_deployment() {
     let template = load(TEMPLATE);
     let body = template
         .get("Resources")
@@ -1386,11 +1386,80 @@ fn dashboard_searches_name_the_emitting_function() {
         !searches.is_empty(),
         "the dashboard searches no Lifeboat metric"
     );
+    // Two Lifeboat stacks can run in one account and region: every Lifeboat metric carries the Deployment
+    // dimension (the stack name), and a search or metric without it draws the other stack's series too.
+    let deployment = format!("Deployment=\\\"{STACK}\\\"");
     for search in searches {
         let query = search.split('\'').nth(1).unwrap_or_default();
         assert!(
             query.contains("Function=") || query.contains("Deployment="),
             "dashboard search {query:?} must filter on Function or Deployment"
         );
+        let schema = query
+            .strip_prefix('{')
+            .and_then(|q| q.split('}').next())
+            .unwrap_or_default();
+        if schema.starts_with("Lifeboat,") {
+            assert!(
+                schema.split(',').any(|d| d == "Deployment") && query.contains(&deployment),
+                "dashboard search {query:?} must have Deployment in its schema and filter on {deployment}"
+            );
+        }
     }
+    let plain: Vec<&str> = body.split("[\"Lifeboat\", ").skip(1).collect();
+    for metric in plain {
+        let metric = metric.split(']').next().unwrap_or_default();
+        assert!(
+            metric.contains(&format!("\"Deployment\", \"{STACK}\"")),
+            "dashboard metric [\"Lifeboat\", {metric}] must name the Deployment {STACK}"
+        );
+    }
+}
+
+#[test]
+fn lifeboat_metric_alarms_watch_only_this_deployment() {
+    let template = load(TEMPLATE);
+    let is_this_deployment = |dimensions: Option<&Value>| {
+        matches!(dimensions, Some(Value::Sequence(ds)) if ds.iter().any(|d| {
+            values(d.get("Name")) == ["Deployment"] && values(d.get("Value")) == [STACK]
+        }))
+    };
+    let mut watched = 0;
+    for (id, alarm) in alarms(&template) {
+        if values(alarm.get("Namespace")) == ["Lifeboat"] {
+            watched += 1;
+            assert!(
+                is_this_deployment(alarm.get("Dimensions")),
+                "alarm {id} must watch the Deployment dimension {STACK}"
+            );
+        }
+        let queries = match alarm.get("Metrics") {
+            Some(Value::Sequence(queries)) => queries.as_slice(),
+            _ => &[],
+        };
+        for query in queries {
+            if let Some(m) = query.get("MetricStat").and_then(|s| s.get("Metric"))
+                && values(m.get("Namespace")) == ["Lifeboat"]
+            {
+                watched += 1;
+                assert!(
+                    is_this_deployment(m.get("Dimensions")),
+                    "alarm {id}: its Lifeboat metric must have the Deployment dimension {STACK}"
+                );
+            }
+            let expression = values(query.get("Expression")).join(" ");
+            if let Some(schema) = expression.split("SCHEMA(").nth(1)
+                && schema.starts_with("Lifeboat")
+            {
+                watched += 1;
+                let schema = schema.split(')').next().unwrap_or_default();
+                assert!(
+                    schema.split(',').any(|d| d.trim() == "Deployment")
+                        && expression.contains(&format!("Deployment = '{STACK}'")),
+                    "alarm {id}: {expression:?} must have Deployment in its schema and filter on Deployment = '{STACK}'"
+                );
+            }
+        }
+    }
+    assert!(watched >= 4, "the template alarms on no Lifeboat metric");
 }

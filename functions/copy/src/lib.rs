@@ -590,7 +590,7 @@ impl CopyFunction {
     }
 
     fn emit_metrics(&self, report: &CopyReport, dr_snapshots: &[Snapshot], now: DateTime<Utc>) {
-        let mut metrics = Metrics::new(FUNCTION, now);
+        let mut metrics = Metrics::new(FUNCTION, &self.services.deployment.name, now);
         for (region, slots) in &report.regions {
             let dims = [("Region", region.as_str())];
             metrics.put(&dims, "CopiesStarted", slots.started as f64, Unit::Count);

@@ -787,9 +787,10 @@ pub fn message(
 
 /// EMF metrics of the assessment: RPO seconds and fraction per database, region and source (and the region's
 /// best as source `best`), the worst RPO fraction per database and overall, quota use, drill evidence age, open
-/// conditions by severity.
+/// conditions by severity. Every metric carries the `Deployment` dimension (added by [`Metrics`]); the
+/// deployment-wide ones carry no other dimension besides `Function` (and `Severity` for open conditions).
 pub fn emit_metrics(assessment: &Assessment, now: DateTime<Utc>) {
-    let mut metrics = Metrics::new(FUNCTION, now);
+    let mut metrics = Metrics::new(FUNCTION, &assessment.deployment, now);
     let mut worst: Option<f64> = None;
     for db in &assessment.databases {
         for region in &db.regions {
@@ -855,7 +856,8 @@ pub fn emit_metrics(assessment: &Assessment, now: DateTime<Utc>) {
             );
         }
     }
-    let overall = [("Deployment", assessment.deployment.as_str())];
+    // Deployment-wide: only the Function and Deployment dimensions every metric carries.
+    let overall: [(&str, &str); 0] = [];
     if let Some(w) = worst {
         metrics.put(&overall, "WorstRpoFraction", w, Unit::Count);
     }
@@ -878,10 +880,7 @@ pub fn emit_metrics(assessment: &Assessment, now: DateTime<Utc>) {
             .filter(|c| c.severity == severity)
             .count();
         metrics.put(
-            &[
-                ("Deployment", assessment.deployment.as_str()),
-                ("Severity", severity.as_str()),
-            ],
+            &[("Severity", severity.as_str())],
             "OpenConditions",
             open as f64,
             Unit::Count,

@@ -374,7 +374,7 @@ impl RetentionFunction {
         results: &[ItemOutcome],
         now: DateTime<Utc>,
     ) {
-        let mut metrics = Metrics::new(FUNCTION, now);
+        let mut metrics = Metrics::new(FUNCTION, &self.services.deployment.name, now);
         for group in groups {
             let dims = [
                 ("Database", group.database.as_str()),

@@ -437,7 +437,11 @@ impl SnapshotFunction {
     }
 
     fn emit_metrics(&self, results: &[ItemOutcome], region: &str) {
-        let mut metrics = Metrics::new(FUNCTION, self.services.clock.now());
+        let mut metrics = Metrics::new(
+            FUNCTION,
+            &self.services.deployment.name,
+            self.services.clock.now(),
+        );
         for item in results {
             let dims = [("Database", item.database.as_str()), ("Region", region)];
             let is = |s: ItemStatus| if item.status == s { 1.0 } else { 0.0 };

@@ -1318,7 +1318,7 @@ impl VerifyFunction {
     }
 
     fn emit_metrics(&self, report: &VerifyReport, now: DateTime<Utc>) {
-        let mut metrics = Metrics::new(FUNCTION, now);
+        let mut metrics = Metrics::new(FUNCTION, &self.services.deployment.name, now);
         for drill in report
             .drills
             .iter()
