@@ -10,11 +10,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Serialize;
 
-use crate::model::DatabaseKind;
 use crate::monitor::{
-    Assessment, Condition, ConditionKind, DatabaseAssessment, PointInTimePosture, QuotaAssessment,
-    RecoveryPoint, RegionCopies, RegionRpo, RpoStatus, RtoEvidence, Severity, UnprotectedDatabase,
-    human,
+    Assessment, Condition, ConditionKind, DatabaseAssessment, QuotaAssessment, RpoStatus, Severity,
+    UnprotectedDatabase, human,
 };
 
 /// Red, amber or green.
@@ -77,37 +75,16 @@ pub struct Totals {
     pub warnings: usize,
 }
 
-/// One database a plan selects, as the report shows it.
+/// One database a plan selects, as the report shows it: its assessment, with its status and findings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DatabaseRow {
     /// Its status: the worst of its findings.
     pub status: Status,
-    /// Identifier.
-    pub identifier: String,
-    /// Instance or cluster.
-    pub kind: DatabaseKind,
-    /// Engine.
-    pub engine: String,
-    /// Whether its storage is encrypted.
-    pub encrypted: bool,
-    /// The plan.
-    pub plan: String,
-    /// RPO objective in seconds.
-    pub rpo_objective_seconds: u64,
-    /// RTO objective in seconds.
-    pub rto_objective_seconds: u64,
+    /// What the monitor assessed (flattened into the row in JSON).
+    #[serde(flatten)]
+    pub database: DatabaseAssessment,
     /// The worst RPO fraction over its regions.
     pub worst_rpo_fraction: Option<f64>,
-    /// RPO per region and source.
-    pub regions: Vec<RegionRpo>,
-    /// Newest snapshot in the primary region.
-    pub last_snapshot: Option<RecoveryPoint>,
-    /// Copies per DR region.
-    pub copies: Vec<RegionCopies>,
-    /// Point-in-time recovery.
-    pub point_in_time: PointInTimePosture,
-    /// Last verified restore.
-    pub last_drill: Option<RtoEvidence>,
     /// Storage use in per cent, where known.
     pub storage_used_percent: Option<f64>,
     /// Its open conditions, worst first.
@@ -151,7 +128,7 @@ impl From<&Assessment> for Report {
             a.status
                 .cmp(&b.status)
                 .then(worst(b).total_cmp(&worst(a)))
-                .then(a.identifier.cmp(&b.identifier))
+                .then(a.database.identifier.cmp(&b.database.identifier))
         });
         let in_breach = assessment
             .databases
@@ -196,19 +173,8 @@ fn row(assessment: &Assessment, db: &DatabaseAssessment) -> DatabaseRow {
         .collect();
     DatabaseRow {
         status: Status::of(&findings),
-        identifier: db.identifier.clone(),
-        kind: db.kind,
-        engine: db.engine.clone(),
-        encrypted: db.encrypted,
-        plan: db.plan.clone(),
-        rpo_objective_seconds: db.rpo_objective_seconds,
-        rto_objective_seconds: db.rto_objective_seconds,
+        database: db.clone(),
         worst_rpo_fraction: db.worst_rpo_fraction(),
-        regions: db.regions.clone(),
-        last_snapshot: db.last_snapshot.clone(),
-        copies: db.copies.clone(),
-        point_in_time: db.point_in_time.clone(),
-        last_drill: db.rto.clone(),
         storage_used_percent: db.storage.map(|s| s.used_fraction() * 100.0),
         findings,
     }
@@ -262,8 +228,8 @@ fn finding(c: &Condition) -> Markup {
 fn rpo_table(db: &DatabaseRow) -> Markup {
     html! {
         table class="grid" {
-            tr { th { "region" } th { "source" } th { "recovery point" } th { "RPO" } th { "of objective (" (human(db.rpo_objective_seconds)) ")" } }
-            @for region in &db.regions {
+            tr { th { "region" } th { "source" } th { "recovery point" } th { "RPO" } th { "of objective (" (human(db.database.rpo_objective_seconds)) ")" } }
+            @for region in &db.database.regions {
                 @if region.sources.is_empty() {
                     tr {
                         td { (region.region) @if region.primary { " (primary)" } }
@@ -287,14 +253,14 @@ fn rpo_table(db: &DatabaseRow) -> Markup {
 }
 
 fn database(db: &DatabaseRow) -> Markup {
-    let pitr = &db.point_in_time;
+    let pitr = &db.database.point_in_time;
     html! {
         div class={ "db " (db.status.as_str()) } {
-            h3 { (pill(db.status)) " " (db.identifier) }
+            h3 { (pill(db.status)) " " (db.database.identifier) }
             div class="meta" {
-                (db.kind) " · " (db.engine) " · plan " (db.plan)
-                " · RPO " (human(db.rpo_objective_seconds)) " · RTO " (human(db.rto_objective_seconds))
-                @if !db.encrypted { " · " span class="bad" { "not encrypted" } }
+                (db.database.kind) " · " (db.database.engine) " · plan " (db.database.plan)
+                " · RPO " (human(db.database.rpo_objective_seconds)) " · RTO " (human(db.database.rto_objective_seconds))
+                @if !db.database.encrypted { " · " span class="bad" { "not encrypted" } }
                 @if let Some(p) = db.storage_used_percent { " · storage " (format!("{p:.0} %")) " used" }
             }
             @for c in &db.findings { (finding(c)) }
@@ -302,12 +268,12 @@ fn database(db: &DatabaseRow) -> Markup {
             (rpo_table(db))
             table class="grid" {
                 tr { th { "last snapshot" } td {
-                    @match &db.last_snapshot {
+                    @match &db.database.last_snapshot {
                         Some(s) => { (s.identifier) " · " (time(s.at)) " · " (s.status) }
                         None => { span class="bad" { "none" } }
                     }
                 } }
-                @for copies in &db.copies {
+                @for copies in &db.database.copies {
                     tr { th { "copies in " (copies.region) } td {
                         (copies.available) " available"
                         @if let Some(n) = &copies.newest { " · newest " (n.identifier) " · " (time(n.at)) }
@@ -331,12 +297,12 @@ fn database(db: &DatabaseRow) -> Markup {
                     }
                 } }
                 tr { th { "last verified restore" } td {
-                    @match &db.last_drill {
+                    @match &db.database.rto {
                         Some(e) => {
                             (time(e.drill.at)) " (" (human(e.age_seconds)) " ago) · "
                             @if e.drill.passed { span class="ok" { "passed" } } @else { span class="bad" { "FAILED" } }
                             " · restore " span class={ @if e.restore_within_rto { "ok" } @else { "bad" } } { (human(e.drill.restore_seconds)) }
-                            " of RTO " (human(db.rto_objective_seconds))
+                            " of RTO " (human(db.database.rto_objective_seconds))
                             " · drill " (human(e.drill.drill_seconds))
                             " · checks " (e.drill.checks.iter().filter(|c| c.passed).count()) "/" (e.drill.checks.len()) " passed"
                             @for c in e.drill.checks.iter().filter(|c| !c.passed) { br; span class="bad" { "failed: " (c.name) } }
@@ -414,7 +380,10 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::{ConditionKey, PointInTimeFacts, Source, SourceRpo};
+    use crate::model::DatabaseKind;
+    use crate::monitor::{
+        ConditionKey, PointInTimeFacts, PointInTimePosture, RegionRpo, Source, SourceRpo,
+    };
 
     fn condition(kind: ConditionKind, severity: Severity, database: &str) -> Condition {
         Condition {
@@ -530,7 +499,7 @@ mod tests {
         let order: Vec<&str> = report
             .databases
             .iter()
-            .map(|d| d.identifier.as_str())
+            .map(|d| d.database.identifier.as_str())
             .collect();
         assert_eq!(
             order,
