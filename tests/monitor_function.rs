@@ -3,7 +3,7 @@
 //! read from the ledger, manual-snapshot quota above the threshold (DescribeAccountAttributes, which
 //! scripts/emulator.py answers from moto's own snapshots), conditions announced once when they open, reminded
 //! after a day, announced when they clear and never repeated in between, across runs with a moving clock; the
-//! state object and the posture reports written to the ledger bucket; and bad input rejected with nothing written.
+//! state object and the posture reports written to the reports bucket (none to the ledger bucket); and bad input rejected with nothing written.
 //! CloudWatch (whose protocol moto does not speak) is an aws-smithy-mocks client giving the database's free
 //! storage.
 
@@ -65,13 +65,31 @@ async fn monitor(
             region,
         ));
     }
+    let mut create = sandbox.s3.create_bucket().bucket(reports_bucket(sandbox));
+    if sandbox.region != "us-east-1" {
+        create = create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    sandbox.region.as_str(),
+                ))
+                .build(),
+        );
+    }
+    // Made by the first monitor of the sandbox; the next ones find it there.
+    let _ = create.send().await;
     MonitorFunction {
         services: sandbox.services(policy, now),
         primary: sandbox.primary_adapter(),
         dr_regions: dr,
         cloudwatch: cloudwatch(&sandbox.region, 2.0 * f64::from(1u32 << 30)),
         s3: sandbox.s3.clone(),
+        reports_bucket: reports_bucket(sandbox),
     }
+}
+
+/// The sandbox's reports bucket: beside its ledger bucket, as the template makes them.
+fn reports_bucket(sandbox: &Sandbox) -> String {
+    format!("{}-reports", sandbox.bucket)
 }
 
 async fn run(sandbox: &Sandbox, policy: &str, now: &str, dr_regions: &[&str]) -> MonitorReport {
@@ -107,11 +125,16 @@ async fn instance_without_automated_backups(sandbox: &Sandbox, id: &str, tags: &
         .unwrap_or_else(|e| panic!("create instance {id}: {e:?}"));
 }
 
+/// The object `key` of the sandbox's reports bucket, if it is there.
 async fn object(sandbox: &Sandbox, key: &str) -> Option<Vec<u8>> {
+    object_in(sandbox, &reports_bucket(sandbox), key).await
+}
+
+async fn object_in(sandbox: &Sandbox, bucket: &str, key: &str) -> Option<Vec<u8>> {
     let out = sandbox
         .s3
         .get_object()
-        .bucket(&sandbox.bucket)
+        .bucket(bucket)
         .key(key)
         .send()
         .await
@@ -279,6 +302,13 @@ async fn rpo_coverage_missing_daily_drills_and_alerts_opened_reminded_cleared_on
         "the day's copy"
     );
     assert!(object(&sandbox, STATE_KEY).await.is_some());
+    // Nothing of the monitor's lands in the Object-Locked ledger bucket.
+    for key in [STATE_KEY, REPORT_HTML_KEY, REPORT_JSON_KEY] {
+        assert!(
+            object_in(&sandbox, &sandbox.bucket, key).await.is_none(),
+            "{key} in the ledger bucket"
+        );
+    }
 
     // 15 minutes later: the same conditions, nothing announced again.
     let second = run(&sandbox, &policy, "2026-11-20T03:15:00Z", &[dr]).await;

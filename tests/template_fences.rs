@@ -1061,12 +1061,14 @@ fn the_monitor_is_read_only() {
             "MonitorFunction role does not allow {action}"
         );
     }
-    // S3 writes only under monitor/ and reports/; reads of the ledger only under ledger/.
+    // S3 writes only under monitor/ and reports/ of the reports bucket (never the Object-Locked ledger bucket,
+    // which would keep every 15-minute version for years); reads of the ledger only under ledger/.
     for statement in allows.iter().filter(|s| s.covers("s3:PutObject")) {
         for resource in statement.resources() {
             assert!(
-                resource.ends_with("/monitor/*") || resource.ends_with("/reports/*"),
-                "{}: s3:PutObject on {resource}; the monitor writes only monitor/ and reports/",
+                resource.starts_with("${ReportsBucket.Arn}/")
+                    && (resource.ends_with("/monitor/*") || resource.ends_with("/reports/*")),
+                "{}: s3:PutObject on {resource}; the monitor writes only monitor/ and reports/ of the reports bucket",
                 statement.place
             );
         }

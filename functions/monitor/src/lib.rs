@@ -1,6 +1,7 @@
 //! The monitor function: reads the deployment's recovery state, measures RPO and RTO per database and region,
 //! alerts the on-call person once per change, and writes the posture report. It changes nothing else: its only
-//! writes are its state object (`monitor/state.json`), the reports (`reports/`), EMF metrics and SNS messages.
+//! writes are its state object (`monitor/state.json`) and the reports (`reports/`) in the reports bucket (not the
+//! Object-Locked ledger bucket), EMF metrics and SNS messages.
 //!
 //! Each run lists the databases with their automated-backup facts, the snapshots of the primary region and of
 //! every DR region, the replicated automated backups and manual-snapshot quotas of every region, the databases'
@@ -157,8 +158,11 @@ pub struct MonitorFunction {
     pub dr_regions: Vec<Rds>,
     /// CloudWatch in the primary region (free storage).
     pub cloudwatch: CloudWatch,
-    /// S3 client of the ledger bucket (state, reports, drill results).
+    /// S3 client of the ledger bucket (drill results) and the reports bucket.
     pub s3: aws_sdk_s3::Client,
+    /// Bucket of the alert state and the posture reports (`LIFEBOAT_REPORTS_BUCKET`): not the ledger bucket,
+    /// whose Object Lock would keep every 15-minute version for years.
+    pub reports_bucket: String,
 }
 
 /// The state as read, with the ETag a conditional write must match (`None`: no state yet).
@@ -395,7 +399,8 @@ impl MonitorFunction {
         })
     }
 
-    fn bucket(&self) -> &str {
+    /// The ledger bucket, where the drill results are.
+    fn ledger_bucket(&self) -> &str {
         self.services.ledger.bucket()
     }
 
@@ -407,7 +412,7 @@ impl MonitorFunction {
         let result = self
             .s3
             .get_object()
-            .bucket(self.bucket())
+            .bucket(&self.reports_bucket)
             .key(STATE_KEY)
             .send()
             .await;
@@ -435,7 +440,7 @@ impl MonitorFunction {
             run_errors.push(format!(
                 "s3://{}/{STATE_KEY} is not a monitor state ({e}): started afresh, so open conditions are \
                  announced again",
-                self.bucket()
+                self.reports_bucket
             ));
             MonitorState::default()
         });
@@ -451,7 +456,7 @@ impl MonitorFunction {
         let mut put = self
             .s3
             .put_object()
-            .bucket(self.bucket())
+            .bucket(&self.reports_bucket)
             .key(STATE_KEY)
             .content_type("application/json")
             .body(ByteStream::from(body));
@@ -494,7 +499,7 @@ impl MonitorFunction {
         let mut pages = self
             .s3
             .list_objects_v2()
-            .bucket(self.bucket())
+            .bucket(self.ledger_bucket())
             .prefix(LEDGER_PREFIX)
             .start_after(start_after)
             .into_paginator()
@@ -515,7 +520,7 @@ impl MonitorFunction {
             let out = self
                 .s3
                 .get_object()
-                .bucket(self.bucket())
+                .bucket(self.ledger_bucket())
                 .key(&key)
                 .send()
                 .await
@@ -566,7 +571,7 @@ impl MonitorFunction {
             let mut put = self
                 .s3
                 .put_object()
-                .bucket(self.bucket())
+                .bucket(&self.reports_bucket)
                 .key(key)
                 .content_type(content_type)
                 .body(ByteStream::from(body));
@@ -574,11 +579,11 @@ impl MonitorFunction {
                 put = put.if_none_match("*");
             }
             match put.send().await {
-                Ok(_) => written.push(format!("s3://{}/{key}", self.bucket())),
+                Ok(_) => written.push(format!("s3://{}/{key}", self.reports_bucket)),
                 Err(e) if once && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {}
                 Err(e) => run_errors.push(format!(
                     "report s3://{}/{key} not written: {}",
-                    self.bucket(),
+                    self.reports_bucket,
                     AwsError::from_sdk("s3:PutObject", self.region(), &e)
                 )),
             }
@@ -779,7 +784,7 @@ pub fn message(
     }
     let _ = writeln!(
         body,
-        "{} condition(s) open in all. The posture report: {REPORT_HTML_KEY} in the ledger bucket.",
+        "{} condition(s) open in all. The posture report: {REPORT_HTML_KEY} in the reports bucket (stack output PostureReportUrl).",
         assessment.conditions.len()
     );
     (subject, body)

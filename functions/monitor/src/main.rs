@@ -19,6 +19,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         dr_regions: aws.dr_rds(&config.regions_to_list()),
         cloudwatch: CloudWatch::new(aws.cloudwatch(), aws.region()),
         s3: aws.s3(),
+        // The template always sets it; a local run without it keeps the reports in the ledger bucket.
+        reports_bucket: std::env::var("LIFEBOAT_REPORTS_BUCKET")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| services.ledger.bucket().to_string()),
         services,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -268,6 +268,7 @@ fn function_publishing(
         dr_regions: vec![dr],
         cloudwatch,
         s3,
+        reports_bucket: "reports".into(),
     }
 }
 
