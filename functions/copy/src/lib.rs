@@ -601,6 +601,13 @@ impl CopyFunction {
                 Unit::Count,
             );
             metrics.put(&dims, "CopyBacklog", slots.backlog as f64, Unit::Count);
+            // Failed copies (RDS failed them, or they could not be started): alerted in the run's summary.
+            let failed = report
+                .results
+                .iter()
+                .filter(|r| &r.region == region && r.status == ItemStatus::Failed)
+                .count();
+            metrics.put(&dims, "CopiesFailed", failed as f64, Unit::Count);
         }
         let mut newest: BTreeMap<(&str, &str), DateTime<Utc>> = BTreeMap::new();
         for snap in dr_snapshots
