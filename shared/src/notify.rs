@@ -155,28 +155,29 @@ impl Notifier {
         }
     }
 
-    /// Publish a message with `subject` (cut to SNS's 100 characters) and `body`; returns the SNS message ID.
+    /// Publish a message with `subject` (cut to SNS's 100 characters) and `body` (cut by [`fit_body`]); returns
+    /// the SNS message ID.
     pub async fn publish_text(&self, subject: &str, body: &str) -> Result<String, AwsError> {
         let out = self
             .sns
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(subject.chars().take(MAX_SUBJECT_LEN).collect::<String>())
-            .message(body)
+            .message(fit_body(body))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("sns:Publish", &self.region, &e))?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 
-    /// Publish `summary`; returns the SNS message ID.
+    /// Publish `summary` (its body cut by [`fit_body`]); returns the SNS message ID.
     pub async fn publish(&self, summary: &RunSummary<'_>) -> Result<String, AwsError> {
         let out = self
             .sns
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(summary.subject())
-            .message(summary.body())
+            .message(fit_body(&summary.body()))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("sns:Publish", &self.region, &e))?;
@@ -184,9 +185,40 @@ impl Notifier {
     }
 }
 
+/// Bytes of a message body Lifeboat sends: SNS refuses messages over 256 KiB, and a refused announcement would be
+/// refused again on every run.
+pub const MAX_BODY_BYTES: usize = 200_000;
+
+/// `body`, cut at a line end to at most [`MAX_BODY_BYTES`] with a last line saying so.
+pub fn fit_body(body: &str) -> std::borrow::Cow<'_, str> {
+    if body.len() <= MAX_BODY_BYTES {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let note =
+        "\n… cut here: the message was longer than SNS allows; the posture report has all of it.";
+    let mut end = MAX_BODY_BYTES - note.len();
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let end = body[..end].rfind('\n').unwrap_or(end);
+    std::borrow::Cow::Owned(format!("{}{note}", &body[..end]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_longer_than_sns_allows_is_cut_at_a_line_and_says_so() {
+        let short = "one line";
+        assert_eq!(fit_body(short), short);
+        let long: String = (0..20_000).map(|i| format!("condition {i}: é\n")).collect();
+        let fitted = fit_body(&long);
+        assert!(fitted.len() <= MAX_BODY_BYTES, "{}", fitted.len());
+        assert!(fitted.ends_with("the posture report has all of it."));
+        let kept = fitted.lines().rev().nth(1).unwrap();
+        assert!(kept.ends_with(": é"), "cut at a line end: {kept}");
+    }
     use crate::model::DatabaseKind;
 
     fn item(db: &str, status: ItemStatus, detail: Option<&str>) -> ItemOutcome {

@@ -18,7 +18,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use lambda_runtime::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use lifeboat::aws::AwsError;
 use lifeboat::aws::cloudwatch::CloudWatch;
@@ -372,7 +372,11 @@ impl MonitorFunction {
 
         let report = Report::from(&assessment);
         let reports = self.write_reports(&report, now, &mut run_errors).await;
-        emit_metrics(&assessment, now);
+        // A scheduled run's response goes nowhere: its errors are logged and counted (MonitorRunErrors, alarmed).
+        for run_error in &run_errors {
+            error!(run_error = %run_error, "monitor run error");
+        }
+        emit_metrics(&assessment, run_errors.len(), now);
 
         let rpo = rpo_rows(&assessment);
         info!(
@@ -794,7 +798,7 @@ pub fn message(
 /// best as source `best`), the worst RPO fraction per database and overall, quota use, drill evidence age, open
 /// conditions by severity. Every metric carries the `Deployment` dimension (added by [`Metrics`]); the
 /// deployment-wide ones carry no other dimension besides `Function` (and `Severity` for open conditions).
-pub fn emit_metrics(assessment: &Assessment, now: DateTime<Utc>) {
+pub fn emit_metrics(assessment: &Assessment, run_errors: usize, now: DateTime<Utc>) {
     let mut metrics = Metrics::new(FUNCTION, &assessment.deployment, now);
     let mut worst: Option<f64> = None;
     for db in &assessment.databases {
@@ -898,5 +902,6 @@ pub fn emit_metrics(assessment: &Assessment, now: DateTime<Utc>) {
         Unit::Count,
     );
     metrics.put(&overall, "MonitorRuns", 1.0, Unit::Count);
+    metrics.put(&overall, "MonitorRunErrors", run_errors as f64, Unit::Count);
     metrics.emit();
 }

@@ -3,7 +3,7 @@
 //! would page the on-call person 96 times a day about the same thing.
 //!
 //! The state is a serde-serialisable map of the open conditions, which the monitor function stores between runs
-//! (in the ledger bucket, written conditionally) and hands back to [`transition`] on the next run.
+//! (in the reports bucket, written conditionally) and hands back to [`transition`] on the next run.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
