@@ -1084,6 +1084,18 @@ fn the_monitor_is_read_only() {
             "MonitorFunction role allows {action}"
         );
     }
+    // It may list its own state prefix: without ListBucket, S3 answers a GET of the missing first state 403, not
+    // 404, and the first run of a new stack would fail.
+    assert!(
+        allows.iter().any(|s| s.covers("s3:ListBucket")
+            && s.resources() == ["${ReportsBucket.Arn}"]
+            && s.body
+                .get("Condition")
+                .and_then(|c| c.get("StringLike"))
+                .and_then(|c| c.get("s3:prefix"))
+                .is_some_and(|p| values(Some(p)) == ["monitor/*"])),
+        "MonitorFunction role lists the reports bucket's monitor/ prefix"
+    );
 }
 
 /// Reconcilers whose runs must not overlap (they plan from what they list, then act) run one at a time.
