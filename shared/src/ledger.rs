@@ -402,25 +402,11 @@ mod tests {
     /// call landed, its answer lost: every call of one write uses one key) ends it as written.
     #[tokio::test]
     async fn a_write_that_fails_for_a_passing_reason_is_sent_again() {
-        let answer = |status: u16, body: &'static str| {
-            move || {
-                aws_smithy_runtime_api::http::Response::new(
-                    aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
-                    aws_smithy_types::body::SdkBody::from(body),
-                )
-            }
-        };
         let put = mock!(aws_sdk_s3::Client::put_object)
             .sequence()
-            .http_response(answer(
-                500,
-                "<Error><Code>InternalError</Code><Message>We encountered an internal error</Message></Error>",
-            ))
+            .http_response(s3_error(500, "InternalError"))
             .times(2)
-            .http_response(answer(
-                412,
-                "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>",
-            ))
+            .http_response(s3_error(412, "PreconditionFailed"))
             .build();
         let s3 = mock_client!(
             aws_sdk_s3,
@@ -438,14 +424,7 @@ mod tests {
     async fn a_conditional_write_conflict_is_sent_again() {
         let put = mock!(aws_sdk_s3::Client::put_object)
             .sequence()
-            .http_response(|| {
-                aws_smithy_runtime_api::http::Response::new(
-                    aws_smithy_runtime_api::http::StatusCode::try_from(409).unwrap(),
-                    aws_smithy_types::body::SdkBody::from(
-                        "<Error><Code>ConditionalRequestConflict</Code><Message>A conflicting operation occurred.</Message></Error>",
-                    ),
-                )
-            })
+            .http_response(s3_error(409, "ConditionalRequestConflict"))
             .output(|| PutObjectOutput::builder().build())
             .build();
         let s3 = mock_client!(
@@ -462,14 +441,8 @@ mod tests {
     /// A write that S3 keeps throttling (503 `SlowDown`) gives up after [`WRITE_ATTEMPTS`] calls, with the error.
     #[tokio::test]
     async fn a_write_that_s3_keeps_throttling_gives_up_after_its_attempts() {
-        let put = mock!(aws_sdk_s3::Client::put_object).then_http_response(|| {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(503).unwrap(),
-                aws_smithy_types::body::SdkBody::from(
-                    "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
-                ),
-            )
-        });
+        let put =
+            mock!(aws_sdk_s3::Client::put_object).then_http_response(s3_error(503, "SlowDown"));
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put], without_sdk_retries);
         let ledger = Ledger::new(s3, "ledger", "us-east-1");
         let err = ledger
@@ -481,6 +454,21 @@ mod tests {
             "SlowDown is S3's throttling: {err}"
         );
         assert_eq!(put.num_calls(), WRITE_ATTEMPTS as usize);
+    }
+
+    /// An S3 answer with HTTP `status` and the error `code`.
+    fn s3_error(
+        status: u16,
+        code: &'static str,
+    ) -> impl Fn() -> aws_smithy_runtime_api::http::Response + Send + Sync + 'static {
+        move || {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+                aws_smithy_types::body::SdkBody::from(format!(
+                    "<Error><Code>{code}</Code><Message>{code}</Message></Error>"
+                )),
+            )
+        }
     }
 
     /// One request per SDK call, so that the tests count the ledger's own calls.
