@@ -258,6 +258,36 @@ fn may_name_database(resource: &str) -> bool {
     }
 }
 
+/// Whether `resource` (a rendered ARN pattern) names DB instances or DB clusters and nothing else (no `*` spanning
+/// the resource type, so never a snapshot).
+fn names_only_databases(resource: &str) -> bool {
+    let arn = strip_placeholders(resource);
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.get(2).is_some_and(|service| *service == "rds")
+        && parts
+            .get(5)
+            .is_some_and(|kind| *kind == "db" || *kind == "cluster")
+}
+
+/// Whether `statement` applies only to this deployment's ad-hoc restores: database resources only, which must carry
+/// `lifeboat:restore` (`Null` = `"false"`) and this deployment's identity and home region.
+fn on_own_restores_only(statement: &Statement<'_>) -> bool {
+    let resources = statement.resources();
+    let families = ["db", "cluster"];
+    !resources.is_empty()
+        && resources.iter().all(|r| names_only_databases(r))
+        && statement.condition_any("Null", &resource_tag_keys("lifeboat:restore", &families))
+            == ["false"]
+        && statement.condition_any(
+            "StringEquals",
+            &resource_tag_keys("lifeboat:deployment", &families),
+        ) == [STACK]
+        && statement.condition_any(
+            "StringEquals",
+            &resource_tag_keys("lifeboat:home-region", &families),
+        ) == [REGION]
+}
+
 #[test]
 fn snapshot_deletes_require_this_deployments_tags() {
     let template = load(TEMPLATE);
@@ -348,8 +378,9 @@ fn every_role_denies_changing_the_legal_hold_tag() {
 }
 
 /// Tag keys no role may ever write onto a resource that exists already: a snapshot's retention (`tier`,
-/// `expires-at`), a resource's identity (`managed`, `deployment`, `home-region`, `drill`) and the legal hold.
-const DANGEROUS_KEYS: [&str; 7] = [
+/// `expires-at`), a resource's identity (`managed`, `deployment`, `home-region`, `drill`, `restore`) and the legal
+/// hold. One exception: `lifeboat:expires-at` on this deployment's ad-hoc restores (see [`RESTORE_EXISTING_KEYS`]).
+const DANGEROUS_KEYS: [&str; 8] = [
     "lifeboat:tier",
     "lifeboat:expires-at",
     "lifeboat:managed",
@@ -357,6 +388,20 @@ const DANGEROUS_KEYS: [&str; 7] = [
     "lifeboat:home-region",
     "lifeboat:legal-hold",
     "lifeboat:drill",
+    "lifeboat:restore",
+];
+
+/// Exactly the keys the restore function writes onto its existing restored databases: the progress of a restore,
+/// and `lifeboat:expires-at`, which an operator's "keep" extends. That one is otherwise dangerous; it is allowed only
+/// by a statement on this deployment's restores alone (database resources carrying `lifeboat:restore` and this
+/// deployment's identity), where a wrong expiry costs a database that is snapshotted before it is deleted.
+const RESTORE_EXISTING_KEYS: [&str; 6] = [
+    "lifeboat:restore-phase",
+    "lifeboat:restore-available-at",
+    "lifeboat:restore-attempts",
+    "lifeboat:restore-notified",
+    "lifeboat:expires-at",
+    "lifeboat:restore-final-snapshot",
 ];
 
 /// The tag a resource-tag condition key names (`aws:ResourceTag/<tag>` or `rds:<family>-tag/<tag>`), if it is one.
@@ -454,6 +499,8 @@ fn tags_on_existing_resources_are_limited_to_explicit_safe_keys() {
     let template = load(TEMPLATE);
     let mut verify_keys_on: Vec<(Vec<String>, Vec<String>)> = Vec::new();
     let mut verify_new_drills = false;
+    let mut restore_keys_on: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    let mut restore_new = false;
     for (id, statements) in roles(&template) {
         for statement in statements
             .iter()
@@ -478,6 +525,15 @@ fn tags_on_existing_resources_are_limited_to_explicit_safe_keys() {
                 {
                     verify_new_drills = true;
                 }
+                if id == "RestoreFunction"
+                    && new_only.iter().any(|t| t == "lifeboat:restore")
+                    && statement
+                        .resources()
+                        .iter()
+                        .all(|r| names_only_databases(r))
+                {
+                    restore_new = true;
+                }
                 continue;
             }
             let keys = statement.condition("ForAllValues:StringEquals", "aws:TagKeys");
@@ -494,15 +550,35 @@ fn tags_on_existing_resources_are_limited_to_explicit_safe_keys() {
                     "{}: aws:TagKeys lists {key:?}; list plain keys only",
                     statement.place
                 );
+                let restore_expiry =
+                    key == "lifeboat:expires-at" && on_own_restores_only(statement);
                 assert!(
-                    !DANGEROUS_KEYS.contains(&key.as_str()),
+                    !DANGEROUS_KEYS.contains(&key.as_str()) || restore_expiry,
                     "{}: the Allow of rds:AddTagsToResource lets {key} be written onto an existing resource \
-                     (never allowed: {DANGEROUS_KEYS:?})",
+                     (never allowed: {DANGEROUS_KEYS:?}; lifeboat:expires-at only by a statement on this \
+                     deployment's ad-hoc restores alone: db/cluster resources with Null \
+                     aws:ResourceTag/lifeboat:restore = \"false\" and StringEquals aws:ResourceTag/lifeboat:deployment \
+                     = {STACK}, aws:ResourceTag/lifeboat:home-region = {REGION})",
                     statement.place
                 );
             }
             if id == "VerifyFunction" {
                 verify_keys_on.push((statement.resources(), keys));
+            } else if id == "RestoreFunction" {
+                // The restore function tags existing resources only with its own keys, only on its own restores.
+                let extra: Vec<&String> = keys
+                    .iter()
+                    .filter(|k| !RESTORE_EXISTING_KEYS.contains(&k.as_str()))
+                    .collect();
+                assert!(
+                    extra.is_empty() && on_own_restores_only(statement),
+                    "{}: the restore role may write onto existing resources only {RESTORE_EXISTING_KEYS:?}, only on \
+                     this deployment's restores (db/cluster resources with Null aws:ResourceTag/lifeboat:restore = \
+                     \"false\" and this deployment's identity); it writes {extra:?} on {:?}",
+                    statement.place,
+                    statement.resources()
+                );
+                restore_keys_on.push((statement.resources(), keys));
             }
         }
     }
@@ -533,6 +609,23 @@ fn tags_on_existing_resources_are_limited_to_explicit_safe_keys() {
         verify_new_drills,
         "VerifyFunction role: no Allow of rds:AddTagsToResource for new drill databases (db:lbdrill-* and \
          cluster:lbdrill-*, Null aws:ResourceTag/lifeboat:drill = \"true\"): restores could not tag them"
+    );
+    // What the restore function writes on its existing restores must stay allowed, on instances and clusters.
+    for kind in [":db:*", ":cluster:*"] {
+        for key in RESTORE_EXISTING_KEYS {
+            assert!(
+                restore_keys_on.iter().any(|(resources, keys)| {
+                    resources.iter().any(|r| r.ends_with(kind)) && keys.iter().any(|k| k == key)
+                }),
+                "RestoreFunction role: no Allow of rds:AddTagsToResource of {key} on {kind} (the restore function \
+                 writes it on its restores)"
+            );
+        }
+    }
+    assert!(
+        restore_new,
+        "RestoreFunction role: no Allow of rds:AddTagsToResource for new restored databases (db and cluster \
+         resources, Null aws:ResourceTag/lifeboat:restore = \"true\"): restores could not tag them"
     );
 }
 
@@ -640,6 +733,15 @@ fn every_role_is_denied_other_regions() {
     }
 }
 
+/// The actions that create a database from a recovery point (and the Aurora restore's instance).
+const RESTORE_ACTIONS: [&str; 5] = [
+    "rds:RestoreDBInstanceFromDBSnapshot",
+    "rds:RestoreDBClusterFromSnapshot",
+    "rds:RestoreDBInstanceToPointInTime",
+    "rds:RestoreDBClusterToPointInTime",
+    "rds:CreateDBInstance",
+];
+
 #[test]
 fn drill_databases_are_created_and_destroyed_only_with_drill_tags() {
     let template = load(TEMPLATE);
@@ -648,11 +750,7 @@ fn drill_databases_are_created_and_destroyed_only_with_drill_tags() {
     for (id, statements) in roles(&template) {
         for statement in statements.iter().filter(|s| s.is_allow()) {
             let on_databases = statement.resources().iter().any(|r| may_name_database(r));
-            for action in [
-                "rds:RestoreDBInstanceFromDBSnapshot",
-                "rds:RestoreDBClusterFromSnapshot",
-                "rds:CreateDBInstance",
-            ] {
+            for action in RESTORE_ACTIONS {
                 if !statement.covers(action) {
                     continue;
                 }
@@ -666,7 +764,9 @@ fn drill_databases_are_created_and_destroyed_only_with_drill_tags() {
                         );
                     }
                 }
-                if !on_databases {
+                // The restore role's databases carry the restore tag instead: see
+                // restored_databases_are_created_modified_snapshotted_and_deleted_only_with_restore_tags.
+                if !on_databases || id == "RestoreFunction" {
                     continue;
                 }
                 seen_create |= id == "VerifyFunction";
@@ -691,7 +791,7 @@ fn drill_databases_are_created_and_destroyed_only_with_drill_tags() {
                 "rds:DeleteDBInstance",
                 "rds:DeleteDBCluster",
             ] {
-                if !statement.covers(action) || !on_databases {
+                if !statement.covers(action) || !on_databases || id == "RestoreFunction" {
                     continue;
                 }
                 seen_destroy |= id == "VerifyFunction";
@@ -919,7 +1019,12 @@ fn role_arns_are_outputs_for_dr_key_policies() {
     let Value::Mapping(outputs) = outputs else {
         panic!("Outputs is not a mapping");
     };
-    for function in ["CopyFunction", "VerifyFunction", "RetentionFunction"] {
+    for function in [
+        "CopyFunction",
+        "VerifyFunction",
+        "RetentionFunction",
+        "RestoreFunction",
+    ] {
         let expected = format!("${{{function}Role.Arn}}");
         let output = outputs
             .values()
@@ -1000,6 +1105,16 @@ fn glob_and_arn_helpers() {
     ));
     assert!(!may_name_database(
         "arn:${AWS::Partition}:rds:*:${AWS::AccountId}:subgrp:${DrillSubnetGroupName}"
+    ));
+    assert!(names_only_databases(
+        "arn:${AWS::Partition}:rds:*:${AWS::AccountId}:cluster:*"
+    ));
+    assert!(!names_only_databases("*"));
+    assert!(!names_only_databases(
+        "arn:${AWS::Partition}:rds:*:${AWS::AccountId}:*"
+    ));
+    assert!(!names_only_databases(
+        "arn:${AWS::Partition}:rds:*:${AWS::AccountId}:cluster-snapshot:lifeboat-*"
     ));
 }
 
@@ -1107,6 +1222,7 @@ fn reconcilers_run_one_at_a_time() {
         "CopyFunction",
         "RetentionFunction",
         "VerifyFunction",
+        "RestoreFunction",
     ];
     let functions = functions(&template);
     for id in one_at_a_time {
