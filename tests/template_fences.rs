@@ -3,10 +3,14 @@
 //! only its own deployment's snapshots and never one under legal hold, may not touch the legal-hold tag, stays in
 //! the stack's regions, restores and deletes only tagged drill databases, creates KMS grants only for AWS
 //! resources; the ledger is locked; service principals are tied to this account and this deployment's resources;
-//! role ARNs are exported. Tags are written onto existing resources only under an explicit list of harmless keys,
-//! every other tag only onto a resource being created; copies read only this deployment's snapshots and write only
-//! its copy names. And the alarms: every function's errors and throttles, the dead-letter queue, stale drill
-//! evidence, all to the alert topic both ways; a deployment without any alert subscriber says so in its outputs.
+//! role ARNs are exported. Ad-hoc restores (the restore function), not fenced by name, are fenced by their tags:
+//! a restored database is born with the restore tag and this deployment's identity, only such databases are
+//! modified, snapshotted or deleted, databases the policy backs up are out of reach, final snapshots are born as
+//! this deployment's, and the restore role deletes no snapshot. Tags are written onto existing resources only under
+//! an explicit list of harmless keys (a restore's expiry only on this deployment's restores), every other tag only
+//! onto a resource being created; copies read only this deployment's snapshots and write only its copy names. And
+//! the alarms: every function's errors and throttles, the dead-letter queue, stale drill evidence, all to the alert
+//! topic both ways; a deployment without any alert subscriber says so in its outputs.
 
 use serde_yaml_ng::Value;
 
@@ -818,6 +822,225 @@ fn drill_databases_are_created_and_destroyed_only_with_drill_tags() {
         "VerifyFunction role: no Allow left to restore (seen: {seen_create}) or to modify and delete (seen: \
          {seen_destroy}) drill databases"
     );
+}
+
+/// The actions that change, snapshot or delete an existing database (or its members' state).
+const EXISTING_DATABASE_ACTIONS: [&str; 15] = [
+    "rds:ModifyDBInstance",
+    "rds:ModifyDBCluster",
+    "rds:CreateDBSnapshot",
+    "rds:CreateDBClusterSnapshot",
+    "rds:DeleteDBInstance",
+    "rds:DeleteDBCluster",
+    "rds:RebootDBInstance",
+    "rds:RebootDBCluster",
+    "rds:StopDBInstance",
+    "rds:StopDBCluster",
+    "rds:StartDBInstance",
+    "rds:StartDBCluster",
+    "rds:FailoverDBCluster",
+    "rds:PromoteReadReplica",
+    "rds:RemoveTagsFromResource",
+];
+
+/// The restore function's role, with all its statements.
+fn restore_role(template: &Value) -> Vec<Statement<'_>> {
+    roles(template)
+        .into_iter()
+        .find(|(id, _)| id == "RestoreFunction")
+        .map(|(_, statements)| statements)
+        .expect("the template defines RestoreFunction")
+}
+
+/// Ad-hoc restores have operator-chosen names, so their fence is their tags: a restored database is born with
+/// `lifeboat:restore` and this deployment's identity, and only databases carrying them are modified (the master
+/// password), snapshotted (the final snapshot) or deleted. Databases the policy backs up are out of reach whatever
+/// the Allows say, since tagging a database being created cannot be told from tagging an untagged existing one.
+#[test]
+fn restored_databases_are_created_modified_snapshotted_and_deleted_only_with_restore_tags() {
+    let template = load(TEMPLATE);
+    let statements = restore_role(&template);
+    let families = ["db", "cluster"];
+    let mut seen: Vec<&str> = Vec::new();
+    for statement in statements.iter().filter(|s| s.is_allow()) {
+        if !statement.resources().iter().any(|r| may_name_database(r)) {
+            continue;
+        }
+        for action in RESTORE_ACTIONS {
+            if !statement.covers(action) {
+                continue;
+            }
+            seen.push(action);
+            assert_eq!(
+                statement.condition("Null", "aws:RequestTag/lifeboat:restore"),
+                ["false"],
+                "{}: {action} of a DB instance or cluster lacks the condition Null \
+                 aws:RequestTag/lifeboat:restore = \"false\" (the new database must carry the restore tag)",
+                statement.place
+            );
+            for (tag, expected) in [
+                ("lifeboat:deployment", STACK),
+                ("lifeboat:home-region", REGION),
+            ] {
+                assert_eq!(
+                    statement.condition("StringEquals", &format!("aws:RequestTag/{tag}")),
+                    [expected],
+                    "{}: {action} of a DB instance or cluster lacks the condition StringEquals \
+                     aws:RequestTag/{tag} = {expected}",
+                    statement.place
+                );
+            }
+        }
+        for action in EXISTING_DATABASE_ACTIONS {
+            if !statement.covers(action) {
+                continue;
+            }
+            seen.push(action);
+            let restore = resource_tag_keys("lifeboat:restore", &families);
+            assert_eq!(
+                statement.condition_any("Null", &restore),
+                ["false"],
+                "{}: {action} on a DB instance or cluster lacks the condition Null \
+                 aws:ResourceTag/lifeboat:restore = \"false\" (only restored databases may be modified, \
+                 snapshotted or deleted by the restore role)",
+                statement.place
+            );
+            for (tag, expected) in [
+                ("lifeboat:deployment", STACK),
+                ("lifeboat:home-region", REGION),
+            ] {
+                let keys = resource_tag_keys(tag, &families);
+                assert_eq!(
+                    statement.condition_any("StringEquals", &keys),
+                    [expected],
+                    "{}: {action} on a DB instance or cluster lacks the condition StringEquals {} = {expected}",
+                    statement.place,
+                    keys[0]
+                );
+            }
+        }
+        // A restore is never born with the policy's selection tag (it would be backed up as production).
+        if statement.covers("rds:AddTagsToResource") {
+            let keys = statement.condition("ForAllValues:StringEquals", "aws:TagKeys");
+            let never_backup = statement.condition("Null", "aws:RequestTag/lifeboat:backup")
+                == ["true"]
+                || (!keys.is_empty() && !keys.iter().any(|k| k == "lifeboat:backup"));
+            assert!(
+                never_backup,
+                "{}: the Allow of rds:AddTagsToResource on databases may write lifeboat:backup; it needs Null \
+                 aws:RequestTag/lifeboat:backup = \"true\" (or ForAllValues:StringEquals aws:TagKeys without it)",
+                statement.place
+            );
+        }
+    }
+    for action in RESTORE_ACTIONS
+        .iter()
+        .chain(&EXISTING_DATABASE_ACTIONS[..6])
+    {
+        assert!(
+            seen.contains(action),
+            "RestoreFunction role: no Allow of {action} on restored databases left (the restore function needs it)"
+        );
+    }
+    // Databases the policy backs up (the default plan selects lifeboat:backup=true) are never changed, deleted or
+    // tagged by the restore role.
+    for action in [
+        "rds:ModifyDBInstance",
+        "rds:ModifyDBCluster",
+        "rds:DeleteDBInstance",
+        "rds:DeleteDBCluster",
+        "rds:AddTagsToResource",
+        "rds:RemoveTagsFromResource",
+    ] {
+        let denied = statements.iter().any(|s| {
+            s.is_deny()
+                && s.covers(action)
+                && s.resources()
+                    .iter()
+                    .any(|r| r.ends_with(":db:*") || r == "*")
+                && s.resources()
+                    .iter()
+                    .any(|r| r.ends_with(":cluster:*") || r == "*")
+                && s.condition_any("Null", &resource_tag_keys("lifeboat:backup", &families))
+                    == ["false"]
+        });
+        assert!(
+            denied,
+            "RestoreFunction role: no Deny of {action} on db:* and cluster:* while the database carries \
+             lifeboat:backup (Condition Null aws:ResourceTag/lifeboat:backup = \"false\")"
+        );
+    }
+}
+
+/// The restore role keeps what it restored: before deleting an expired restore it takes a final snapshot, born as
+/// this deployment's (so retention manages it like any other), and it deletes no snapshot or automated backup.
+#[test]
+fn the_restore_role_takes_own_final_snapshots_and_deletes_no_snapshot() {
+    let template = load(TEMPLATE);
+    let statements = restore_role(&template);
+    let allows: Vec<&Statement<'_>> = statements.iter().filter(|s| s.is_allow()).collect();
+    for action in [
+        "rds:DeleteDBSnapshot",
+        "rds:DeleteDBClusterSnapshot",
+        "rds:DeleteDBInstanceAutomatedBackup",
+        "rds:DeleteDBClusterAutomatedBackup",
+    ] {
+        let allowed: Vec<&str> = allows
+            .iter()
+            .filter(|s| s.covers(action))
+            .map(|s| s.place.as_str())
+            .collect();
+        assert!(
+            allowed.is_empty(),
+            "RestoreFunction role: {action} is allowed by {allowed:?}; the restore function deletes no snapshot \
+             or backup (retention does)"
+        );
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (action, family) in [
+        ("rds:CreateDBSnapshot", "snapshot"),
+        ("rds:CreateDBClusterSnapshot", "cluster-snapshot"),
+    ] {
+        for statement in allows.iter().filter(|s| s.covers(action)) {
+            let on_snapshots: Vec<String> = statement
+                .resources()
+                .into_iter()
+                .filter(|r| !names_only_databases(r))
+                .collect();
+            if on_snapshots.is_empty() {
+                continue;
+            }
+            for resource in &on_snapshots {
+                assert!(
+                    resource.contains(":snapshot:lifeboat-")
+                        || resource.contains(":cluster-snapshot:lifeboat-"),
+                    "{}: {action} may create the snapshot {resource}; final snapshots are Lifeboat-named only \
+                     (snapshot:lifeboat-..., cluster-snapshot:lifeboat-...)",
+                    statement.place
+                );
+            }
+            assert!(
+                stamps_own_identity(statement),
+                "{}: {action} of a final snapshot must require StringEquals aws:RequestTag/lifeboat:managed = \
+                 true, aws:RequestTag/lifeboat:deployment = {STACK} and aws:RequestTag/lifeboat:home-region = \
+                 {REGION} (born as this deployment's, so retention manages it)",
+                statement.place
+            );
+            if on_snapshots
+                .iter()
+                .any(|r| r.contains(&format!(":{family}:lifeboat-")))
+            {
+                seen.push(action);
+            }
+        }
+    }
+    for action in ["rds:CreateDBSnapshot", "rds:CreateDBClusterSnapshot"] {
+        assert!(
+            seen.contains(&action),
+            "RestoreFunction role: no Allow of {action} on its final snapshot (lifeboat-*) left: an expired restore \
+             could not be snapshotted before it is deleted"
+        );
+    }
 }
 
 #[test]
