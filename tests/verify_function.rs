@@ -455,7 +455,7 @@ async fn an_unreachable_database_is_drill_infrastructure_retried_then_given_up_n
         );
         assert_eq!(
             drill.failure_class,
-            Some(lifeboat::drill::FailureClass::Infrastructure)
+            Some(lifeboat::restore::FailureClass::Infrastructure)
         );
         assert_eq!(checked.results[0].status, ItemStatus::Skipped);
         assert!(

@@ -1,19 +1,19 @@
-//! Restore-drill planning (pure): which databases are due for a drill and from which recovery point, and what the
-//! next step of each drill in progress is.
+//! Restore-drill planning (pure): which databases are due for a drill, from which recovery point, and the tags a
+//! drill starts with.
 //!
 //! A drill restores a snapshot into a temporary, private instance (Aurora: a temporary cluster with one instance),
 //! sets credentials that exist only for the drill, runs the policy's SQL checks, records the result and deletes
-//! everything. A restore takes longer than an invocation, so the state of a drill lives in the tags of its
-//! temporary resources ([`Phase`] in `lifeboat:drill-phase`) and every run advances each drill by one step.
+//! everything. It is restored and advanced by the one restore engine ([`crate::restore`], purpose
+//! [`Purpose::Drill`](crate::restore::Purpose::Drill)): its state lives in the tags of its temporary resources.
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
 
 use crate::model::{Database, Snapshot};
 use crate::ownership::Deployment;
 use crate::policy::Policy;
+use crate::restore::{self, Phase, Restoration};
 use crate::tags;
 
 /// How long a drill may live before the sweeper deletes what is left of it.
@@ -21,15 +21,6 @@ pub const DRILL_LIFETIME: Duration = Duration::from_secs(6 * 3600);
 
 /// Grace after `every` before a drill counts as overdue.
 pub const OVERDUE_GRACE: Duration = Duration::from_secs(24 * 3600);
-
-/// Tag on a drill's temporary database: how many check attempts failed for drill-infrastructure reasons
-/// (connection refused, time-outs, TLS, authentication). The checks are retried on the same temporary database
-/// by the next runs, up to [`MAX_INFRASTRUCTURE_ATTEMPTS`].
-pub const DRILL_ATTEMPTS: &str = "lifeboat:drill-attempts";
-
-/// Check attempts a drill gets when the drill infrastructure (network, TLS, credentials) fails before the drill
-/// gives up, alerts once and leaves the recovery point `inconclusive` (never `failed`).
-pub const MAX_INFRASTRUCTURE_ATTEMPTS: u32 = 3;
 
 /// `lifeboat:verify-result` values. Only `failed` says the recovery point itself is at fault.
 pub mod result {
@@ -43,189 +34,6 @@ pub mod result {
     /// RDS refused to start the drill (for example an instance class the engine does not offer): recorded and
     /// alerted once for this recovery point, never retried on it.
     pub const NOT_STARTED: &str = "not-started";
-}
-
-/// Why a drill did not pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailureClass {
-    /// The recovery point is at fault: the restore failed, or a check failed on a connected database.
-    Snapshot,
-    /// The drill could not reach or log in to the restored database (connection refused, time-out, TLS,
-    /// authentication): retried, never blamed on the recovery point.
-    Infrastructure,
-    /// RDS refused to start the drill (its settings, not the recovery point).
-    NotStarted,
-}
-
-/// What to do after a drill-infrastructure failure of a check attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InfrastructureRetry {
-    /// Keep the temporary database; the next run checks again (this was attempt `attempt` of `of`).
-    Retry {
-        /// This attempt's number (from 1).
-        attempt: u32,
-        /// The bound.
-        of: u32,
-    },
-    /// Attempts exhausted: alert once, mark the recovery point inconclusive, clean up.
-    GiveUp {
-        /// Attempts made.
-        attempts: u32,
-    },
-}
-
-/// The decision after `drill`'s current check attempt failed for drill-infrastructure reasons.
-pub fn after_infrastructure_failure(drill: &Drill) -> InfrastructureRetry {
-    let attempt = drill.attempts + 1;
-    if attempt >= MAX_INFRASTRUCTURE_ATTEMPTS {
-        InfrastructureRetry::GiveUp { attempts: attempt }
-    } else {
-        InfrastructureRetry::Retry {
-            attempt,
-            of: MAX_INFRASTRUCTURE_ATTEMPTS,
-        }
-    }
-}
-
-/// Where a drill is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Phase {
-    /// The restore was requested; waiting for the temporary database to become available.
-    Restoring,
-    /// Drill-only credentials were requested; waiting for RDS to apply them.
-    Securing,
-    /// The checks ran and the result is recorded; the temporary resources are being deleted.
-    CleaningUp,
-}
-
-impl Phase {
-    /// Tag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Restoring => "restoring",
-            Phase::Securing => "securing",
-            Phase::CleaningUp => "cleaning-up",
-        }
-    }
-
-    /// Parse a tag value.
-    pub fn parse(value: &str) -> Option<Phase> {
-        match value {
-            "restoring" => Some(Phase::Restoring),
-            "securing" => Some(Phase::Securing),
-            "cleaning-up" => Some(Phase::CleaningUp),
-            _ => None,
-        }
-    }
-}
-
-/// The temporary database of a drill (instance or cluster), read back from its tags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Drill {
-    /// The temporary instance or cluster.
-    pub resource: Database,
-    /// Drill identifier (also the temporary database's identifier).
-    pub id: String,
-    /// The database whose recovery point is being proven.
-    pub database: String,
-    /// The plan whose verification settings and checks apply.
-    pub plan: Option<String>,
-    /// The snapshot restored.
-    pub snapshot: String,
-    /// ARN of the snapshot restored.
-    pub snapshot_arn: String,
-    /// When the recovery point was taken.
-    pub snapshot_time: DateTime<Utc>,
-    /// The drill's phase.
-    pub phase: Phase,
-    /// When the restore was requested.
-    pub started_at: DateTime<Utc>,
-    /// When the temporary database was first seen available.
-    pub available_at: Option<DateTime<Utc>>,
-    /// When the sweeper may delete it.
-    pub expires_at: DateTime<Utc>,
-    /// Check attempts that failed for drill-infrastructure reasons so far ([`DRILL_ATTEMPTS`]).
-    pub attempts: u32,
-}
-
-impl Drill {
-    /// Read a drill from a database carrying `lifeboat:drill` tags; `None` for anything else.
-    pub fn from_resource(resource: &Database) -> Option<Drill> {
-        let tag = |key: &str| resource.tags.get(key).cloned();
-        let time = |key: &str| {
-            tag(key)
-                .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
-                .map(|t| t.with_timezone(&Utc))
-        };
-        let id = tag(tags::DRILL)?;
-        Some(Drill {
-            id,
-            database: tag(tags::SOURCE).unwrap_or_default(),
-            plan: tag(tags::PLAN),
-            snapshot: tag(tags::DRILL_SNAPSHOT).unwrap_or_default(),
-            snapshot_arn: tag(tags::DRILL_SNAPSHOT_ARN).unwrap_or_default(),
-            snapshot_time: time(tags::DRILL_SNAPSHOT_TIME).unwrap_or(DateTime::<Utc>::MIN_UTC),
-            phase: tag(tags::DRILL_PHASE)
-                .as_deref()
-                .and_then(Phase::parse)
-                .unwrap_or(Phase::Restoring),
-            started_at: time(tags::DRILL_STARTED_AT).unwrap_or(DateTime::<Utc>::MIN_UTC),
-            available_at: time(tags::DRILL_AVAILABLE_AT),
-            expires_at: time(tags::EXPIRES_AT).unwrap_or(DateTime::<Utc>::MIN_UTC),
-            attempts: tag(DRILL_ATTEMPTS)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-            resource: resource.clone(),
-        })
-    }
-
-    /// Whether the sweeper deletes it at `now` before it finished (expired in any phase but cleaning up).
-    pub fn swept_unfinished(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at <= now && self.phase != Phase::CleaningUp
-    }
-
-    /// Whether the temporary database is ready for the next step.
-    pub fn is_available(&self) -> bool {
-        self.resource.status == "available"
-    }
-}
-
-/// What to do with a drill now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// Nothing yet: RDS is still working (restoring, modifying, backing up).
-    Wait,
-    /// The restore is done: record when, then set drill-only credentials.
-    SecureCredentials,
-    /// Credentials are in place: run the checks, record the result, then clean up.
-    RunChecks,
-    /// Delete the temporary resources (and the drill credentials).
-    CleanUp,
-    /// The restore failed: record the failure, then clean up.
-    RecordFailedRestore,
-}
-
-/// The next step of `drill` at `now`. An expired drill is cleaned up whatever its phase (the sweeper).
-pub fn next_step(drill: &Drill, now: DateTime<Utc>) -> Step {
-    if drill.phase == Phase::CleaningUp || drill.expires_at <= now {
-        return Step::CleanUp;
-    }
-    match drill.resource.status.as_str() {
-        "failed"
-        | "incompatible-restore"
-        | "incompatible-parameters"
-        | "incompatible-network"
-        | "inaccessible-encryption-credentials" => Step::RecordFailedRestore,
-        "deleting" => Step::Wait,
-        "available" => match drill.phase {
-            Phase::Restoring => Step::SecureCredentials,
-            Phase::Securing => Step::RunChecks,
-            Phase::CleaningUp => Step::CleanUp,
-        },
-        _ => Step::Wait,
-    }
 }
 
 /// A drill to start.
@@ -257,7 +65,7 @@ pub fn due_drills(
     deployment: &Deployment,
     databases: &[Database],
     snapshots: &[Snapshot],
-    drills: &[Drill],
+    drills: &[Restoration],
     now: DateTime<Utc>,
 ) -> (Vec<DueDrill>, Vec<Overdue>) {
     due_drills_in(policy, deployment, databases, snapshots, drills, None, now)
@@ -271,7 +79,7 @@ pub fn due_drills_in(
     deployment: &Deployment,
     databases: &[Database],
     snapshots: &[Snapshot],
-    drills: &[Drill],
+    drills: &[Restoration],
     region: Option<&str>,
     now: DateTime<Utc>,
 ) -> (Vec<DueDrill>, Vec<Overdue>) {
@@ -370,7 +178,7 @@ pub fn drill_tags(
     due: &DueDrill,
     now: DateTime<Utc>,
 ) -> Vec<(String, String)> {
-    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let time = restore::tag_time;
     let expires = now + chrono::Duration::from_std(DRILL_LIFETIME).unwrap_or_default();
     let plan = policy
         .plan_for(&due.database)
@@ -401,6 +209,7 @@ pub fn drill_tags(
 mod tests {
     use super::*;
     use crate::model::DatabaseKind;
+    use crate::restore::{InfrastructureRetry, Step, after_infrastructure_failure, next_step};
     use std::collections::BTreeMap;
 
     fn db(id: &str, tags: &[(&str, &str)]) -> Database {
@@ -561,7 +370,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let drill = Drill::from_resource(&resource).unwrap();
+        let drill = Restoration::from_resource(&resource).unwrap();
         let (due, _) = due_drills(
             &policy(),
             &deployment(),
@@ -590,7 +399,7 @@ mod tests {
     #[test]
     fn steps_follow_phase_status_and_expiry() {
         let now = at("2026-11-22T03:00:00Z");
-        let mut drill = Drill::from_resource(&started_drill_resource(now)).unwrap();
+        let mut drill = Restoration::from_resource(&started_drill_resource(now)).unwrap();
         assert_eq!(drill.phase, Phase::Restoring);
         assert_eq!(next_step(&drill, now), Step::SecureCredentials);
         drill.resource.status = "creating".into();
@@ -615,20 +424,24 @@ mod tests {
     fn infrastructure_failures_are_retried_a_bounded_number_of_times() {
         let now = at("2026-11-22T03:00:00Z");
         let mut resource = started_drill_resource(now);
-        let drill = Drill::from_resource(&resource).unwrap();
+        let drill = Restoration::from_resource(&resource).unwrap();
         assert_eq!(drill.attempts, 0, "no attempt failed yet");
         assert_eq!(
             after_infrastructure_failure(&drill),
             InfrastructureRetry::Retry { attempt: 1, of: 3 }
         );
-        resource.tags.insert(DRILL_ATTEMPTS.into(), "1".into());
-        let drill = Drill::from_resource(&resource).unwrap();
+        resource
+            .tags
+            .insert(tags::DRILL_ATTEMPTS.into(), "1".into());
+        let drill = Restoration::from_resource(&resource).unwrap();
         assert_eq!(
             after_infrastructure_failure(&drill),
             InfrastructureRetry::Retry { attempt: 2, of: 3 }
         );
-        resource.tags.insert(DRILL_ATTEMPTS.into(), "2".into());
-        let drill = Drill::from_resource(&resource).unwrap();
+        resource
+            .tags
+            .insert(tags::DRILL_ATTEMPTS.into(), "2".into());
+        let drill = Restoration::from_resource(&resource).unwrap();
         assert_eq!(
             after_infrastructure_failure(&drill),
             InfrastructureRetry::GiveUp { attempts: 3 }

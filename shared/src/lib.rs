@@ -8,9 +8,13 @@
 //! - [`ledger`] (audit trail in S3), [`notify`] (SNS summaries), [`metrics`] (EMF), [`clock`];
 //! - [`input`] and [`lambda`]: reading invocation payloads and reporting failures to Lambda;
 //! - [`ownership`]: which deployment made a resource (each touches only its own);
-//! - [`services`]: what every function shares (policy, ledger, alert topic, clock) and its run summary.
+//! - [`services`]: what every function shares (policy, ledger, alert topic, clock) and its run summary;
+//! - [`restore`]: the one restore engine of drills, ad-hoc restores and failover; [`drill`] schedules drills;
+//! - `checks` (feature `sql-checks`): SQL checks of restored databases, linked only by functions that run them.
 
 pub mod aws;
+#[cfg(feature = "sql-checks")]
+pub mod checks;
 pub mod clock;
 pub mod config;
 pub mod copy;
@@ -26,6 +30,7 @@ pub mod ownership;
 pub mod policy;
 pub mod posture;
 pub mod report;
+pub mod restore;
 pub mod retention;
 pub mod services;
 pub mod snapshot;

@@ -51,6 +51,35 @@ pub const DRILL_PHASE: &str = "lifeboat:drill-phase";
 pub const DRILL_STARTED_AT: &str = "lifeboat:drill-started-at";
 /// When a drill's temporary database was first seen available (RFC 3339, UTC).
 pub const DRILL_AVAILABLE_AT: &str = "lifeboat:drill-available-at";
+/// How many check attempts of a drill failed for drill-infrastructure reasons (connection refused, time-outs, TLS,
+/// authentication): the checks are retried on the same temporary database, up to
+/// [`crate::restore::MAX_INFRASTRUCTURE_ATTEMPTS`].
+pub const DRILL_ATTEMPTS: &str = "lifeboat:drill-attempts";
+/// Marks a database an operator restored ad hoc (the restore function); the value is its identifier.
+pub const RESTORE: &str = "lifeboat:restore";
+/// The snapshot an ad-hoc restore restored (`point-in-time` for a restore to a time).
+pub const RESTORE_SNAPSHOT: &str = "lifeboat:restore-snapshot";
+/// The ARN of what an ad-hoc restore restored (snapshot, source database or replicated automated backup).
+pub const RESTORE_SNAPSHOT_ARN: &str = "lifeboat:restore-snapshot-arn";
+/// The time of the data an ad-hoc restore holds (RFC 3339, UTC).
+pub const RESTORE_SNAPSHOT_TIME: &str = "lifeboat:restore-snapshot-time";
+/// Where an ad-hoc restore is (`restoring`, `securing`, `ready`, `retiring`, `cleaning-up`).
+pub const RESTORE_PHASE: &str = "lifeboat:restore-phase";
+/// When an ad-hoc restore was requested (RFC 3339, UTC).
+pub const RESTORE_STARTED_AT: &str = "lifeboat:restore-started-at";
+/// When an ad-hoc restore was first seen available (RFC 3339, UTC).
+pub const RESTORE_AVAILABLE_AT: &str = "lifeboat:restore-available-at";
+/// Check attempts of an ad-hoc restore that failed for infrastructure reasons.
+pub const RESTORE_ATTEMPTS: &str = "lifeboat:restore-attempts";
+/// Announcements sent about an ad-hoc restore (`ready`, `expiry`, joined by `+`).
+pub const RESTORE_NOTIFIED: &str = "lifeboat:restore-notified";
+/// The final snapshot an expired ad-hoc restore is deleted after.
+pub const RESTORE_FINAL_SNAPSHOT: &str = "lifeboat:restore-final-snapshot";
+/// Who asked for an ad-hoc restore (the caller's ARN, from STS).
+pub const REQUESTED_BY: &str = "lifeboat:requested-by";
+/// On a drilled snapshot: seconds its drill's restore took (requested to available); ad-hoc restore plans expect
+/// as much.
+pub const RESTORE_SECONDS: &str = "lifeboat:restore-seconds";
 /// The result of the last restore drill of a snapshot (`passed` or `failed`).
 pub const VERIFY_RESULT: &str = "lifeboat:verify-result";
 

@@ -9,8 +9,6 @@
 //! on the snapshot (`lifeboat:verified-at`, `lifeboat:verify-result`), in the ledger and as metrics; delete
 //! everything. Expired drills left behind by crashes are swept.
 
-pub mod checks;
-
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -20,19 +18,30 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use lifeboat::aws::AwsError;
-use lifeboat::aws::rds::{DrillRestore, Rds};
-use lifeboat::aws::secrets::{Secrets, drill_secret_name};
-use lifeboat::drill::{self, Drill, DueDrill, FailureClass, InfrastructureRetry, Phase, Step};
+use lifeboat::aws::rds::{Rds, RestoreSource, RestoreSpec};
+use lifeboat::aws::secrets::Secrets;
+use lifeboat::checks::{CheckResult, TlsMode, failures};
+use lifeboat::drill::{self, DueDrill};
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase as LedgerPhase, RECORD_SCHEMA, RunLedger};
 use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::model::{Database, DatabaseKind};
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
+use lifeboat::restore::engine::{
+    CheckSettings, INSTANCE_MISSING, RestoreEngine, failure_class, is_refusal, restorations_in,
+    sibling_arn,
+};
+use lifeboat::restore::{
+    self, FailureClass, InfrastructureRetry, Phase, Purpose, Restoration, Step,
+};
 use lifeboat::services::{RunOutcome, Services};
 use lifeboat::tags;
 
-use checks::{CONNECTIVITY, CheckResult, Engine, Secret, Target, TlsMode};
+/// The SQL checks (in the library, behind its `sql-checks` feature), as this function's tests and main name them.
+pub use lifeboat::checks;
+/// The test-only endpoint override of the checks.
+pub use lifeboat::checks::EndpointOverride;
 
 /// Name of this function in ledger records, metrics and notifications.
 pub const FUNCTION: &str = "verify";
@@ -59,17 +68,6 @@ pub struct VerifyRequest {
     /// Region of the recovery point (the primary region by default; a DR region drills its copies).
     #[serde(default)]
     pub region: Option<String>,
-}
-
-/// Test-only: connect the checks to these servers instead of the temporary instance's endpoint, without TLS (the
-/// emulator's instances have no real endpoint). Never set in production: `main` reads it only from
-/// `LIFEBOAT_TEST_DRILL_POSTGRES` / `LIFEBOAT_TEST_DRILL_MYSQL` (`host:port`), which the template never sets.
-#[derive(Debug, Clone)]
-pub struct EndpointOverride {
-    /// Where PostgreSQL-family drills connect.
-    pub postgres: (String, u16),
-    /// Where MySQL-family drills connect.
-    pub mysql: (String, u16),
 }
 
 /// What one drill did in this run.
@@ -258,7 +256,7 @@ impl VerifyFunction {
         };
 
         // This deployment's drills in progress, in every region.
-        let mut drills: Vec<(&Rds, Drill)> = Vec::new();
+        let mut drills: Vec<(&Rds, Restoration)> = Vec::new();
         for rds in self.regions() {
             let databases = if rds.region() == self.primary.region() {
                 primary_databases.clone()
@@ -274,9 +272,9 @@ impl VerifyFunction {
                 }
             };
             drills.extend(
-                drills_in(&databases)
+                restorations_in(&databases, &self.services.deployment)
                     .into_iter()
-                    .filter(|d| self.services.deployment.owns(&d.resource.tags))
+                    .filter(|d| d.purpose == Purpose::Drill)
                     .map(|d| (rds, d)),
             );
         }
@@ -312,7 +310,7 @@ impl VerifyFunction {
             .iter()
             .filter(|(_, drill)| {
                 !matches!(
-                    drill::next_step(drill, now),
+                    restore::next_step(drill, now),
                     Step::Wait | Step::SecureCredentials
                 )
             })
@@ -558,6 +556,24 @@ impl VerifyFunction {
         ))
     }
 
+    /// The one restore engine, in `rds`'s region.
+    fn engine<'a>(&'a self, rds: &'a Rds) -> RestoreEngine<'a> {
+        RestoreEngine {
+            rds,
+            secrets: &self.secrets,
+            deployment: &self.services.deployment,
+        }
+    }
+
+    /// How the checks connect.
+    fn check_settings(&self) -> CheckSettings {
+        CheckSettings {
+            tls: self.tls.clone(),
+            timeout: self.check_timeout,
+            endpoint_override: self.endpoint_override.clone(),
+        }
+    }
+
     fn regions(&self) -> impl Iterator<Item = &Rds> {
         std::iter::once(&self.primary).chain(&self.dr_regions)
     }
@@ -583,20 +599,24 @@ impl VerifyFunction {
             drill::drill_tags(&self.services.policy, &self.services.deployment, due, now);
         let dr_region = (region != self.primary.region()).then_some(region);
         let (subnet_group, security_groups) = verification.network_in(dr_region);
-        let restore = DrillRestore {
-            id: &due.id,
-            snapshot: &due.snapshot,
-            engine: &due.database.engine,
-            verification,
-            subnet_group,
-            security_groups,
-            tags: &drill_tags,
-        };
-        let result = rds.restore_for_drill(&restore).await;
         let instance_class = match due.snapshot.kind {
             DatabaseKind::Instance => &verification.instance_class,
             DatabaseKind::Cluster => &verification.cluster_instance_class,
         };
+        let spec = RestoreSpec {
+            id: &due.id,
+            marker: tags::DRILL,
+            kind: due.snapshot.kind,
+            source: RestoreSource::Snapshot(&due.snapshot.identifier),
+            engine: &due.database.engine,
+            instance_class,
+            subnet_group,
+            security_groups,
+            parameter_group: None,
+            option_group: None,
+            tags: &drill_tags,
+        };
+        let result = self.engine(rds).start(&spec).await;
         let refused = result.as_ref().err().is_some_and(is_refusal);
         let record = self.record(
             "start-drill",
@@ -699,7 +719,7 @@ impl VerifyFunction {
     async fn advance(
         &self,
         rds: &Rds,
-        drill: &Drill,
+        drill: &Restoration,
         now: DateTime<Utc>,
         run: &mut Run<'_>,
     ) -> DrillReport {
@@ -710,19 +730,17 @@ impl VerifyFunction {
             rds.region(),
             "waiting",
         );
-        let step = drill::next_step(drill, now);
+        let step = restore::next_step(drill, now);
         let outcome = match step {
             Step::Wait if drill.resource.status == INSTANCE_MISSING => {
                 self.create_member(rds, drill, &mut progress).await
             }
-            Step::Wait => Ok(()),
+            // The last three are steps of ad-hoc restores, never of a drill.
+            Step::Wait | Step::AnnounceExpiry | Step::Retire | Step::AwaitFinalSnapshot => Ok(()),
             Step::SecureCredentials => self.secure(rds, drill, now, &mut progress).await,
             // The checks run only once the drill credentials are in effect: RDS reports `available` for a
             // moment after the modify call, before it applies the new master password.
-            Step::RunChecks => match rds
-                .drill_credentials_pending(drill.resource.kind, &drill.id)
-                .await
-            {
+            Step::RunChecks => match self.engine(rds).credentials_pending(drill).await {
                 Ok(Some(why)) => {
                     info!(drill = %drill.id, waiting_for = %why, "drill credentials not in effect yet");
                     progress.step = Phase::Securing.as_str().into();
@@ -770,7 +788,7 @@ impl VerifyFunction {
     async fn create_member(
         &self,
         rds: &Rds,
-        drill: &Drill,
+        drill: &Restoration,
         progress: &mut DrillReport,
     ) -> Result<(), AwsError> {
         let instance_class = drill
@@ -780,15 +798,9 @@ impl VerifyFunction {
             .and_then(|plan| plan.verification.as_ref())
             .map(|v| v.cluster_instance_class.clone())
             .unwrap_or_else(|| lifeboat::policy::DEFAULT_CLUSTER_INSTANCE_CLASS.into());
-        let tags: Vec<(String, String)> = drill
-            .resource
-            .tags
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        rds.create_drill_member(&drill.id, &drill.resource.engine, &instance_class, &tags)
+        self.engine(rds)
+            .create_member(drill, &instance_class)
             .await?;
-        info!(drill = %drill.id, "drill cluster's instance requested again");
         progress.step = "instance-requested".into();
         Ok(())
     }
@@ -797,55 +809,30 @@ impl VerifyFunction {
     async fn secure(
         &self,
         rds: &Rds,
-        drill: &Drill,
+        drill: &Restoration,
         now: DateTime<Utc>,
         progress: &mut DrillReport,
     ) -> Result<(), AwsError> {
-        let candidate = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let [deployment_tag, home_region_tag] = self.services.deployment.tags();
-        let secret_tags = [
-            (tags::DRILL.to_string(), drill.id.clone()),
-            deployment_tag,
-            home_region_tag,
-        ];
-        let password = self
-            .secrets
-            .get_or_create(&drill_secret_name(&drill.id), &candidate, &secret_tags)
-            .await?;
-        rds.secure_drill(drill.resource.kind, &drill.id, &password)
-            .await?;
-        let mut phase = vec![(
-            tags::DRILL_PHASE.to_string(),
-            Phase::Securing.as_str().to_string(),
-        )];
-        if drill.available_at.is_none() {
-            phase.push((tags::DRILL_AVAILABLE_AT.to_string(), rfc3339(now)));
-        }
-        rds.add_tags(&drill.resource.arn, &phase).await?;
+        self.engine(rds).secure(drill, now).await?;
         progress.step = "credentials-set".into();
-        progress.restore_seconds =
-            Some((drill.available_at.unwrap_or(now) - drill.started_at).num_seconds());
+        progress.restore_seconds = Some(drill.restore_seconds(now));
         Ok(())
     }
 
     /// Credentials are in effect: run the checks and record the result everywhere. A failing check on a
     /// connected database fails the recovery point; a drill that could not connect or log in (refused, timed
     /// out, TLS, authentication) is a drill-infrastructure failure: retried on the same temporary database by the
-    /// next runs, up to [`drill::MAX_INFRASTRUCTURE_ATTEMPTS`], then alerted once and the recovery point left
+    /// next runs, up to [`restore::MAX_INFRASTRUCTURE_ATTEMPTS`], then alerted once and the recovery point left
     /// `inconclusive`, never `failed`.
     async fn check(
         &self,
         rds: &Rds,
-        drill: &Drill,
+        drill: &Restoration,
         now: DateTime<Utc>,
         progress: &mut DrillReport,
         run: &mut Run<'_>,
     ) -> Result<Checked, AwsError> {
-        let Some(password) = self.secrets.get(&drill_secret_name(&drill.id)).await? else {
+        let Some(password) = self.engine(rds).password(drill).await? else {
             // The credentials are gone (a crash, or someone deleted them): set them again.
             self.secure(rds, drill, now, progress).await?;
             return Ok(Checked::Keep);
@@ -855,40 +842,29 @@ impl VerifyFunction {
             .as_deref()
             .and_then(|name| self.services.policy.plan_named(name));
         let verification = plan.and_then(|p| p.verification.as_ref());
-        let results = match self.target(
-            drill,
-            password,
-            verification.and_then(|v| v.database_name.clone()),
-        ) {
-            Ok(target) => {
-                progress.certificate_verification = Some(target.tls.describe().into());
-                if matches!(target.tls, TlsMode::Require { ca_bundle: None }) {
-                    run.report.run_errors.push(format!(
-                        "warning: drill {} of {} connected without certificate verification (no RDS CA bundle: \
-                         set {} or deploy the bundle shipped with the function)",
-                        drill.id,
-                        drill.database,
-                        checks::CA_BUNDLE_ENV
-                    ));
-                }
-                let policy_checks = verification.map(|v| v.checks.clone()).unwrap_or_default();
-                checks::run_checks(
-                    &target,
-                    &policy_checks,
-                    drill.snapshot_time,
-                    self.check_timeout,
-                )
-                .await
-                .results
+        let policy_checks = verification.map(|v| v.checks.clone()).unwrap_or_default();
+        let (results, tls) = self
+            .engine(rds)
+            .run_checks(
+                drill,
+                password,
+                &policy_checks,
+                verification.and_then(|v| v.database_name.clone()),
+                &self.check_settings(),
+            )
+            .await;
+        if let Some(tls) = tls {
+            progress.certificate_verification = Some(tls.describe().into());
+            if matches!(tls, TlsMode::Require { ca_bundle: None }) {
+                run.report.run_errors.push(format!(
+                    "warning: drill {} of {} connected without certificate verification (no RDS CA bundle: \
+                     set {} or deploy the bundle shipped with the function)",
+                    drill.id,
+                    drill.database,
+                    checks::CA_BUNDLE_ENV
+                ));
             }
-            Err(problem) => vec![CheckResult {
-                name: "connectivity".into(),
-                expected: "connect".into(),
-                actual: problem,
-                passed: false,
-                duration_ms: 0,
-            }],
-        };
+        }
         let passed = results.iter().all(|r| r.passed);
         if !passed && failure_class(&results) == FailureClass::Infrastructure {
             return self
@@ -916,6 +892,11 @@ impl VerifyFunction {
         if passed {
             snapshot_tags.push((tags::VERIFIED_AT.to_string(), rfc3339(now)));
         }
+        // How long the restore took: ad-hoc restore plans of this database expect as much.
+        snapshot_tags.push((
+            tags::RESTORE_SECONDS.to_string(),
+            restore_seconds.to_string(),
+        ));
         let snapshot_region = drill.snapshot_arn.split(':').nth(3).unwrap_or(rds.region());
         if let Some(owner) = self.rds_in(snapshot_region)
             && let Err(e) = owner.add_tags(&drill.snapshot_arn, &snapshot_tags).await
@@ -993,17 +974,17 @@ impl VerifyFunction {
     }
 
     /// The drill could not reach or log in to its database: retry on the next run, or give up after
-    /// [`drill::MAX_INFRASTRUCTURE_ATTEMPTS`] and alert once. Never marks the recovery point failed.
+    /// [`restore::MAX_INFRASTRUCTURE_ATTEMPTS`] and alert once. Never marks the recovery point failed.
     async fn infrastructure_failure(
         &self,
         rds: &Rds,
-        drill: &Drill,
+        drill: &Restoration,
         now: DateTime<Utc>,
         results: Vec<CheckResult>,
         progress: &mut DrillReport,
         run: &mut Run<'_>,
     ) -> Result<Checked, AwsError> {
-        let decision = drill::after_infrastructure_failure(drill);
+        let decision = restore::after_infrastructure_failure(drill);
         let attempt = match decision {
             InfrastructureRetry::Retry { attempt, .. } => attempt,
             InfrastructureRetry::GiveUp { attempts } => attempts,
@@ -1021,7 +1002,7 @@ impl VerifyFunction {
                 "passed": null,
                 "failure_class": FailureClass::Infrastructure,
                 "attempt": attempt,
-                "max_attempts": drill::MAX_INFRASTRUCTURE_ATTEMPTS,
+                "max_attempts": restore::MAX_INFRASTRUCTURE_ATTEMPTS,
                 "gave_up": matches!(decision, InfrastructureRetry::GiveUp { .. }),
                 "checks": results,
                 "certificate_verification": progress.certificate_verification,
@@ -1052,7 +1033,7 @@ impl VerifyFunction {
                 progress.step = "checks-retried".into();
                 rds.add_tags(
                     &drill.resource.arn,
-                    &[(drill::DRILL_ATTEMPTS.to_string(), attempt.to_string())],
+                    &[(tags::DRILL_ATTEMPTS.to_string(), attempt.to_string())],
                 )
                 .await?;
                 Ok(Checked::Keep)
@@ -1073,7 +1054,7 @@ impl VerifyFunction {
                 rds.add_tags(
                     &drill.resource.arn,
                     &[
-                        (drill::DRILL_ATTEMPTS.to_string(), attempts.to_string()),
+                        (tags::DRILL_ATTEMPTS.to_string(), attempts.to_string()),
                         (
                             tags::DRILL_PHASE.to_string(),
                             Phase::CleaningUp.as_str().to_string(),
@@ -1087,7 +1068,7 @@ impl VerifyFunction {
     }
 
     /// Tag `result` on the snapshot the drill restored (in the snapshot's region); a failure is a run error.
-    async fn tag_result(&self, drill: &Drill, result: &str, run: &mut Run<'_>) {
+    async fn tag_result(&self, drill: &Restoration, result: &str, run: &mut Run<'_>) {
         let snapshot_region = drill.snapshot_arn.split(':').nth(3).unwrap_or_default();
         if let Some(owner) = self.rds_in(snapshot_region)
             && let Err(e) = owner
@@ -1105,11 +1086,18 @@ impl VerifyFunction {
 
     /// A drill expired before it finished: alerted with the phase it was in; the recovery point is left
     /// inconclusive (not blamed, not drilled again), and the sweeper deletes the drill.
-    async fn record_swept(&self, rds: &Rds, drill: &Drill, now: DateTime<Utc>, run: &mut Run<'_>) {
+    async fn record_swept(
+        &self,
+        rds: &Rds,
+        drill: &Restoration,
+        now: DateTime<Utc>,
+        run: &mut Run<'_>,
+    ) {
         let waiting_for = match drill.phase {
             Phase::Restoring => "RDS never finished the restore",
             Phase::Securing => "the drill credentials never took effect or the checks never ran",
-            Phase::CleaningUp => "clean-up",
+            // Ad-hoc restore phases: never a drill's.
+            Phase::CleaningUp | Phase::Ready | Phase::Retiring => "clean-up",
         };
         let detail = format!(
             "drill {} expired {} unfinished, in phase `{}` ({waiting_for}; started {}): swept, and snapshot {} was \
@@ -1156,51 +1144,10 @@ impl VerifyFunction {
         });
     }
 
-    /// Where and how the checks connect to the drill's temporary database.
-    fn target(
-        &self,
-        drill: &Drill,
-        password: String,
-        database: Option<String>,
-    ) -> Result<Target, String> {
-        let engine = Engine::from_rds_engine(&drill.resource.engine).map_err(|e| e.to_string())?;
-        let user = drill
-            .resource
-            .master_username
-            .clone()
-            .ok_or("RDS reports no master user name for the restored database")?;
-        let (host, port, tls) = match &self.endpoint_override {
-            Some(over) => {
-                let (host, port) = match engine {
-                    Engine::Postgres => over.postgres.clone(),
-                    Engine::MySql => over.mysql.clone(),
-                };
-                (host, port, TlsMode::Disable)
-            }
-            None => {
-                let endpoint = drill
-                    .resource
-                    .endpoint
-                    .clone()
-                    .ok_or("the restored database has no endpoint yet")?;
-                (endpoint.host, endpoint.port, self.tls.clone())
-            }
-        };
-        Ok(Target {
-            engine,
-            host,
-            port,
-            user,
-            password: Secret::new(password),
-            database,
-            tls,
-        })
-    }
-
     /// The restore failed: record it, then the drill is cleaned up.
     async fn record_failed_restore(
         &self,
-        drill: &Drill,
+        drill: &Restoration,
         now: DateTime<Utc>,
         progress: &mut DrillReport,
         run: &mut Run<'_>,
@@ -1249,7 +1196,7 @@ impl VerifyFunction {
     async fn clean_up(
         &self,
         rds: &Rds,
-        drill: &Drill,
+        drill: &Restoration,
         now: DateTime<Utc>,
         progress: &mut DrillReport,
         run: &mut Run<'_>,
@@ -1262,9 +1209,12 @@ impl VerifyFunction {
         // The credentials first: the drill database is deleted only once its secret is gone. The other way round,
         // a secret whose deletion failed after its database went would be left behind: no later run finds a
         // drill to clean up (a database RDS deletes is gone within minutes).
-        let secret = self.secrets.delete(&drill_secret_name(&drill.id)).await;
+        let secret = self
+            .secrets
+            .delete(&drill.purpose.secret_name(&drill.id))
+            .await;
         let deleted = match &secret {
-            Ok(()) => Some(rds.delete_drill(drill.resource.kind, &drill.id).await),
+            Ok(()) => Some(rds.delete_restored(drill.resource.kind, &drill.id).await),
             Err(_) => None,
         };
         // The result is on record whatever happened, before any error goes on.
@@ -1359,129 +1309,9 @@ impl VerifyFunction {
     }
 }
 
-/// Status given to an Aurora drill found without its instance (see [`drills_in`]): the restore is not finished
-/// until the instance is asked for again.
-const INSTANCE_MISSING: &str = "instance-missing";
-
-/// The drills among `databases` (Aurora drill members are handled through their cluster).
-fn drills_in(databases: &[Database]) -> Vec<Drill> {
-    databases
-        .iter()
-        .filter(|db| db.cluster.is_none())
-        .filter_map(|db| {
-            let mut drill = Drill::from_resource(db)?;
-            if db.kind == DatabaseKind::Cluster {
-                // A cluster is ready when its instance is.
-                let member = databases
-                    .iter()
-                    .find(|m| m.cluster.as_deref() == Some(db.identifier.as_str()));
-                drill.resource.status = match member {
-                    Some(m) if db.status == "available" => m.status.clone(),
-                    Some(_) => db.status.clone(),
-                    // Only a cluster being made or ready gets its instance asked for again; one being deleted
-                    // (cleaned up, swept) or in any other state is left to finish.
-                    None if drill.phase != Phase::CleaningUp
-                        && matches!(db.status.as_str(), "creating" | "available") =>
-                    {
-                        INSTANCE_MISSING.into()
-                    }
-                    None => db.status.clone(),
-                };
-            }
-            Some(drill)
-        })
-        .collect()
-}
-
-/// Whether the checks failed because of the drill's infrastructure rather than the recovery point: no connection
-/// (refused, timed out, TLS, authentication), or every failed check timed out or lost its connection. Any check
-/// that failed with an answer from a connected database blames the recovery point.
-fn failure_class(results: &[CheckResult]) -> FailureClass {
-    let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.passed).collect();
-    let infrastructure = |r: &&CheckResult| {
-        r.name == CONNECTIVITY
-            || r.actual.starts_with(checks::NOT_RUN_NO_CONNECTION)
-            || r.actual.starts_with("not run: connection lost")
-            || r.actual.starts_with("error: timed out")
-    };
-    if failed.iter().any(|r| r.name == CONNECTIVITY) || failed.iter().all(infrastructure) {
-        FailureClass::Infrastructure
-    } else {
-        FailureClass::Snapshot
-    }
-}
-
-/// Whether RDS refused to start a drill for a reason that asking again will not change (its settings: an
-/// instance class the engine does not offer, a subnet group or security group that does not fit, a permission).
-fn is_refusal(error: &AwsError) -> bool {
-    /// Service errors that pass by themselves.
-    const TRANSIENT: [&str; 6] = [
-        "InternalFailure",
-        "ServiceUnavailable",
-        "InsufficientDBInstanceCapacity",
-        "InsufficientDBInstanceCapacityFault",
-        "InvalidDBSnapshotState",
-        "InvalidDBSnapshotStateFault",
-    ];
-    match error {
-        AwsError::AccessDenied { .. } => true,
-        AwsError::Service { code, .. } => !TRANSIENT.contains(&code.as_str()),
-        AwsError::Throttled { .. } | AwsError::Unreachable { .. } => false,
-    }
-}
-
-/// The ARN of resource `id` of `kind` (`cluster`, `db`) in the partition, region and account of `arn`.
-fn sibling_arn(arn: &str, kind: &str, id: &str) -> String {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", partition, service, region, account, ..] => {
-            format!("arn:{partition}:{service}:{region}:{account}:{kind}:{id}")
-        }
-        _ => String::new(),
-    }
-}
-
 /// Overdue drills are alerted by the first scheduled run of each UTC day (the schedule runs every 30 minutes).
 fn in_daily_alert_window(now: DateTime<Utc>) -> bool {
     now.time() < chrono::NaiveTime::from_hms_opt(0, 30, 0).unwrap_or_default()
-}
-
-/// The failed checks as `name: expected …, actual …`.
-fn failures(results: &[CheckResult]) -> String {
-    results
-        .iter()
-        .filter(|r| !r.passed)
-        .map(|r| format!("{}: expected {}, actual {}", r.name, r.expected, r.actual))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl EndpointOverride {
-    /// The override from `LIFEBOAT_TEST_DRILL_POSTGRES` and `LIFEBOAT_TEST_DRILL_MYSQL` (`host:port`), if either is
-    /// set; the other defaults to the engine's port on 127.0.0.1.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
-        let parse = |name: &str| -> Result<Option<(String, u16)>, String> {
-            let Some(value) = var(name).filter(|v| !v.trim().is_empty()) else {
-                return Ok(None);
-            };
-            let (host, port) = value
-                .rsplit_once(':')
-                .ok_or(format!("{name} = `{value}`: expected host:port"))?;
-            let port = port
-                .parse()
-                .map_err(|_| format!("{name} = `{value}`: the port is not a number"))?;
-            Ok(Some((host.to_string(), port)))
-        };
-        let postgres = parse("LIFEBOAT_TEST_DRILL_POSTGRES")?;
-        let mysql = parse("LIFEBOAT_TEST_DRILL_MYSQL")?;
-        if postgres.is_none() && mysql.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(Self {
-            postgres: postgres.unwrap_or(("127.0.0.1".into(), 5432)),
-            mysql: mysql.unwrap_or(("127.0.0.1".into(), 3306)),
-        }))
-    }
 }
 
 fn rfc3339(time: DateTime<Utc>) -> String {
@@ -1505,10 +1335,24 @@ mod tests {
             cluster: None,
             endpoint: None,
             master_username: None,
-            tags: [(
-                lifeboat::tags::DRILL.to_string(),
-                "lbdrill-billing-1a2b3c4d".to_string(),
-            )]
+            tags: [
+                (
+                    lifeboat::tags::DRILL.to_string(),
+                    "lbdrill-billing-1a2b3c4d".to_string(),
+                ),
+                (
+                    lifeboat::tags::MANAGED.to_string(),
+                    lifeboat::tags::TRUE.to_string(),
+                ),
+                (
+                    lifeboat::tags::DEPLOYMENT.to_string(),
+                    "lifeboat".to_string(),
+                ),
+                (
+                    lifeboat::tags::HOME_REGION.to_string(),
+                    "us-east-1".to_string(),
+                ),
+            ]
             .into(),
         }
     }
@@ -1521,7 +1365,8 @@ mod tests {
             ("deleting", false),
             ("failed", false),
         ] {
-            let drills = drills_in(&[drill_cluster(status)]);
+            let deployment = lifeboat::ownership::Deployment::new("lifeboat", "us-east-1").unwrap();
+            let drills = restorations_in(&[drill_cluster(status)], &deployment);
             assert_eq!(
                 drills[0].resource.status == INSTANCE_MISSING,
                 asks,

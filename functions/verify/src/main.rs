@@ -8,8 +8,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
 use lifeboat::aws::secrets::Secrets;
+use lifeboat::checks::TlsMode;
 use lifeboat::services::Services;
-use lifeboat_verify::checks::TlsMode;
 use lifeboat_verify::{EndpointOverride, VerifyFunction};
 
 /// Bound on connecting to a restored database and on each check's query.

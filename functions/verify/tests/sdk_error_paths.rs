@@ -510,7 +510,7 @@ async fn an_unreachable_drill_is_infrastructure_retried_then_given_up_without_bl
     assert_eq!(drill.step, "checks-retried", "{report:#?}");
     assert_eq!(
         drill.failure_class,
-        Some(lifeboat::drill::FailureClass::Infrastructure)
+        Some(lifeboat::restore::FailureClass::Infrastructure)
     );
     assert_eq!((drill.attempt, drill.passed), (Some(1), None));
     assert!(!drill.checks[0].passed && drill.checks[0].name == "connectivity");

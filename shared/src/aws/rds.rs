@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 use super::AwsError;
 use crate::copy::PlannedCopy;
 use crate::model::{Database, DatabaseKind, Endpoint, Snapshot};
-use crate::policy::Verification;
 use crate::tags;
 
 /// Engines that DescribeDBInstances/DescribeDBClusters also return but that are not RDS databases.
@@ -860,117 +859,438 @@ impl Rds {
     }
 }
 
-/// A temporary database to restore for a restore drill.
-pub struct DrillRestore<'a> {
-    /// Identifier of the temporary instance or cluster (the drill identifier).
+/// What a restore restores from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreSource<'a> {
+    /// A manual snapshot (or copy) in this region: its identifier.
+    Snapshot(&'a str),
+    /// The source database's automated backups and transaction logs, in this region: its identifier, and the time
+    /// (`None`: the latest restorable time).
+    PointInTime {
+        /// The source instance or cluster.
+        database: &'a str,
+        /// The time to restore to.
+        time: Option<DateTime<Utc>>,
+    },
+    /// Automated backups replicated into this region from a DB instance elsewhere: their ARN, and the time.
+    ReplicatedBackup {
+        /// ARN of the replicated automated backup (`DBInstanceAutomatedBackupsArn`).
+        arn: &'a str,
+        /// The time to restore to.
+        time: Option<DateTime<Utc>>,
+    },
+}
+
+/// A database to restore: always private, without deletion protection or Multi-AZ, tagged.
+pub struct RestoreSpec<'a> {
+    /// Identifier of the new instance or cluster.
     pub id: &'a str,
-    /// The snapshot to restore.
-    pub snapshot: &'a Snapshot,
+    /// The tag key that marks it (with `id` as value): what proves a clash of names is this very restore.
+    pub marker: &'a str,
+    /// Instance or cluster.
+    pub kind: DatabaseKind,
+    /// What to restore.
+    pub source: RestoreSource<'a>,
     /// Engine of the source database (required to restore an Aurora cluster).
     pub engine: &'a str,
-    /// Instance classes (`instance_class` for instances, `cluster_instance_class` for the Aurora drill's
-    /// member) from the policy.
-    pub verification: &'a Verification,
-    /// DB subnet group in this region (the policy's, or its `regions` entry for a DR region).
+    /// Instance class of the instance (or of the Aurora cluster's one member).
+    pub instance_class: &'a str,
+    /// DB subnet group in this region.
     pub subnet_group: &'a str,
-    /// Security groups in this region (never empty: the policy requires them).
+    /// VPC security groups in this region (never empty: the default security group is never used).
     pub security_groups: &'a [String],
-    /// Tags of the temporary resources.
+    /// DB parameter group (instances) or DB cluster parameter group (clusters); the engine default when `None`.
+    pub parameter_group: Option<&'a str>,
+    /// Option group (instances); the snapshot's or default when `None`.
+    pub option_group: Option<&'a str>,
+    /// Tags of the new resources.
     pub tags: &'a [(String, String)],
 }
 
+/// The source database's settings a restore takes over where they exist in the target region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceSettings {
+    /// Its instance class (a cluster: its first member's).
+    pub instance_class: Option<String>,
+    /// Its DB parameter group (instance) or DB cluster parameter group (cluster).
+    pub parameter_group: Option<String>,
+    /// Its option group (instances).
+    pub option_group: Option<String>,
+    /// Start of its point-in-time restore window (clusters; instances: from their automated backups).
+    pub earliest_restorable: Option<DateTime<Utc>>,
+    /// End of its point-in-time restore window.
+    pub latest_restorable: Option<DateTime<Utc>>,
+}
+
+fn sdk_time(time: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs(time.timestamp())
+}
+
+fn chrono_time(time: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    time.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+/// Restores: the one restore engine's calls ([`crate::restore::engine`]).
 impl Rds {
-    /// Restore `restore.snapshot` (a snapshot in this adapter's region) into a temporary database: private, without deletion protection, Multi-AZ or
-    /// automated backups, tagged as a drill. Aurora: a cluster plus one instance (`<id>-1`). A restore that
-    /// exists already counts as done.
-    pub async fn restore_for_drill(&self, restore: &DrillRestore<'_>) -> Result<(), AwsError> {
-        let tags: Vec<Tag> = restore
+    /// Restore `spec`: a private database without deletion protection, Multi-AZ or automated backups, tagged
+    /// `spec.tags`. Aurora: a cluster plus one instance ([`cluster_member`]). A restore that exists already
+    /// (answer lost, request retried) counts as done.
+    pub async fn restore(&self, spec: &RestoreSpec<'_>) -> Result<(), AwsError> {
+        let tags: Vec<Tag> = spec
             .tags
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
-        let v = restore.verification;
-        let groups =
-            (!restore.security_groups.is_empty()).then(|| restore.security_groups.to_vec());
-        match restore.snapshot.kind {
+        let groups = (!spec.security_groups.is_empty()).then(|| spec.security_groups.to_vec());
+        match spec.kind {
             DatabaseKind::Instance => {
-                let result = self
-                    .client
-                    .restore_db_instance_from_db_snapshot()
-                    .db_instance_identifier(restore.id)
-                    .db_snapshot_identifier(&restore.snapshot.identifier)
-                    .db_instance_class(&v.instance_class)
-                    .db_subnet_group_name(restore.subnet_group)
-                    .set_vpc_security_group_ids(groups)
-                    .publicly_accessible(false)
-                    .deletion_protection(false)
-                    .multi_az(false)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(err)
-                        if err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_db_instance_already_exists_fault()) =>
-                    {
-                        Ok(())
+                let result = match spec.source {
+                    RestoreSource::Snapshot(snapshot) => self
+                        .client
+                        .restore_db_instance_from_db_snapshot()
+                        .db_instance_identifier(spec.id)
+                        .db_snapshot_identifier(snapshot)
+                        .db_instance_class(spec.instance_class)
+                        .db_subnet_group_name(spec.subnet_group)
+                        .set_vpc_security_group_ids(groups)
+                        .set_db_parameter_group_name(spec.parameter_group.map(str::to_string))
+                        .set_option_group_name(spec.option_group.map(str::to_string))
+                        .publicly_accessible(false)
+                        .deletion_protection(false)
+                        .multi_az(false)
+                        .set_tags(Some(tags))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| {
+                            let exists = e
+                                .as_service_error()
+                                .is_some_and(|e| e.is_db_instance_already_exists_fault());
+                            (
+                                exists,
+                                AwsError::from_sdk(
+                                    "rds:RestoreDBInstanceFromDBSnapshot",
+                                    &self.region,
+                                    &e,
+                                ),
+                            )
+                        }),
+                    RestoreSource::PointInTime { .. } | RestoreSource::ReplicatedBackup { .. } => {
+                        let (database, arn, time) = match spec.source {
+                            RestoreSource::PointInTime { database, time } => {
+                                (Some(database), None, time)
+                            }
+                            RestoreSource::ReplicatedBackup { arn, time } => {
+                                (None, Some(arn), time)
+                            }
+                            RestoreSource::Snapshot(_) => (None, None, None),
+                        };
+                        self.client
+                            .restore_db_instance_to_point_in_time()
+                            .target_db_instance_identifier(spec.id)
+                            .set_source_db_instance_identifier(database.map(str::to_string))
+                            .set_source_db_instance_automated_backups_arn(arn.map(str::to_string))
+                            .set_restore_time(time.map(sdk_time))
+                            .use_latest_restorable_time(time.is_none())
+                            .db_instance_class(spec.instance_class)
+                            .db_subnet_group_name(spec.subnet_group)
+                            .set_vpc_security_group_ids(groups)
+                            .set_db_parameter_group_name(spec.parameter_group.map(str::to_string))
+                            .set_option_group_name(spec.option_group.map(str::to_string))
+                            .publicly_accessible(false)
+                            .deletion_protection(false)
+                            .multi_az(false)
+                            .set_tags(Some(tags))
+                            .send()
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| {
+                                let exists = e
+                                    .as_service_error()
+                                    .is_some_and(|e| e.is_db_instance_already_exists_fault());
+                                (
+                                    exists,
+                                    AwsError::from_sdk(
+                                        "rds:RestoreDBInstanceToPointInTime",
+                                        &self.region,
+                                        &e,
+                                    ),
+                                )
+                            })
                     }
-                    Err(err) => Err(AwsError::from_sdk(
-                        "rds:RestoreDBInstanceFromDBSnapshot",
-                        &self.region,
-                        &err,
-                    )),
+                };
+                match result {
+                    Ok(()) | Err((true, _)) => Ok(()),
+                    Err((false, error)) => Err(error),
                 }
             }
             DatabaseKind::Cluster => {
-                let result = self
-                    .client
-                    .restore_db_cluster_from_snapshot()
-                    .db_cluster_identifier(restore.id)
-                    .snapshot_identifier(&restore.snapshot.identifier)
-                    .engine(restore.engine)
-                    .db_subnet_group_name(restore.subnet_group)
-                    .set_vpc_security_group_ids(groups)
-                    .deletion_protection(false)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await;
+                let result = match spec.source {
+                    RestoreSource::Snapshot(snapshot) => self
+                        .client
+                        .restore_db_cluster_from_snapshot()
+                        .db_cluster_identifier(spec.id)
+                        .snapshot_identifier(snapshot)
+                        .engine(spec.engine)
+                        .db_subnet_group_name(spec.subnet_group)
+                        .set_vpc_security_group_ids(groups)
+                        .set_db_cluster_parameter_group_name(
+                            spec.parameter_group.map(str::to_string),
+                        )
+                        .deletion_protection(false)
+                        .set_tags(Some(tags))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| {
+                            let exists = e
+                                .as_service_error()
+                                .is_some_and(|e| e.is_db_cluster_already_exists_fault());
+                            (
+                                exists,
+                                AwsError::from_sdk(
+                                    "rds:RestoreDBClusterFromSnapshot",
+                                    &self.region,
+                                    &e,
+                                ),
+                            )
+                        }),
+                    RestoreSource::PointInTime { database, time } => self
+                        .client
+                        .restore_db_cluster_to_point_in_time()
+                        .db_cluster_identifier(spec.id)
+                        .source_db_cluster_identifier(database)
+                        .set_restore_to_time(time.map(sdk_time))
+                        .use_latest_restorable_time(time.is_none())
+                        .db_subnet_group_name(spec.subnet_group)
+                        .set_vpc_security_group_ids(groups)
+                        .set_db_cluster_parameter_group_name(
+                            spec.parameter_group.map(str::to_string),
+                        )
+                        .deletion_protection(false)
+                        .set_tags(Some(tags))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| {
+                            let exists = e
+                                .as_service_error()
+                                .is_some_and(|e| e.is_db_cluster_already_exists_fault());
+                            (
+                                exists,
+                                AwsError::from_sdk(
+                                    "rds:RestoreDBClusterToPointInTime",
+                                    &self.region,
+                                    &e,
+                                ),
+                            )
+                        }),
+                    RestoreSource::ReplicatedBackup { .. } => {
+                        return Err(AwsError::Service {
+                            operation: "rds:RestoreDBClusterToPointInTime".into(),
+                            region: self.region.clone(),
+                            code: "InvalidParameterCombination".into(),
+                            message: "Aurora clusters have no replicated automated backups: restore a copy in \
+                                      that region"
+                                .into(),
+                        });
+                    }
+                };
                 match result {
-                    Ok(_) => {}
-                    Err(err)
-                        if err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_db_cluster_already_exists_fault()) => {}
-                    Err(err) => {
-                        let error = AwsError::from_sdk(
-                            "rds:RestoreDBClusterFromSnapshot",
-                            &self.region,
-                            &err,
-                        );
-                        // The SDK's retry of a restore whose answer was lost may be answered with an error
-                        // although the first attempt restored the cluster (moto answers with a clash of its
-                        // automated backup's name, not DBClusterAlreadyExistsFault): a cluster of this drill's
-                        // identifier, tagged as this drill, is the restore done.
-                        if !self.is_drill_cluster(restore.id).await {
+                    Ok(()) | Err((true, _)) => {}
+                    // The SDK's retry of a restore whose answer was lost may be answered with an error although
+                    // the first attempt restored the cluster (moto answers with a clash of its automated backup's
+                    // name, not DBClusterAlreadyExistsFault): a cluster of this identifier, tagged as this very
+                    // restore, is the restore done.
+                    Err((false, error)) => {
+                        if !self.is_restored_cluster(spec.id, spec.marker).await {
                             return Err(error);
                         }
                     }
                 }
-                self.create_drill_member(
-                    restore.id,
-                    restore.engine,
-                    &v.cluster_instance_class,
-                    restore.tags,
-                )
-                .await
+                self.create_cluster_member(spec.id, spec.engine, spec.instance_class, spec.tags)
+                    .await
             }
         }
     }
 
-    /// Whether the DB cluster `id` exists and is tagged as drill `id` (an answer that cannot be had counts as no).
-    async fn is_drill_cluster(&self, id: &str) -> bool {
+    /// The settings of the source database `id` a restore takes over, and its point-in-time window.
+    pub async fn source_settings(
+        &self,
+        kind: DatabaseKind,
+        id: &str,
+    ) -> Result<SourceSettings, AwsError> {
+        match kind {
+            DatabaseKind::Instance => {
+                let out = self
+                    .client
+                    .describe_db_instances()
+                    .db_instance_identifier(id)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("rds:DescribeDBInstances", &self.region, &e))?;
+                let Some(db) = out.db_instances().first() else {
+                    return Ok(SourceSettings::default());
+                };
+                // The start of an instance's window is only on its automated backups; unknown when unreadable.
+                let earliest = self
+                    .client
+                    .describe_db_instance_automated_backups()
+                    .db_instance_identifier(id)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|out| {
+                        out.db_instance_automated_backups()
+                            .iter()
+                            .filter_map(|b| chrono_time(b.restore_window()?.earliest_time()))
+                            .min()
+                    });
+                Ok(SourceSettings {
+                    instance_class: db.db_instance_class().map(str::to_string),
+                    parameter_group: db
+                        .db_parameter_groups()
+                        .first()
+                        .and_then(|g| g.db_parameter_group_name())
+                        .map(str::to_string),
+                    option_group: db
+                        .option_group_memberships()
+                        .first()
+                        .and_then(|g| g.option_group_name())
+                        .map(str::to_string),
+                    earliest_restorable: earliest,
+                    latest_restorable: chrono_time(db.latest_restorable_time()),
+                })
+            }
+            DatabaseKind::Cluster => {
+                let out = self
+                    .client
+                    .describe_db_clusters()
+                    .db_cluster_identifier(id)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("rds:DescribeDBClusters", &self.region, &e))?;
+                let Some(cluster) = out.db_clusters().first() else {
+                    return Ok(SourceSettings::default());
+                };
+                Ok(SourceSettings {
+                    instance_class: None,
+                    parameter_group: cluster.db_cluster_parameter_group().map(str::to_string),
+                    option_group: None,
+                    earliest_restorable: chrono_time(cluster.earliest_restorable_time()),
+                    latest_restorable: chrono_time(cluster.latest_restorable_time()),
+                })
+            }
+        }
+    }
+
+    /// Whether the parameter group (`cluster`: DB cluster parameter group) `name` exists in this region.
+    pub async fn parameter_group_exists(
+        &self,
+        kind: DatabaseKind,
+        name: &str,
+    ) -> Result<bool, AwsError> {
+        match kind {
+            DatabaseKind::Instance => match self
+                .client
+                .describe_db_parameter_groups()
+                .db_parameter_group_name(name)
+                .send()
+                .await
+            {
+                Ok(out) => Ok(!out.db_parameter_groups().is_empty()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_db_parameter_group_not_found_fault()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(AwsError::from_sdk(
+                    "rds:DescribeDBParameterGroups",
+                    &self.region,
+                    &e,
+                )),
+            },
+            DatabaseKind::Cluster => match self
+                .client
+                .describe_db_cluster_parameter_groups()
+                .db_cluster_parameter_group_name(name)
+                .send()
+                .await
+            {
+                Ok(out) => Ok(!out.db_cluster_parameter_groups().is_empty()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_db_parameter_group_not_found_fault()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(AwsError::from_sdk(
+                    "rds:DescribeDBClusterParameterGroups",
+                    &self.region,
+                    &e,
+                )),
+            },
+        }
+    }
+
+    /// Whether the option group `name` exists in this region.
+    pub async fn option_group_exists(&self, name: &str) -> Result<bool, AwsError> {
+        match self
+            .client
+            .describe_option_groups()
+            .option_group_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(!out.option_groups_list().is_empty()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_option_group_not_found_fault()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(AwsError::from_sdk(
+                "rds:DescribeOptionGroups",
+                &self.region,
+                &e,
+            )),
+        }
+    }
+
+    /// The replicated automated backup in this region of the DB instance `source_arn` (another region's): its ARN
+    /// and restore window.
+    pub async fn replicated_backup_of(
+        &self,
+        source_arn: &str,
+    ) -> Result<Option<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)>, AwsError> {
+        let mut pages = self
+            .client
+            .describe_db_instance_automated_backups()
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let backup = item.map_err(|e| {
+                AwsError::from_sdk("rds:DescribeDBInstanceAutomatedBackups", &self.region, &e)
+            })?;
+            if backup.db_instance_arn() == Some(source_arn) {
+                let window = backup.restore_window();
+                return Ok(Some((
+                    backup
+                        .db_instance_automated_backups_arn()
+                        .unwrap_or_default()
+                        .to_string(),
+                    chrono_time(window.and_then(|w| w.earliest_time())),
+                    chrono_time(window.and_then(|w| w.latest_time())),
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the DB cluster `id` exists and carries `marker` = `id` (an answer that cannot be had counts as no).
+    async fn is_restored_cluster(&self, id: &str, marker: &str) -> bool {
         self.client
             .describe_db_clusters()
             .db_cluster_identifier(id)
@@ -980,7 +1300,7 @@ impl Rds {
                 out.db_clusters().iter().any(|c| {
                     c.tag_list()
                         .iter()
-                        .any(|t| t.key() == Some(tags::DRILL) && t.value() == Some(id))
+                        .any(|t| t.key() == Some(marker) && t.value() == Some(id))
                 })
             })
     }
@@ -989,7 +1309,7 @@ impl Rds {
     /// of `engine`: the second half of an Aurora drill's restore, asked for again when a drill cluster is found
     /// without it (the run that restored the cluster never heard back, or could not create it). An instance that
     /// exists already counts as done.
-    pub async fn create_drill_member(
+    pub async fn create_cluster_member(
         &self,
         id: &str,
         engine: &str,
@@ -1003,7 +1323,7 @@ impl Rds {
         let result = self
             .client
             .create_db_instance()
-            .db_instance_identifier(drill_member(id))
+            .db_instance_identifier(cluster_member(id))
             .db_cluster_identifier(id)
             .engine(engine)
             .db_instance_class(instance_class)
@@ -1029,7 +1349,7 @@ impl Rds {
     }
 
     /// Give the temporary database drill-only credentials (and, for an instance, switch automated backups off).
-    pub async fn secure_drill(
+    pub async fn set_master_password(
         &self,
         kind: DatabaseKind,
         id: &str,
@@ -1064,7 +1384,7 @@ impl Rds {
     /// `available` or RDS lists the master password among its pending modifications (DescribeDBInstances /
     /// DescribeDBClusters `PendingModifiedValues`; Aurora: the cluster's, and its member must be available too);
     /// `None` once the drill credentials are in effect. A database that is not found is reported as such.
-    pub async fn drill_credentials_pending(
+    pub async fn credentials_pending(
         &self,
         kind: DatabaseKind,
         id: &str,
@@ -1150,7 +1470,7 @@ impl Rds {
                 {
                     return Ok(Some(format!("{id} has the master password change pending")));
                 }
-                describe_instance(drill_member(id)).await
+                describe_instance(cluster_member(id)).await
             }
         }
     }
@@ -1174,10 +1494,10 @@ impl Rds {
     /// Delete a drill's temporary database without a final snapshot (Aurora: its instance, then the cluster once
     /// the instance is gone). Already gone or already being deleted counts as done; returns whether the drill's
     /// resources are all gone.
-    pub async fn delete_drill(&self, kind: DatabaseKind, id: &str) -> Result<bool, AwsError> {
+    pub async fn delete_restored(&self, kind: DatabaseKind, id: &str) -> Result<bool, AwsError> {
         let instance = match kind {
             DatabaseKind::Instance => id.to_string(),
-            DatabaseKind::Cluster => drill_member(id),
+            DatabaseKind::Cluster => cluster_member(id),
         };
         let result = self
             .client
@@ -1253,7 +1573,7 @@ pub const READ_BACK_ATTEMPTS: u32 = 3;
 const READ_BACK_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Identifier of the instance inside an Aurora drill cluster.
-pub fn drill_member(cluster_id: &str) -> String {
+pub fn cluster_member(cluster_id: &str) -> String {
     format!("{cluster_id}-1")
 }
 

@@ -15,11 +15,6 @@ pub struct Secrets {
     region: String,
 }
 
-/// Name of the secret holding the credentials of drill `drill_id`.
-pub fn drill_secret_name(drill_id: &str) -> String {
-    format!("lifeboat/drill/{drill_id}")
-}
-
 impl Secrets {
     /// Secrets Manager through `client`, configured for `region`.
     pub fn new(client: Client, region: impl Into<String>) -> Self {

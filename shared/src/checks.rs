@@ -2,7 +2,7 @@
 //!
 //! The verify function restores the newest recovery point into a temporary private instance, sets a drill-only
 //! master password on it, and then calls [`run_checks`] with the checks of the plan's
-//! [`Verification`](lifeboat::policy::Verification). Every check reports its name, what was expected, what was
+//! [`Verification`](crate::policy::Verification). Every check reports its name, what was expected, what was
 //! found, whether it passed and how long it took; nothing is ever silently dropped:
 //!
 //! | check | name | expected | actual |
@@ -69,8 +69,8 @@ use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::policy::Check;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
-use lifeboat::policy::Check;
 use mysql_async::prelude::Queryable;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -440,6 +440,55 @@ impl DrillChecks {
     pub fn get(&self, name: &str) -> Option<&CheckResult> {
         self.results.iter().find(|r| r.name == name)
     }
+}
+
+/// Test-only: connect the checks to these servers instead of the restored database's endpoint, without TLS (the
+/// emulator's databases have no real endpoint). Never set in production: functions read it only from
+/// `LIFEBOAT_TEST_DRILL_POSTGRES` / `LIFEBOAT_TEST_DRILL_MYSQL` (`host:port`), which the template never sets.
+#[derive(Debug, Clone)]
+pub struct EndpointOverride {
+    /// Where PostgreSQL-family checks connect.
+    pub postgres: (String, u16),
+    /// Where MySQL-family checks connect.
+    pub mysql: (String, u16),
+}
+
+impl EndpointOverride {
+    /// The override from `LIFEBOAT_TEST_DRILL_POSTGRES` and `LIFEBOAT_TEST_DRILL_MYSQL` (`host:port`), if either is
+    /// set; the other defaults to the engine's port on 127.0.0.1.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let parse = |name: &str| -> Result<Option<(String, u16)>, String> {
+            let Some(value) = var(name).filter(|v| !v.trim().is_empty()) else {
+                return Ok(None);
+            };
+            let (host, port) = value
+                .rsplit_once(':')
+                .ok_or(format!("{name} = `{value}`: expected host:port"))?;
+            let port = port
+                .parse()
+                .map_err(|_| format!("{name} = `{value}`: the port is not a number"))?;
+            Ok(Some((host.to_string(), port)))
+        };
+        let postgres = parse("LIFEBOAT_TEST_DRILL_POSTGRES")?;
+        let mysql = parse("LIFEBOAT_TEST_DRILL_MYSQL")?;
+        if postgres.is_none() && mysql.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            postgres: postgres.unwrap_or(("127.0.0.1".into(), 5432)),
+            mysql: mysql.unwrap_or(("127.0.0.1".into(), 3306)),
+        }))
+    }
+}
+
+/// The failed checks as `name: expected …, actual …`.
+pub fn failures(results: &[CheckResult]) -> String {
+    results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("{}: expected {}, actual {}", r.name, r.expected, r.actual))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The name a check reports under.
