@@ -3,7 +3,8 @@
 //!
 //! - [`command`]: the command line and the request each action sends;
 //! - [`time`]: the times a person may type (`restore --at`);
-//! - [`invoke`]: Lambda and STS, in AWS or the local DR run, and every failure in words one can act on.
+//! - [`invoke`]: Lambda and STS, in AWS or the local DR run, and every failure in words one can act on;
+//! - [`render`]: the answers as tables, generically (no function's types: they grow fields).
 //!
 //! It never links the functions' library: their payloads and answers are its only contract with them.
 
@@ -11,6 +12,7 @@
 
 pub mod command;
 pub mod invoke;
+pub mod render;
 pub mod time;
 
 use serde_json::Value;
