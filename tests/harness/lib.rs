@@ -877,7 +877,7 @@ pub async fn seed_postgres(rows: i64, newest: DateTime<Utc>) -> String {
         .await
         .expect("create database");
     client
-        .batch_execute("DO $$ BEGIN CREATE ROLE lifeboat LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        .batch_execute("DO $$ BEGIN CREATE ROLE lifeboat LOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$")
         .await
         .expect("drill role");
     let (db, connection) = tokio_postgres::connect(

@@ -653,7 +653,7 @@ async fn drill_role_on_local_postgres() -> Outcome<()> {
     tokio::spawn(connection);
     client
         .batch_execute(
-            "DO $$ BEGIN CREATE ROLE lifeboat LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+            "DO $$ BEGIN CREATE ROLE lifeboat LOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
         )
         .await?;
     Ok(())

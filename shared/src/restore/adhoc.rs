@@ -409,19 +409,26 @@ pub fn plan(inputs: &Inputs<'_>) -> Result<Plan, String> {
     })
 }
 
-/// `<database>-restore-<YYYYMMDD>-<HHMM>` of the data's time, cut to fit an identifier (63 characters).
+/// Every ad-hoc restore's identifier starts with this: the restore function's IAM role may create, change and
+/// delete only databases so named (and tagged as its restores), never an existing production database.
+pub const TARGET_PREFIX: &str = "lbrestore-";
+
+/// `lbrestore-<database>-<YYYYMMDD>-<HHMM>` of the data's time, cut to fit an identifier (63 characters).
 pub fn default_target(database: &str, time: DateTime<Utc>) -> String {
-    let suffix = format!("-restore-{}", time.format("%Y%m%d-%H%M"));
-    let cut: String = database.chars().take(63 - suffix.len()).collect();
-    format!("{}{suffix}", cut.trim_end_matches('-'))
+    let suffix = format!("-{}", time.format("%Y%m%d-%H%M"));
+    let cut: String = database
+        .chars()
+        .take(63 - suffix.len() - TARGET_PREFIX.len())
+        .collect();
+    format!("{TARGET_PREFIX}{}{suffix}", cut.trim_end_matches('-'))
 }
 
-/// Whether `id` is a valid DB instance and cluster identifier: 1 to 63 letters, digits and hyphens, starting with
-/// a letter, without two hyphens in a row or a hyphen at the end.
+/// Whether `id` can name an ad-hoc restore: a valid DB instance and cluster identifier (at most 63 letters,
+/// digits and hyphens, without two hyphens in a row or a hyphen at the end) that starts with [`TARGET_PREFIX`].
 pub fn validate_identifier(id: &str) -> Result<(), String> {
-    let valid = !id.is_empty()
-        && id.len() <= 63
-        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+    let valid = id.len() <= 63
+        && id.len() > TARGET_PREFIX.len()
+        && id.starts_with(TARGET_PREFIX)
         && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !id.contains("--")
         && !id.ends_with('-');
@@ -429,8 +436,9 @@ pub fn validate_identifier(id: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{id}` is not a valid DB identifier: 1 to 63 letters, digits and hyphens, starting with a letter, \
-             without `--` or a hyphen at the end"
+            "`{id}` cannot name a restore: it must start with `{TARGET_PREFIX}` (the only names the restore \
+             function may create and delete) and be at most 63 letters, digits and hyphens, without `--` or a \
+             hyphen at the end"
         ))
     }
 }
