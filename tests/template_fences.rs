@@ -590,11 +590,15 @@ fn tags_on_existing_resources_are_limited_to_explicit_safe_keys() {
     for (kinds, needed) in [
         (
             [":db:lbdrill-*", ":cluster:lbdrill-*"],
-            ["lifeboat:drill-phase", "lifeboat:drill-available-at"],
+            &["lifeboat:drill-phase", "lifeboat:drill-available-at"][..],
         ),
         (
             [":snapshot:lifeboat-*", ":cluster-snapshot:lifeboat-*"],
-            ["lifeboat:verified-at", "lifeboat:verify-result"],
+            &[
+                "lifeboat:verified-at",
+                "lifeboat:verify-result",
+                "lifeboat:restore-seconds",
+            ][..],
         ),
     ] {
         for kind in kinds {
@@ -615,7 +619,7 @@ fn tags_on_existing_resources_are_limited_to_explicit_safe_keys() {
          cluster:lbdrill-*, Null aws:ResourceTag/lifeboat:drill = \"true\"): restores could not tag them"
     );
     // What the restore function writes on its existing restores must stay allowed, on instances and clusters.
-    for kind in [":db:*", ":cluster:*"] {
+    for kind in [":db:lbrestore-*", ":cluster:lbrestore-*"] {
         for key in RESTORE_EXISTING_KEYS {
             assert!(
                 restore_keys_on.iter().any(|(resources, keys)| {
@@ -891,8 +895,30 @@ fn restored_databases_are_created_modified_snapshotted_and_deleted_only_with_res
                 );
             }
         }
-        for action in EXISTING_DATABASE_ACTIONS {
+        for action in EXISTING_DATABASE_ACTIONS
+            .iter()
+            .copied()
+            .chain(["rds:AddTagsToResource"])
+        {
             if !statement.covers(action) {
+                continue;
+            }
+            // By name too: tags alone cannot tell a database being restored from an existing one without
+            // Lifeboat tags, so only lbrestore-* databases may be changed, snapshotted, deleted or tagged.
+            for resource in statement
+                .resources()
+                .iter()
+                .filter(|r| may_name_database(r))
+            {
+                assert!(
+                    resource.ends_with(":db:lbrestore-*")
+                        || resource.ends_with(":cluster:lbrestore-*"),
+                    "{}: {action} on {resource}: the restore role may change, snapshot, delete or tag only \
+                     lbrestore-* databases",
+                    statement.place
+                );
+            }
+            if action == "rds:AddTagsToResource" {
                 continue;
             }
             seen.push(action);
