@@ -87,7 +87,7 @@ pub fn due_drills_in(
     let mut overdue = Vec::new();
     for db in databases
         .iter()
-        .filter(|db| db.cluster.is_none() && !db.tags.contains_key(tags::DRILL))
+        .filter(|db| db.cluster.is_none() && !crate::restore::is_restored(db))
     {
         let Some(verification) = policy
             .plan_for(db)

@@ -147,7 +147,7 @@ pub fn due_identifiers(
 ) -> Vec<(DatabaseKind, String)> {
     databases
         .iter()
-        .filter(|db| db.cluster.is_none() && !db.tags.contains_key(tags::DRILL))
+        .filter(|db| db.cluster.is_none() && !crate::restore::is_restored(db))
         .filter_map(|db| {
             let due = Due::of(policy, db, at)?;
             Some((1..=MAX_ATTEMPTS).map(move |n| (db.kind, due.identifier(db, n))))
@@ -215,7 +215,7 @@ fn plan_scheduled(
     let mut plan = SnapshotPlan::default();
     let selected = databases
         .iter()
-        .filter(|db| db.cluster.is_none() && !db.tags.contains_key(tags::DRILL));
+        .filter(|db| db.cluster.is_none() && !crate::restore::is_restored(db));
     for db in selected {
         let Some(due) = Due::of(policy, db, now) else {
             continue;
@@ -344,7 +344,7 @@ fn plan_manual(
             .iter()
             .filter(|db| {
                 db.cluster.is_none()
-                    && !db.tags.contains_key(tags::DRILL)
+                    && !crate::restore::is_restored(db)
                     && policy.plan_for(db).is_some()
             })
             .collect()
@@ -1009,7 +1009,7 @@ mod tests {
     }
 
     #[test]
-    fn drill_databases_are_never_snapshotted() {
+    fn restored_databases_drills_and_adhoc_restores_are_never_snapshotted() {
         let mut drill = db(
             "lbdrill-booking-1234",
             DatabaseKind::Instance,
@@ -1019,10 +1019,21 @@ mod tests {
         drill
             .tags
             .insert(tags::DRILL.into(), "lbdrill-booking-1234".into());
+        // An ad-hoc restore may carry the source's selection tags (a point-in-time restore copies them in some
+        // engines' tooling): it is still never backed up as a source.
+        let mut adhoc = db(
+            "lbrestore-booking-20261120-1345",
+            DatabaseKind::Instance,
+            "available",
+            &[("backup", "lifeboat")],
+        );
+        adhoc
+            .tags
+            .insert(tags::RESTORE.into(), "lbrestore-booking-20261120-1345".into());
         let plan = plan_snapshots(
             &policy(),
             &deployment(),
-            &[drill],
+            &[drill, adhoc],
             &scheduled("2026-11-22T02:00:00Z"),
             &[],
         )
