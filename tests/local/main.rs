@@ -461,7 +461,193 @@ async fn run() -> Outcome<()> {
         html.len()
     );
     screenshot(saved);
+
+    incident(&sandbox).await
+}
+
+/// Step 13: an incident, handled with the operator CLI (`lifeboat --local`, which invokes the served functions):
+/// a deploy deletes rows of a table; the operator plans and starts a point-in-time restore to the minute before,
+/// waits for the one "ready" message, reads the missing rows from the restored database, and the restore expires
+/// (final snapshot, then deleted).
+///
+/// The emulator restores no data: the restored instance's endpoint maps to the local PostgreSQL server (the test
+/// endpoint override every restored database of the local run gets), where this driver keeps an as-of copy of the
+/// table taken before the damage, standing in for what RDS would restore.
+async fn incident(sandbox: &Sandbox) -> Outcome<()> {
+    heading(
+        "Step 13: incident INC-481: a deploy deletes bookings; the on-call restores the minute before with the CLI",
+    );
+    let (admin, connection) = tokio_postgres::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+        tokio_postgres::NoTls,
+    )
+    .await?;
+    tokio::spawn(connection);
+    admin
+        .batch_execute(
+            "DROP DATABASE IF EXISTS lifeboat_incident; DROP DATABASE IF EXISTS lifeboat_incident_asof; \
+             CREATE DATABASE lifeboat_incident OWNER lifeboat",
+        )
+        .await?;
+    let (app, connection) = tokio_postgres::connect(
+        "host=127.0.0.1 port=5432 user=lifeboat dbname=lifeboat_incident",
+        tokio_postgres::NoTls,
+    )
+    .await?;
+    tokio::spawn(connection);
+    app.batch_execute(
+        "CREATE TABLE bookings (id int PRIMARY KEY, guest text NOT NULL, night date NOT NULL); \
+         INSERT INTO bookings SELECT n, 'guest-' || n, date '2026-12-01' + (n % 30) FROM generate_series(1, 500) n",
+    )
+    .await?;
+    // What RDS would restore for the minute before the damage: the table as it was.
+    admin
+        .batch_execute("CREATE DATABASE lifeboat_incident_asof TEMPLATE lifeboat_incident OWNER lifeboat")
+        .await?;
+    let damaged_at = Utc::now();
+    let deleted = app
+        .execute("DELETE FROM bookings WHERE night >= date '2026-12-20'", &[])
+        .await?;
+    let restore_to = (damaged_at - Duration::minutes(1)).format("%Y-%m-%d %H:%M").to_string();
+    println!(
+        "  {} a deploy ran DELETE FROM bookings WHERE night >= '2026-12-20': {deleted} of 500 rows gone from booking-db",
+        damaged_at.format("%H:%M:%S")
+    );
+
+    println!("\n  $ lifeboat --local restore booking-db --at \"{restore_to}\" --plan");
+    cli(&["restore", "booking-db", "--at", &restore_to, "--plan"])?;
+    println!(
+        "\n  $ lifeboat --local restore booking-db --at \"{restore_to}\" --reason \"INC-481 deleted bookings\" \
+         --expires-in 2m"
+    );
+    cli(&[
+        "restore",
+        "booking-db",
+        "--at",
+        &restore_to,
+        "--reason",
+        "INC-481 deleted bookings",
+        "--expires-in",
+        "2m",
+    ])?;
+    let alerts_before = sandbox.notifications().await.len();
+    let mut ready = None;
+    for _ in 0..4 {
+        println!("\n  $ lifeboat --local --json restores   (the 5-minute schedule and RDS events do this in AWS)");
+        let answer: Value = serde_json::from_str(&cli_json(&["restores"])?)?;
+        for restore in answer["restores"].as_array().into_iter().flatten() {
+            println!(
+                "  {}  {}  step: {}",
+                restore["target"].as_str().unwrap_or_default(),
+                restore["recovery_point"].as_str().unwrap_or_default(),
+                restore["step"].as_str().unwrap_or_default()
+            );
+            if restore["step"] == "ready" {
+                ready = Some(restore.clone());
+            }
+        }
+        if ready.is_some() {
+            break;
+        }
+    }
+    let ready = ready.ok_or("the restore did not become ready in four runs")?;
+    for (subject, body) in sandbox.notifications().await.iter().skip(alerts_before) {
+        println!("  message to the on-call: {subject}\n{}", indent(body));
+    }
+    let target = ready["target"].as_str().unwrap_or_default().to_string();
+    let secret = ready["secret"].as_str().unwrap_or_default().to_string();
+    let password = sandbox
+        .secret(&secret)
+        .await
+        .ok_or_else(|| format!("secret {secret} not found"))?;
+    // Through the test endpoint mapping: the restored instance's address is the local PostgreSQL server.
+    let (restored, connection) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port=5432 user=lifeboat password={password} dbname=lifeboat_incident_asof"
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await?;
+    tokio::spawn(connection);
+    let rows: i64 = restored
+        .query_one("SELECT count(*) FROM bookings", &[])
+        .await?
+        .get(0);
+    let missing: i64 = restored
+        .query_one("SELECT count(*) FROM bookings WHERE night >= date '2026-12-20'", &[])
+        .await?
+        .get(0);
+    let live: i64 = app.query_one("SELECT count(*) FROM bookings", &[]).await?.get(0);
+    println!(
+        "  restored {target} answers: {rows} bookings (booking-db now has {live}); the {missing} deleted rows are \
+         there to copy back (credentials from secret {secret})"
+    );
+
+    let expires: chrono::DateTime<Utc> = ready["expires_at"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()?;
+    let wait = (expires - Utc::now()).num_seconds().max(0) + 2;
+    println!("\n  (waiting {wait} s for the restore's expiry)");
+    tokio::time::sleep(std::time::Duration::from_secs(wait as u64)).await;
+    for _ in 0..2 {
+        println!("\n  $ lifeboat --local restores");
+        cli(&["restores"])?;
+    }
+    let left = sandbox.databases_named("lbrestore-").await;
+    let finals: Vec<String> = sandbox
+        .instance_snapshots(&target)
+        .await
+        .into_keys()
+        .collect();
+    println!(
+        "  restored databases left: {}; final snapshot kept: {}",
+        if left.is_empty() { "none".to_string() } else { left.join(", ") },
+        finals.join(", ")
+    );
+    admin
+        .batch_execute("DROP DATABASE IF EXISTS lifeboat_incident_asof")
+        .await?;
     Ok(())
+}
+
+/// Run the operator CLI against the served functions (`--local`), printing what it prints.
+fn cli(args: &[&str]) -> Outcome<()> {
+    let output = cli_command(args).output()?;
+    println!("{}", indent(&String::from_utf8_lossy(&output.stdout)));
+    if !output.status.success() {
+        return Err(format!(
+            "lifeboat {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Run the operator CLI with `--json`; returns its answer.
+fn cli_json(args: &[&str]) -> Outcome<String> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let output = cli_command(&all).output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "lifeboat {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// `lifeboat --local <args>`: the binary `scripts/dr-run` names in `LIFEBOAT_CLI`.
+fn cli_command(args: &[&str]) -> Command {
+    let binary = std::env::var("LIFEBOAT_CLI").unwrap_or_else(|_| "lifeboat".into());
+    let mut command = Command::new(binary);
+    command.arg("--local").args(args);
+    command
 }
 
 /// The monitor's answer: status, totals, the RPO table, what it announced, where the reports are, its run errors.
