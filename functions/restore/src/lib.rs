@@ -460,14 +460,24 @@ impl RestoreFunction {
                 .map(|db| db.identifier)
                 .collect()
         };
-        // The source's groups where they exist in the target region (in its own region they do).
-        let parameter_group = match &source.parameter_group {
+        // The source's groups where they exist in the target region (in its own region they do). RDS's default
+        // groups (`default.postgres16`, `default:postgres-16`) are left to RDS, which picks the defaults of the
+        // recovery point's engine version: the source's may be of another major version by now.
+        let parameter_group = match source
+            .parameter_group
+            .as_ref()
+            .filter(|g| !g.starts_with("default."))
+        {
             Some(group) if primary || rds.parameter_group_exists(database.kind, group).await? => {
                 Some(group.clone())
             }
             _ => None,
         };
-        let option_group = match &source.option_group {
+        let option_group = match source
+            .option_group
+            .as_ref()
+            .filter(|g| !g.starts_with("default:"))
+        {
             Some(group) if primary || rds.option_group_exists(group).await? => Some(group.clone()),
             _ => None,
         };
