@@ -30,8 +30,10 @@ use lifeboat::ledger::{Ledger, LedgerRecord, RunRecord};
 use lifeboat::notify::Notifier;
 use lifeboat::ownership::Deployment;
 use lifeboat::policy::Policy;
+use lifeboat::restore::engine::CheckSettings;
 use lifeboat::services::Services;
 use lifeboat_copy::CopyFunction;
+use lifeboat_restore::RestoreFunction;
 use lifeboat_retention::RetentionFunction;
 use lifeboat_snapshot::SnapshotFunction;
 use lifeboat_verify::checks::TlsMode;
@@ -634,6 +636,34 @@ impl Sandbox {
                 postgres: ("127.0.0.1".into(), postgres_port),
                 mysql: ("127.0.0.1".into(), 3306),
             }),
+        }
+    }
+
+    /// The real restore function wired to this sandbox and the DR regions `dr_regions`, "as of" `now`, its checks
+    /// connecting to the local PostgreSQL (at `postgres_port`) and MariaDB servers.
+    pub async fn restore_function(
+        &self,
+        policy_yaml: &str,
+        now: DateTime<Utc>,
+        dr_regions: &[&str],
+        postgres_port: u16,
+    ) -> RestoreFunction {
+        RestoreFunction {
+            services: self.services(policy_yaml, now),
+            primary: self.primary_adapter(),
+            dr_regions: dr_adapters_at(&self.endpoint, dr_regions).await,
+            secrets: Secrets::new(
+                aws_sdk_secretsmanager::Client::new(&self.config),
+                &self.region,
+            ),
+            checks: CheckSettings {
+                tls: TlsMode::Disable,
+                timeout: std::time::Duration::from_secs(5),
+                endpoint_override: Some(EndpointOverride {
+                    postgres: ("127.0.0.1".into(), postgres_port),
+                    mysql: ("127.0.0.1".into(), 3306),
+                }),
+            },
         }
     }
 

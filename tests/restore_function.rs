@@ -1,0 +1,317 @@
+//! The real restore handler against moto server (every restore is available at once there), its checks pointed
+//! (test-only endpoint override) at the local PostgreSQL server, which the tests seed: a named snapshot restored,
+//! secured, checked and announced once; the newest recovery point and a point in time; a copy in a DR region with
+//! that region's network; a dry run that changes nothing; expiry (notice, final snapshot, deletion) and `keep`; and
+//! bad input, each rejected saying what is possible, with nothing made.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use lifeboat::ledger::{LedgerRecord, Phase};
+use lifeboat::lambda::HandlerError;
+use lifeboat::report::ItemStatus;
+use lifeboat::restore::adhoc::Source;
+use lifeboat_integration_tests::{Sandbox, context, seed_postgres};
+use lifeboat_restore::RestoreReport;
+use serde_json::{Value, json};
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("timestamp")
+}
+
+/// The snapshot time of the history the tests build.
+const SNAPSHOT_TIME: &str = "2026-11-22T02:00:00Z";
+
+/// The snapshot the snapshot function takes of `booking-db` at [`SNAPSHOT_TIME`].
+const SNAPSHOT: &str = "lifeboat-booking-db-2026-11-22-0200";
+
+/// Who asks, as the CLI sends it.
+const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/oncall/alice";
+
+const SELECTED: [(&str, &str); 1] = [("lifeboat:backup", "true")];
+
+/// A policy whose plan restores into the subnet group `lifeboat-restores` and the security group `sg-0restores`,
+/// its checks reading `database` on the local PostgreSQL server.
+fn policy(database: &str) -> String {
+    format!(
+        r#"
+version: 1
+name: restore-test
+plans:
+  - name: production
+    select: {{tags: {{"lifeboat:backup": "true"}}}}
+    retention: {{keep_daily: 30}}
+    verification:
+      every: 7d
+      instance_class: db.t3.micro
+      subnet_group: lifeboat-restores
+      security_groups: [sg-0restores]
+      database_name: {database}
+      checks:
+        - {{kind: tables_present, tables: [bookings]}}
+        - {{kind: min_rows, table: bookings, at_least: 3}}
+        - {{kind: freshness, table: bookings, column: created_at, tolerance: 24h}}
+    objectives: {{rpo: 1h, rto: 4h}}
+"#
+    )
+}
+
+/// Run the restore function "as of" `now` with the DR regions `dr`.
+async fn invoke(
+    sandbox: &Sandbox,
+    policy: &str,
+    now: DateTime<Utc>,
+    dr: &[&str],
+    payload: Value,
+) -> Result<RestoreReport, HandlerError> {
+    sandbox
+        .restore_function(policy, now, dr, 5432)
+        .await
+        .handle(payload, &context(&format!("restore-{now}")))
+        .await
+}
+
+/// [`invoke`] that must succeed.
+async fn run(
+    sandbox: &Sandbox,
+    policy: &str,
+    now: DateTime<Utc>,
+    dr: &[&str],
+    payload: Value,
+) -> RestoreReport {
+    invoke(sandbox, policy, now, dr, payload.clone())
+        .await
+        .unwrap_or_else(|e| panic!("restore run {payload} at {now}: {e}"))
+}
+
+/// A sandbox with `booking-db` (PostgreSQL, selected by the plan), the restore subnet group and one snapshot by the
+/// real snapshot function at [`SNAPSHOT_TIME`].
+async fn fleet(region: &str, policy: &str) -> Sandbox {
+    let sandbox = Sandbox::new(region).await;
+    sandbox.drill_subnet_group("lifeboat-restores").await;
+    sandbox
+        .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
+        .await;
+    sandbox.snapshot_history(policy, [at(SNAPSHOT_TIME)]).await;
+    sandbox
+}
+
+/// The DB instance `id` in `rds`'s region, as RDS describes it.
+async fn instance(rds: &aws_sdk_rds::Client, id: &str) -> aws_sdk_rds::types::DbInstance {
+    rds.describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe {id}: {e:?}"))
+        .db_instances()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("no instance {id}"))
+}
+
+fn tags_of(db: &aws_sdk_rds::types::DbInstance) -> BTreeMap<String, String> {
+    db.tag_list()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The restore function's ledger records of `action`.
+async fn records(sandbox: &Sandbox, action: &str) -> Vec<LedgerRecord> {
+    sandbox
+        .ledger_records()
+        .await
+        .into_iter()
+        .filter(|r| r.function == "restore" && r.action == action)
+        .collect()
+}
+
+/// The notifications whose subject starts with `prefix`.
+async fn notifications(sandbox: &Sandbox, prefix: &str) -> Vec<(String, String)> {
+    sandbox
+        .notifications()
+        .await
+        .into_iter()
+        .filter(|(subject, _)| subject.starts_with(prefix))
+        .collect()
+}
+
+fn restore_request(snapshot: &str) -> Value {
+    json!({
+        "action": "restore",
+        "database": "booking-db",
+        "snapshot": snapshot,
+        "reason": "INC-481 compare bookings",
+        "requested_by": ALICE,
+        "expires_in": "48h",
+    })
+}
+
+#[tokio::test]
+async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_checked_and_announced_once() {
+    let database = seed_postgres(10, at(SNAPSHOT_TIME) - Duration::minutes(5)).await;
+    let policy = policy(&database);
+    let sandbox = fleet("eu-west-3", &policy).await;
+    let target = "lbrestore-booking-db-20261122-0200";
+
+    // 09:00 the operator asks; moto restores at once, so the same run already sets the credentials.
+    let started = run(
+        &sandbox,
+        &policy,
+        at("2026-11-22T09:00:00Z"),
+        &[],
+        restore_request(SNAPSHOT),
+    )
+    .await;
+    let plan = started.plan.clone().expect("the plan is returned");
+    assert!(!started.dry_run);
+    assert_eq!(plan.target, target, "derived from the source and the data's time");
+    assert_eq!(
+        plan.source,
+        Source::Snapshot {
+            identifier: SNAPSHOT.into(),
+            arn: format!("arn:aws:rds:eu-west-3:123456789012:snapshot:{SNAPSHOT}"),
+            time: at(SNAPSHOT_TIME),
+        }
+    );
+    assert_eq!((plan.gap_seconds, plan.age_seconds), (0, 7 * 3600));
+    assert_eq!(plan.expires_at, at("2026-11-24T09:00:00Z"));
+    let start = started
+        .results
+        .iter()
+        .find(|r| r.action == "start-restore")
+        .unwrap_or_else(|| panic!("{started:#?}"));
+    assert_eq!(
+        (start.status, start.resource.as_deref()),
+        (ItemStatus::Done, Some(target))
+    );
+    assert_eq!(started.restores.len(), 1, "{started:#?}");
+    assert_eq!(started.restores[0].step, "credentials-set", "{started:#?}");
+
+    let db = instance(&sandbox.rds, target).await;
+    assert_ne!(db.publicly_accessible(), Some(true), "restores are private");
+    assert_eq!(
+        db.db_subnet_group().and_then(|g| g.db_subnet_group_name()),
+        Some("lifeboat-restores")
+    );
+    let groups: Vec<&str> = db
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .collect();
+    assert_eq!(groups, ["sg-0restores"]);
+    let tags = tags_of(&db);
+    for (key, value) in [
+        ("lifeboat:restore", target),
+        ("lifeboat:reason", "INC-481 compare bookings"),
+        ("lifeboat:requested-by", ALICE),
+        ("lifeboat:expires-at", "2026-11-24T09:00:00Z"),
+        ("lifeboat:deployment", "lifeboat"),
+        ("lifeboat:home-region", "eu-west-3"),
+        ("lifeboat:source", "booking-db"),
+        ("lifeboat:restore-snapshot", SNAPSHOT),
+        ("lifeboat:restore-snapshot-time", SNAPSHOT_TIME),
+        ("lifeboat:restore-started-at", "2026-11-22T09:00:00Z"),
+        ("lifeboat:restore-phase", "securing"),
+    ] {
+        assert_eq!(tags.get(key).map(String::as_str), Some(value), "{key}: {tags:#?}");
+    }
+    assert!(
+        !tags.keys().any(|k| k.starts_with("lifeboat:drill")),
+        "an ad-hoc restore is no drill: {tags:#?}"
+    );
+    let secret_name = format!("lifeboat/restore/{target}");
+    let password = sandbox.secret(&secret_name).await.expect("credentials set");
+    assert!(password.len() >= 32, "a password of its own");
+
+    let [start_record] = &records(&sandbox, "start-restore").await[..] else {
+        panic!("one start-restore record");
+    };
+    assert_eq!(start_record.phase, Phase::Result);
+    assert_eq!(start_record.outcome.as_deref(), Some("ok"));
+    assert_eq!(start_record.resource, target);
+    assert_eq!(start_record.database, "booking-db");
+    assert_eq!(start_record.details["requested_by"], ALICE);
+    assert_eq!(start_record.details["reason"], "INC-481 compare bookings");
+    assert_eq!(start_record.details["plan"]["target"], target);
+    assert!(
+        start_record.reason.contains(ALICE),
+        "{}",
+        start_record.reason
+    );
+
+    // 09:20 credentials in effect: the plan's checks run against the real database, one message says it is ready.
+    let ready = run(
+        &sandbox,
+        &policy,
+        at("2026-11-22T09:20:00Z"),
+        &[],
+        json!({"action": "restore"}),
+    )
+    .await;
+    let progress = &ready.restores[0];
+    assert_eq!(progress.step, "ready", "{ready:#?}");
+    assert_eq!(progress.restore_seconds, Some(0), "available when first seen");
+    let names: Vec<(&str, bool)> = progress
+        .checks
+        .iter()
+        .map(|c| (c.name.as_str(), c.passed))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("connectivity", true),
+            ("tables_present", true),
+            ("min_rows:bookings", true),
+            ("freshness:bookings.created_at", true)
+        ],
+        "{ready:#?}"
+    );
+    assert_eq!(ready.counts.failed, 0, "{ready:#?}");
+    let endpoint = progress.endpoint.clone().expect("an endpoint");
+    let announced = notifications(&sandbox, "Lifeboat restore ready").await;
+    let [(subject, body)] = &announced[..] else {
+        panic!("one ready message: {announced:#?}");
+    };
+    assert_eq!(
+        subject,
+        &format!("Lifeboat restore ready: {target} (booking-db as of {SNAPSHOT_TIME})")
+    );
+    assert!(body.contains(&format!("Endpoint: {endpoint}")), "{body}");
+    assert!(body.contains(&format!("secret {secret_name}")), "{body}");
+    assert!(body.contains(&format!("Recovery point: {SNAPSHOT}")), "{body}");
+    assert!(body.contains("4 check(s) passed"), "{body}");
+    assert!(body.contains("Expires: 2026-11-24T09:00:00Z"), "{body}");
+    assert!(!body.contains(&password), "credentials never reach the message");
+    let tags = tags_of(&instance(&sandbox.rds, target).await);
+    assert_eq!(tags["lifeboat:restore-phase"], "ready");
+    assert_eq!(tags["lifeboat:restore-notified"], "ready");
+    let [ready_record] = &records(&sandbox, "restore-ready").await[..] else {
+        panic!("one restore-ready record");
+    };
+    assert_eq!(ready_record.details["checks"].as_array().map(Vec::len), Some(4));
+
+    // 09:25 and 10:00: nothing more to say.
+    for now in ["2026-11-22T09:25:00Z", "2026-11-22T10:00:00Z"] {
+        let later = run(&sandbox, &policy, at(now), &[], json!({"action": "restore"})).await;
+        assert_eq!(later.restores[0].step, "ready", "{later:#?}");
+        assert!(later.results.is_empty(), "{later:#?}");
+    }
+    assert_eq!(
+        sandbox.notifications().await.len(),
+        1,
+        "one message in all: {:#?}",
+        sandbox.notifications().await
+    );
+    assert_eq!(records(&sandbox, "restore-ready").await.len(), 1);
+    assert_eq!(
+        sandbox.databases_named("lbrestore-").await,
+        [target],
+        "the restore is kept until it expires"
+    );
+}
