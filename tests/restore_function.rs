@@ -315,3 +315,138 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
         "the restore is kept until it expires"
     );
 }
+
+/// Now, to the second (moto's latest restorable time is the real time, so point-in-time tests run near it).
+fn real_now() -> DateTime<Utc> {
+    DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now")
+}
+
+fn default_name(time: DateTime<Utc>) -> String {
+    format!("lbrestore-booking-db-{}", time.format("%Y%m%d-%H%M"))
+}
+
+#[tokio::test]
+async fn the_newest_recovery_point_and_a_point_in_time_restore_from_the_automated_backups() {
+    // moto's window: its latest restorable time is the real time, its earliest unknown. The handler runs two
+    // minutes ahead of it, so the newest recovery point is the window's end, a minute before the handler's now.
+    let requested = real_now() - Duration::minutes(20);
+    let database = seed_postgres(10, requested - Duration::minutes(5)).await;
+    let policy = policy(&database);
+    let sandbox = fleet("eu-north-1", &policy).await;
+
+    // Neither snapshot nor time: the newest recovery point, the latest restorable time (newer than the 02:00
+    // snapshot).
+    let before = real_now();
+    let now = before + Duration::minutes(2);
+    let newest = run(
+        &sandbox,
+        &policy,
+        now,
+        &[],
+        json!({"action": "restore", "database": "booking-db", "reason": "INC-9 newest",
+            "requested_by": ALICE}),
+    )
+    .await;
+    let after = real_now() + Duration::seconds(1);
+    let plan = newest.plan.clone().expect("plan");
+    let Source::PointInTime { time: latest } = plan.source else {
+        panic!("the latest restorable time: {plan:#?}");
+    };
+    assert!(before <= latest && latest <= after, "{latest} is moto's now");
+    assert_eq!(plan.requested_time, None);
+    assert_eq!(plan.gap_seconds, 0);
+    assert_eq!(plan.age_seconds, (now - latest).num_seconds());
+    assert_eq!(
+        plan.restorable_window.map(|w| (w.earliest, w.latest)),
+        Some((None, latest))
+    );
+    assert_eq!(plan.expires_at, now + Duration::hours(48), "48 hours by default");
+    let newest_target = default_name(latest);
+    assert_eq!(plan.target, newest_target);
+    let tags = tags_of(&instance(&sandbox.rds, &newest_target).await);
+    assert_eq!(tags["lifeboat:restore-snapshot"], "point-in-time");
+    assert_eq!(
+        tags["lifeboat:restore-snapshot-time"],
+        latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    assert!(!tags.contains_key("lifeboat:restore-snapshot-arn"), "{tags:#?}");
+
+    // A point in time inside the window: restored exactly to it (no gap), from the automated backups.
+    let pit = run(
+        &sandbox,
+        &policy,
+        now,
+        &[],
+        json!({"action": "restore", "database": "booking-db", "point_in_time": requested.to_rfc3339(),
+            "reason": "INC-9 the minute before", "requested_by": ALICE}),
+    )
+    .await;
+    let plan = pit.plan.clone().expect("plan");
+    assert_eq!(plan.source, Source::PointInTime { time: requested });
+    assert_eq!(plan.requested_time, Some(requested));
+    assert_eq!(
+        (plan.gap_seconds, plan.age_seconds),
+        (0, (now - requested).num_seconds())
+    );
+    let target = default_name(requested);
+    assert_eq!(plan.target, target);
+    let db = instance(&sandbox.rds, &target).await;
+    assert_eq!(
+        db.db_subnet_group().and_then(|g| g.db_subnet_group_name()),
+        Some("lifeboat-restores")
+    );
+    let groups: Vec<&str> = db
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .collect();
+    assert_eq!(groups, ["sg-0restores"]);
+    assert_ne!(db.publicly_accessible(), Some(true));
+    let tags = tags_of(&db);
+    assert_eq!(tags["lifeboat:restore-snapshot"], "point-in-time");
+    assert_eq!(
+        tags["lifeboat:restore-snapshot-time"],
+        requested.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    assert_eq!(tags["lifeboat:reason"], "INC-9 the minute before");
+    let mut targets = vec![newest_target.clone(), target.clone()];
+    targets.sort();
+    assert_eq!(sandbox.databases_named("lbrestore-").await, targets);
+    let starts = records(&sandbox, "start-restore").await;
+    assert_eq!(starts.len(), 2, "{starts:#?}");
+    assert!(starts.iter().all(|r| r.details["requested_by"] == ALICE));
+
+    // Both go on to ready; the checks measure freshness against the time restored to.
+    let ready = run(
+        &sandbox,
+        &policy,
+        now + Duration::minutes(5),
+        &[],
+        json!({"action": "restore"}),
+    )
+    .await;
+    let progress = ready
+        .restores
+        .iter()
+        .find(|r| r.target == target)
+        .unwrap_or_else(|| panic!("{ready:#?}"));
+    assert_eq!(
+        (progress.step.as_str(), progress.recovery_point.as_str()),
+        ("ready", "point-in-time"),
+        "{ready:#?}"
+    );
+    assert!(progress.checks.iter().all(|c| c.passed), "{ready:#?}");
+    let announced = notifications(&sandbox, "Lifeboat restore ready").await;
+    assert_eq!(announced.len(), 2, "one message per restore: {announced:#?}");
+    let (_, body) = announced
+        .iter()
+        .find(|(subject, _)| subject.contains(&target))
+        .expect("the point-in-time restore's message");
+    assert!(
+        body.contains(&format!(
+            "Recovery point: point-in-time (data as of {})",
+            requested.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )),
+        "{body}"
+    );
+}
