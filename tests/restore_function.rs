@@ -450,3 +450,152 @@ async fn the_newest_recovery_point_and_a_point_in_time_restore_from_the_automate
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_copy_in_the_dr_region_is_restored_there_with_that_regions_network_and_key() {
+    let (primary, dr) = ("ap-south-1", "ap-southeast-2");
+    let database = seed_postgres(10, at(SNAPSHOT_TIME) - Duration::minutes(5)).await;
+    let policy = policy(&database).replace(
+        "    verification:\n",
+        &format!(
+            "    copies:\n      - {{region: {dr}, kms_key_id: alias/lifeboat-dr, retain_days: 14}}\n    \
+             verification:\n      regions:\n        {dr}: {{subnet_group: lifeboat-dr-restores, \
+             security_groups: [sg-0drrestores]}}\n"
+        ),
+    );
+    let sandbox = Sandbox::new(primary).await;
+    let dr_rds = aws_sdk_rds::Client::new(
+        &lifeboat_integration_tests::sdk_config_at(&sandbox.endpoint, dr).await,
+    );
+    let dr_key = lifeboat_integration_tests::kms_key_in(dr, "alias/lifeboat-dr").await;
+    let primary_key = sandbox.kms_key().await;
+    sandbox
+        .instance("booking-db", &SELECTED, Some(&primary_key))
+        .await;
+    sandbox.drill_subnet_group("lifeboat-restores").await;
+    let dr_subnets = sandbox
+        .drill_subnet_group_in(dr, "lifeboat-dr-restores")
+        .await;
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+
+    // The real copy function copies the snapshot to the DR region, encrypted with the DR key.
+    let copied = sandbox
+        .copy_function(&policy, at("2026-11-22T02:05:00Z"), &[dr], 5)
+        .await
+        .handle(
+            lifeboat_integration_tests::event("copy/scheduled-hourly.json"),
+            &context("copy"),
+        )
+        .await
+        .expect("copy run");
+    assert_eq!(copied.counts.failed, 0, "{copied:#?}");
+    let copies = dr_rds
+        .describe_db_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .expect("DR snapshots");
+    let [copy] = copies.db_snapshots() else {
+        panic!("one copy in {dr}: {copies:#?}");
+    };
+    let copy_id = copy.db_snapshot_identifier().expect("copy id").to_string();
+    let copy_arn = copy.db_snapshot_arn().expect("copy ARN").to_string();
+
+    // The operator restores the newest recovery point in the DR region: the copy (no replicated backups there).
+    let now = at("2026-11-22T09:00:00Z");
+    let started = run(
+        &sandbox,
+        &policy,
+        now,
+        &[dr],
+        json!({"action": "restore", "database": "booking-db", "region": dr,
+            "reason": "INC-77 primary region down", "requested_by": ALICE, "expires_in": "3d"}),
+    )
+    .await;
+    let plan = started.plan.clone().expect("plan");
+    assert_eq!(plan.region, dr);
+    assert_eq!(
+        plan.source,
+        Source::Snapshot {
+            identifier: copy_id.clone(),
+            arn: copy_arn.clone(),
+            time: at(SNAPSHOT_TIME),
+        }
+    );
+    assert_eq!(plan.restorable_window, None, "no replicated backups in {dr}");
+    assert_eq!(
+        (plan.subnet_group.as_str(), plan.security_groups.as_slice()),
+        ("lifeboat-dr-restores", &["sg-0drrestores".to_string()][..])
+    );
+    assert_eq!(plan.expires_at, at("2026-11-25T09:00:00Z"));
+    let target = plan.target.clone();
+    assert_eq!(target, "lbrestore-booking-db-20261122-0200");
+    let db = instance(&dr_rds, &target).await;
+    assert!(
+        db.db_instance_arn()
+            .is_some_and(|a| a.contains(&format!(":{dr}:"))),
+        "{db:?}"
+    );
+    let subnet_group = db.db_subnet_group().expect("subnet group");
+    assert_eq!(
+        subnet_group.db_subnet_group_name(),
+        Some("lifeboat-dr-restores")
+    );
+    let mut subnets: Vec<&str> = subnet_group
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier())
+        .collect();
+    subnets.sort();
+    let mut expected: Vec<&str> = dr_subnets.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(subnets, expected, "the DR region's own subnets");
+    let groups: Vec<&str> = db
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .collect();
+    assert_eq!(groups, ["sg-0drrestores"]);
+    assert_eq!(db.kms_key_id(), Some(dr_key.as_str()), "the DR key: {db:?}");
+    assert_ne!(db.publicly_accessible(), Some(true));
+    let tags = tags_of(&db);
+    assert_eq!(tags["lifeboat:restore-snapshot"], copy_id);
+    assert_eq!(tags["lifeboat:restore-snapshot-arn"], copy_arn);
+    assert_eq!(tags["lifeboat:home-region"], primary);
+    assert!(
+        sandbox.databases_named("lbrestore-").await.is_empty(),
+        "nothing restored in the primary region"
+    );
+    let [start_record] = &records(&sandbox, "start-restore").await[..] else {
+        panic!("one start-restore record");
+    };
+    assert_eq!(start_record.region, dr);
+
+    // Advanced from the primary region: credentials in the home region's secret, checks, one message.
+    assert_eq!(started.restores[0].region, dr, "{started:#?}");
+    assert_eq!(started.restores[0].step, "credentials-set", "{started:#?}");
+    assert!(
+        sandbox
+            .secret(&format!("lifeboat/restore/{target}"))
+            .await
+            .is_some(),
+        "the secret lives in the home region"
+    );
+    let ready = run(
+        &sandbox,
+        &policy,
+        now + Duration::minutes(20),
+        &[dr],
+        json!({"action": "restore"}),
+    )
+    .await;
+    assert_eq!(ready.restores[0].step, "ready", "{ready:#?}");
+    assert!(ready.restores[0].checks.iter().all(|c| c.passed), "{ready:#?}");
+    let announced = notifications(&sandbox, "Lifeboat restore ready").await;
+    let [(_, body)] = &announced[..] else {
+        panic!("one ready message: {announced:#?}");
+    };
+    assert!(body.contains(&format!("Region: {dr}")), "{body}");
+    assert!(body.contains(&format!("Recovery point: {copy_id}")), "{body}");
+    assert!(body.contains(&format!("--region {primary}")), "{body}");
+}
