@@ -599,3 +599,248 @@ async fn a_copy_in_the_dr_region_is_restored_there_with_that_regions_network_and
     assert!(body.contains(&format!("Recovery point: {copy_id}")), "{body}");
     assert!(body.contains(&format!("--region {primary}")), "{body}");
 }
+
+#[tokio::test]
+async fn a_dry_run_returns_the_plan_and_changes_nothing() {
+    let policy = policy("unused");
+    let sandbox = Sandbox::new("sa-east-1").await;
+    sandbox.drill_subnet_group("lifeboat-restores").await;
+    sandbox
+        .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
+        .await;
+    sandbox
+        .snapshot_history(
+            &policy,
+            [at("2026-11-21T02:00:00Z"), at(SNAPSHOT_TIME)],
+        )
+        .await;
+    // Drills recorded how long each snapshot took to restore.
+    for (snapshot, seconds) in [
+        ("lifeboat-booking-db-2026-11-21-0200", "1800"),
+        (SNAPSHOT, "1200"),
+    ] {
+        sandbox
+            .rds
+            .add_tags_to_resource()
+            .resource_name(format!(
+                "arn:aws:rds:sa-east-1:123456789012:snapshot:{snapshot}"
+            ))
+            .tags(
+                aws_sdk_rds::types::Tag::builder()
+                    .key("lifeboat:restore-seconds")
+                    .value(seconds)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("tag the drilled snapshot");
+    }
+    let ledger_before = sandbox.ledger_objects().await.len();
+    let now = at("2026-11-22T09:00:00Z");
+    // No reason or requested_by: a dry run asks nothing of RDS.
+    let report = run(
+        &sandbox,
+        &policy,
+        now,
+        &[],
+        json!({"action": "restore", "database": "booking-db", "snapshot": "latest",
+            "target": "lbrestore-inc481", "expires_in": "24h", "plan": true}),
+    )
+    .await;
+    assert!(report.dry_run);
+    let plan = report.plan.clone().expect("the plan");
+    assert_eq!(plan.database, "booking-db");
+    assert_eq!(plan.kind, lifeboat::model::DatabaseKind::Instance);
+    assert_eq!(plan.region, "sa-east-1");
+    assert_eq!(
+        plan.source,
+        Source::Snapshot {
+            identifier: SNAPSHOT.into(),
+            arn: format!("arn:aws:rds:sa-east-1:123456789012:snapshot:{SNAPSHOT}"),
+            time: at(SNAPSHOT_TIME),
+        },
+        "`latest`: the newest snapshot"
+    );
+    assert_eq!(plan.target, "lbrestore-inc481");
+    assert_eq!((plan.age_seconds, plan.gap_seconds), (7 * 3600, 0));
+    assert_eq!(plan.instance_class, "db.t3.micro", "as large as the source");
+    assert_eq!(
+        (plan.subnet_group.as_str(), plan.security_groups.as_slice()),
+        ("lifeboat-restores", &["sg-0restores".to_string()][..])
+    );
+    assert_eq!(
+        (plan.parameter_group.as_deref(), plan.option_group.as_deref()),
+        (None, None),
+        "the source's groups are RDS's defaults: left to RDS"
+    );
+    assert_eq!(
+        plan.expected_restore_seconds,
+        Some(1800),
+        "the slowest of the recent drills"
+    );
+    assert!(
+        plan.restorable_window.is_some(),
+        "the source's point-in-time window is shown"
+    );
+    assert_eq!(plan.expires_at, at("2026-11-23T09:00:00Z"));
+    assert_eq!(plan.plan, "production");
+    let json = serde_json::to_value(&report).expect("report JSON");
+    assert_eq!(json["plan"]["source"]["type"], "snapshot");
+    assert_eq!(json["plan"]["expected_restore_seconds"], 1800);
+
+    assert!(report.restores.is_empty() && report.results.is_empty(), "{report:#?}");
+    assert!(sandbox.databases_named("lbrestore-").await.is_empty());
+    assert_eq!(
+        sandbox.ledger_objects().await.len(),
+        ledger_before,
+        "no ledger write"
+    );
+    assert!(sandbox.secret("lifeboat/restore/lbrestore-inc481").await.is_none());
+    assert!(sandbox.notifications().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
+    let database = seed_postgres(10, at(SNAPSHOT_TIME) - Duration::minutes(5)).await;
+    let policy = policy(&database);
+    let sandbox = fleet("ca-central-1", &policy).await;
+    let target = "lbrestore-inc481";
+    let final_snapshot = "lifeboat-lbrestore-inc481-final";
+    let secret = format!("lifeboat/restore/{target}");
+    let advance = json!({"action": "restore"});
+    let mut request = restore_request(SNAPSHOT);
+    request["target"] = json!(target);
+    run(&sandbox, &policy, at("2026-11-22T09:00:00Z"), &[], request).await;
+    let ready = run(&sandbox, &policy, at("2026-11-22T09:20:00Z"), &[], advance.clone()).await;
+    assert_eq!(ready.restores[0].step, "ready", "{ready:#?}");
+    assert_eq!(ready.restores[0].expires_at, "2026-11-24T09:00:00Z");
+
+    // More than a day before its expiry: nothing. Within a day: one notice, once.
+    let early = run(&sandbox, &policy, at("2026-11-23T08:59:00Z"), &[], advance.clone()).await;
+    assert_eq!(early.restores[0].step, "ready", "{early:#?}");
+    let expiry_notices = || notifications(&sandbox, "Lifeboat restore lbrestore-inc481 expires");
+    assert!(expiry_notices().await.is_empty());
+    let noticed = run(&sandbox, &policy, at("2026-11-23T09:30:00Z"), &[], advance.clone()).await;
+    assert_eq!(noticed.restores[0].step, "expiry-announced", "{noticed:#?}");
+    let notices = expiry_notices().await;
+    let [(subject, body)] = &notices[..] else {
+        panic!("one expiry notice: {notices:#?}");
+    };
+    assert_eq!(
+        subject,
+        "Lifeboat restore lbrestore-inc481 expires 2026-11-24T09:00:00Z"
+    );
+    assert!(body.contains(final_snapshot), "{body}");
+    assert!(body.contains("lifeboat keep lbrestore-inc481"), "{body}");
+    let again = run(&sandbox, &policy, at("2026-11-23T10:00:00Z"), &[], advance.clone()).await;
+    assert_eq!(again.restores[0].step, "ready", "{again:#?}");
+    assert_eq!(expiry_notices().await.len(), 1, "the notice is sent once");
+
+    // `keep` extends its life and resets the notice.
+    let kept = run(
+        &sandbox,
+        &policy,
+        at("2026-11-23T12:00:00Z"),
+        &[],
+        json!({"action": "restore", "target": target, "keep": true, "expires_in": "72h",
+            "requested_by": ALICE}),
+    )
+    .await;
+    let keep = kept
+        .results
+        .iter()
+        .find(|r| r.action == "keep-restore")
+        .unwrap_or_else(|| panic!("{kept:#?}"));
+    assert_eq!(keep.status, ItemStatus::Done);
+    assert_eq!(
+        keep.detail.as_deref(),
+        Some("kept until 2026-11-26T12:00:00Z (was 2026-11-24T09:00:00Z)")
+    );
+    let tags = tags_of(&instance(&sandbox.rds, target).await);
+    assert_eq!(tags["lifeboat:expires-at"], "2026-11-26T12:00:00Z");
+    assert_eq!(tags["lifeboat:restore-notified"], "ready", "the expiry notice is reset");
+    let [keep_record] = &records(&sandbox, "keep-restore").await[..] else {
+        panic!("one keep-restore record");
+    };
+    assert_eq!(keep_record.details["requested_by"], ALICE);
+    assert_eq!(keep_record.details["was"], "2026-11-24T09:00:00Z");
+
+    // Past its first expiry it is kept; a day before the new one, a new notice.
+    let past = run(&sandbox, &policy, at("2026-11-24T09:30:00Z"), &[], advance.clone()).await;
+    assert_eq!(past.restores[0].step, "ready", "{past:#?}");
+    assert!(sandbox.instance_snapshots(target).await.is_empty());
+    run(&sandbox, &policy, at("2026-11-25T12:30:00Z"), &[], advance.clone()).await;
+    assert_eq!(expiry_notices().await.len(), 2, "kept, then noticed again");
+
+    // At expiry: the final snapshot first (managed, kept as a manual snapshot, its source the restore).
+    let retired = run(&sandbox, &policy, at("2026-11-26T12:00:00Z"), &[], advance.clone()).await;
+    assert_eq!(
+        retired.restores[0].step,
+        format!("final snapshot {final_snapshot} requested"),
+        "{retired:#?}"
+    );
+    let snapshots = sandbox.instance_snapshots(target).await;
+    let tags = snapshots
+        .get(final_snapshot)
+        .unwrap_or_else(|| panic!("the final snapshot: {snapshots:#?}"));
+    for (key, value) in [
+        ("lifeboat:managed", "true"),
+        ("lifeboat:deployment", "lifeboat"),
+        ("lifeboat:tier", "manual"),
+        ("lifeboat:source", target),
+        ("lifeboat:trigger", "restore-expiry"),
+        ("lifeboat:created-at", "2026-11-26T12:00:00Z"),
+        ("lifeboat:expires-at", "2027-02-24T12:00:00Z"),
+    ] {
+        assert_eq!(tags.get(key).map(String::as_str), Some(value), "{key}: {tags:#?}");
+    }
+    assert!(
+        tags["lifeboat:reason"].contains("INC-481 compare bookings"),
+        "{tags:#?}"
+    );
+    assert_eq!(
+        sandbox.databases_named("lbrestore-").await,
+        [target],
+        "not deleted before its final snapshot is available"
+    );
+    assert!(sandbox.secret(&secret).await.is_some());
+    let instance_tags = tags_of(&instance(&sandbox.rds, target).await);
+    assert_eq!(instance_tags["lifeboat:restore-phase"], "retiring");
+    assert_eq!(instance_tags["lifeboat:restore-final-snapshot"], final_snapshot);
+
+    // The final snapshot is available (at once in moto): the secret, then the database, are deleted.
+    let deleted = run(&sandbox, &policy, at("2026-11-26T12:05:00Z"), &[], advance.clone()).await;
+    assert_eq!(deleted.restores[0].step, "deleting", "{deleted:#?}");
+    let done = deleted
+        .results
+        .iter()
+        .find(|r| r.action == "delete-restore")
+        .unwrap_or_else(|| panic!("{deleted:#?}"));
+    assert_eq!(done.status, ItemStatus::Done);
+    assert_eq!(
+        done.detail.as_deref(),
+        Some("lbrestore-inc481 deleted after its final snapshot lifeboat-lbrestore-inc481-final")
+    );
+    assert!(sandbox.databases_named("lbrestore-").await.is_empty());
+    assert!(sandbox.secret(&secret).await.is_none(), "the credentials go with it");
+    assert!(
+        sandbox.instance_snapshots(target).await.contains_key(final_snapshot),
+        "the final snapshot stays"
+    );
+    let deletes = records(&sandbox, "delete-restore").await;
+    assert!(deletes.iter().any(|r| r.phase == Phase::Intent), "{deletes:#?}");
+    assert!(
+        deletes
+            .iter()
+            .any(|r| r.phase == Phase::Result && r.outcome.as_deref() == Some("ok")),
+        "{deletes:#?}"
+    );
+    let [final_record] = &records(&sandbox, "final-snapshot").await[..] else {
+        panic!("one final-snapshot record");
+    };
+    assert_eq!(final_record.details["snapshot"], final_snapshot);
+    let quiet = run(&sandbox, &policy, at("2026-11-26T12:10:00Z"), &[], advance).await;
+    assert!(quiet.restores.is_empty() && quiet.results.is_empty(), "{quiet:#?}");
+    // Ready once, the expiry noticed twice (before and after `keep`), nothing else.
+    assert_eq!(sandbox.notifications().await.len(), 3, "{:#?}", sandbox.notifications().await);
+}
