@@ -30,8 +30,8 @@ use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::model::DatabaseKind;
 use lifeboat::monitor::alerts::{self, AlertState, Announcements};
 use lifeboat::monitor::{
-    Assessment, CheckEvidence, DatabaseFacts, DrillEvidence, Inputs, QuotaHistory, QuotaSample,
-    QuotaUsage, RpoStatus, Severity, Storage, assess, human,
+    Assessment, CheckEvidence, CreatingSince, DatabaseFacts, DrillEvidence, Inputs, QuotaHistory,
+    QuotaSample, QuotaUsage, RpoStatus, Severity, Storage, assess, human,
 };
 use lifeboat::posture::{Report, Status, Totals};
 use lifeboat::services::Services;
@@ -87,6 +87,11 @@ pub struct MonitorState {
     /// The ledger has been read for drill results up to this time.
     #[serde(default)]
     pub drills_read_until: Option<DateTime<Utc>>,
+    /// When each snapshot still `creating` was first seen so (RDS times a snapshot only when it is done), for the
+    /// "backup too long" condition. Absent from the state of earlier versions: then every creating snapshot is
+    /// first seen by the next run.
+    #[serde(default)]
+    pub creating_since: CreatingSince,
 }
 
 /// One row of the RPO table: a database's best recovery source in one region.
@@ -278,6 +283,9 @@ impl MonitorFunction {
             }
         };
 
+        // How long the snapshots still creating have been so: RDS gives them no create time yet.
+        state.creating_since.observe(&snapshots, &unreadable, now);
+
         // Drill evidence: what the state holds, plus the results recorded since the last run.
         match self.read_drills(state.drills_read_until, now).await {
             Ok(found) => {
@@ -316,6 +324,7 @@ impl MonitorFunction {
             snapshots,
             unreadable_regions: unreadable,
             snapshot_progress,
+            creating_since: state.creating_since.clone(),
             drills: state.drills.clone(),
             quotas,
             replication_wanted: self.services.policy.replication_wanted(),
@@ -904,4 +913,33 @@ pub fn emit_metrics(assessment: &Assessment, run_errors: usize, now: DateTime<Ut
     metrics.put(&overall, "MonitorRuns", 1.0, Unit::Count);
     metrics.put(&overall, "MonitorRunErrors", run_errors as f64, Unit::Count);
     metrics.emit();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state the previous version wrote (no `creating_since`) still loads, as it was, with nothing seen
+    /// creating yet; the new field round-trips.
+    #[test]
+    fn a_state_written_before_creating_since_still_loads() {
+        let previous = r#"{"schema":1,"alerts":{"open":{}},"quota_history":{"samples":{"us-east-1/instance":[{"at":"2026-11-22T02:45:00Z","used":12}]}},"drills":[],"drills_read_until":"2026-11-22T02:45:00Z"}"#;
+        let state: MonitorState = serde_json::from_str(previous).expect("the previous state loads");
+        assert_eq!(state.schema, 1);
+        assert_eq!(
+            state.quota_history.of("us-east-1", DatabaseKind::Instance)[0].used,
+            12
+        );
+        assert_eq!(state.creating_since, CreatingSince::default());
+        let mut next = state.clone();
+        next.creating_since.snapshots.insert(
+            "arn:aws:rds:us-east-1:123456789012:snapshot:s".into(),
+            lifeboat::monitor::FirstSeenCreating {
+                region: "us-east-1".into(),
+                at: "2026-11-22T03:00:00Z".parse().unwrap(),
+            },
+        );
+        let json = serde_json::to_string(&next).unwrap();
+        assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), next);
+    }
 }

@@ -51,6 +51,9 @@ pub struct Inputs<'a> {
     pub unreadable_regions: BTreeMap<String, String>,
     /// Progress (0 to 100 per cent) of snapshots being created, by snapshot ARN (RDS's `PercentProgress`).
     pub snapshot_progress: BTreeMap<String, u32>,
+    /// When the monitor first saw each snapshot still `creating` (kept between runs): RDS gives a snapshot no
+    /// `SnapshotCreateTime` until it is done, so how long one has been creating is measured from there.
+    pub creating_since: CreatingSince,
     /// The newest restore-drill evidence of each database and region (older evidence may be given too; the
     /// newest counts).
     pub drills: Vec<DrillEvidence>,
@@ -199,6 +202,80 @@ impl QuotaHistory {
         samples.push(sample);
         samples.retain(|s| s.at >= sample.at - window && s.at <= sample.at);
         samples.sort_by_key(|s| s.at);
+    }
+}
+
+/// When the monitor first saw a snapshot `creating`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstSeenCreating {
+    /// The snapshot's region.
+    pub region: String,
+    /// The first run that saw it `creating`.
+    pub at: DateTime<Utc>,
+}
+
+/// Snapshots seen `creating`, kept between monitor runs (serialised with the alert state). RDS reports no
+/// `SnapshotCreateTime` for a snapshot it has not finished (the adapter dates it [`DateTime::<Utc>::MAX_UTC`]), so
+/// without this a snapshot stuck in `creating` would look 0 seconds old on every run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CreatingSince {
+    /// First seen `creating`, by [`CreatingSince::key`].
+    pub snapshots: BTreeMap<String, FirstSeenCreating>,
+}
+
+impl CreatingSince {
+    /// The key of a snapshot: its ARN (which names region, kind and identifier), else `region kind identifier`.
+    pub fn key(snapshot: &Snapshot) -> String {
+        if snapshot.arn.is_empty() {
+            format!(
+                "{} {} {}",
+                snapshot.region, snapshot.kind, snapshot.identifier
+            )
+        } else {
+            snapshot.arn.clone()
+        }
+    }
+
+    /// When `snapshot` was first seen `creating`, if it was.
+    pub fn of(&self, snapshot: &Snapshot) -> Option<DateTime<Utc>> {
+        self.snapshots.get(&Self::key(snapshot)).map(|s| s.at)
+    }
+
+    /// Note the snapshots `creating` now (first seen `now` unless seen before) and forget the ones no longer
+    /// `creating` (done, failed or gone). Entries of the regions in `unread` (whose snapshots this run could not
+    /// list) are kept as they are.
+    pub fn observe(
+        &mut self,
+        snapshots: &[Snapshot],
+        unread: &BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) {
+        let creating: BTreeMap<String, &Snapshot> = snapshots
+            .iter()
+            .filter(|s| s.status == "creating")
+            .map(|s| (Self::key(s), s))
+            .collect();
+        self.snapshots
+            .retain(|key, seen| creating.contains_key(key) || unread.contains_key(&seen.region));
+        for (key, snapshot) in creating {
+            self.snapshots
+                .entry(key)
+                .or_insert_with(|| FirstSeenCreating {
+                    region: snapshot.region.clone(),
+                    at: now,
+                });
+        }
+    }
+
+    /// Since when `snapshot` (`creating`) has been creating, as far as is known: RDS's own time when it gives one,
+    /// else the first run that saw it `creating`, else `now` (this is the first). The second return is whether the
+    /// time is RDS's.
+    pub fn started(&self, snapshot: &Snapshot, now: DateTime<Utc>) -> (DateTime<Utc>, bool) {
+        if snapshot.created_at < DateTime::<Utc>::MAX_UTC {
+            (snapshot.created_at, true)
+        } else {
+            (self.of(snapshot).unwrap_or(now).min(now), false)
+        }
     }
 }
 
@@ -959,7 +1036,8 @@ fn assess_database(
             ));
         }
         if !is_copy && snapshot.status == "creating" {
-            let running = seconds_since(now, snapshot.created_at);
+            let (started, timed_by_rds) = inputs.creating_since.started(snapshot, now);
+            let running = seconds_since(now, started);
             if running > max_backup {
                 let progress = inputs
                     .snapshot_progress
@@ -972,8 +1050,9 @@ fn assess_database(
                     &snapshot.region,
                     Some(id),
                     format!(
-                        "snapshot {} of {id} has been creating for {} ({progress}), longer than the {} the plan allows",
+                        "snapshot {} of {id} has been creating for {}{} ({progress}), longer than the {} the plan allows",
                         snapshot.identifier,
+                        if timed_by_rds { "" } else { "at least " },
                         human(running),
                         human(max_backup)
                     ),
@@ -1358,6 +1437,7 @@ mod tests {
             snapshots: vec![],
             unreadable_regions: BTreeMap::new(),
             snapshot_progress: BTreeMap::new(),
+            creating_since: CreatingSince::default(),
             drills: vec![],
             quotas: vec![],
             replication_wanted: BTreeMap::new(),
@@ -1651,6 +1731,76 @@ mod tests {
             found.contains(&(ConditionKind::DrillStale, "us-east-1".into())),
             "{found:?}"
         );
+    }
+
+    /// RDS gives a snapshot it has not finished no `SnapshotCreateTime` (the adapter dates it `MAX_UTC`): how long
+    /// it has been creating is measured from the first monitor run that saw it so, for a DB snapshot and an Aurora
+    /// cluster snapshot alike; the plan's 30 minutes are exceeded only after 30 minutes of being seen creating.
+    #[test]
+    fn a_snapshot_rds_has_not_timed_is_too_long_from_when_it_was_first_seen_creating() {
+        let (policy, me) = (policy(), deployment());
+        let first_seen = at("2026-11-22T02:10:00Z");
+        for kind in [DatabaseKind::Instance, DatabaseKind::Cluster] {
+            let mut booking = db("booking", true);
+            booking.database.kind = kind;
+            let mut creating = snap(
+                "s-untimed",
+                "booking",
+                "us-east-1",
+                DateTime::<Utc>::MAX_UTC,
+                "creating",
+            );
+            creating.kind = kind;
+            if kind == DatabaseKind::Cluster {
+                creating.arn =
+                    "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:s-untimed".into();
+            }
+            let too_long = |since: &CreatingSince, snapshot: &Snapshot, now| {
+                let mut i = inputs(&policy, &me, now);
+                i.databases = vec![booking.clone()];
+                i.snapshots = vec![snapshot.clone()];
+                i.creating_since = since.clone();
+                assess(&i)
+                    .conditions
+                    .into_iter()
+                    .find(|c| c.key.kind == ConditionKind::BackupTooLong)
+            };
+            let mut since = CreatingSince::default();
+            // Runs every 15 minutes: up to 30 minutes creating is within the plan.
+            for minutes in [0, 15, 30] {
+                let now = first_seen + TimeDelta::minutes(minutes);
+                since.observe(std::slice::from_ref(&creating), &BTreeMap::new(), now);
+                assert_eq!(
+                    too_long(&since, &creating, now),
+                    None,
+                    "{kind}: {minutes} minutes"
+                );
+            }
+            let now = first_seen + TimeDelta::minutes(45);
+            since.observe(std::slice::from_ref(&creating), &BTreeMap::new(), now);
+            assert_eq!(since.of(&creating), Some(first_seen), "{kind}");
+            let slow = too_long(&since, &creating, now)
+                .unwrap_or_else(|| panic!("{kind}: 45 minutes creating is too long"));
+            assert_eq!(
+                (slow.key.resource.as_str(), slow.key.region.as_str()),
+                ("s-untimed", "us-east-1")
+            );
+            assert!(
+                slow.message.contains("creating for at least 45m"),
+                "{kind}: {}",
+                slow.message
+            );
+            // Without the first sighting the snapshot looks just started: the blocker this guards against.
+            assert_eq!(too_long(&CreatingSince::default(), &creating, now), None);
+            // A region not read this run keeps its sightings; one no longer creating is forgotten.
+            let unread: BTreeMap<String, String> =
+                [("us-east-1".to_string(), "throttled".to_string())].into();
+            since.observe(&[], &unread, now + TimeDelta::minutes(15));
+            assert_eq!(since.of(&creating), Some(first_seen));
+            creating.status = "available".into();
+            since.observe(std::slice::from_ref(&creating), &BTreeMap::new(), now);
+            assert!(since.snapshots.is_empty(), "{kind}: {since:?}");
+        }
     }
 
     #[test]
