@@ -195,6 +195,7 @@ impl MonitorFunction {
         let mut snapshots = self.primary.list_snapshots().await?;
         let mut unreadable = BTreeMap::new();
         let mut replicated: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        let mut replicated_unread = BTreeSet::new();
         for rds in &self.dr_regions {
             match rds.list_snapshots().await {
                 Ok(found) => snapshots.extend(found),
@@ -209,7 +210,11 @@ impl MonitorFunction {
                         replicated.entry(source).or_default().push(backup);
                     }
                 }
-                Err(e) => run_errors.push(format!("replicated automated backups unknown: {e}")),
+                Err(e) => {
+                    // Unknown, not absent: the region's point-in-time source may be there.
+                    replicated_unread.insert(rds.region().to_string());
+                    run_errors.push(format!("replicated automated backups unknown: {e}"));
+                }
             }
         }
 
@@ -234,6 +239,7 @@ impl MonitorFunction {
 
         // Quotas of every region, with the samples of earlier runs.
         let mut quotas = Vec::new();
+        let mut quotas_unread = BTreeSet::new();
         for rds in std::iter::once(&self.primary).chain(&self.dr_regions) {
             match rds.snapshot_quotas().await {
                 Ok(found) => {
@@ -256,7 +262,10 @@ impl MonitorFunction {
                         });
                     }
                 }
-                Err(e) => run_errors.push(format!("snapshot quota unknown: {e}")),
+                Err(e) => {
+                    quotas_unread.insert(rds.region().to_string());
+                    run_errors.push(format!("snapshot quota unknown: {e}"));
+                }
             }
         }
 
@@ -308,10 +317,13 @@ impl MonitorFunction {
                         free_bytes: *free_bytes,
                     })
                 });
+                // An instance whose free storage was asked for and not given (CloudWatch failed, or no datapoint).
+                let storage_unread = storage.is_none() && instances.contains(&database.identifier);
                 DatabaseFacts {
                     replicated_backups: replicated.get(&database.arn).cloned().unwrap_or_default(),
                     point_in_time: backup.point_in_time,
                     storage,
+                    storage_unread,
                     database,
                 }
             })
@@ -323,6 +335,8 @@ impl MonitorFunction {
             databases: database_facts,
             snapshots,
             unreadable_regions: unreadable,
+            replicated_backups_unread: replicated_unread,
+            quotas_unread,
             snapshot_progress,
             creating_since: state.creating_since.clone(),
             drills: state.drills.clone(),
@@ -330,8 +344,13 @@ impl MonitorFunction {
             replication_wanted: self.services.policy.replication_wanted(),
         });
 
-        let (announcements, next_alerts) =
-            alerts::transition(&stored.state.alerts, &assessment.conditions, now);
+        // What a failed read could not decide stays as it was: neither cleared nor announced.
+        let (announcements, next_alerts) = alerts::transition(
+            &stored.state.alerts,
+            &assessment.conditions,
+            &assessment.undecided,
+            now,
+        );
         state.alerts = next_alerts;
         state.schema = STATE_SCHEMA;
         let announced = Announced {

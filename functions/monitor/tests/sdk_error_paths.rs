@@ -33,7 +33,7 @@ use lifeboat::aws::cloudwatch::CloudWatch;
 use lifeboat::aws::rds::Rds;
 use lifeboat::clock::FixedClock;
 use lifeboat::ledger::Ledger;
-use lifeboat::monitor::{ConditionKind, Source};
+use lifeboat::monitor::{ConditionKind, RpoStatus, Source};
 use lifeboat::notify::Notifier;
 use lifeboat::ownership::Deployment;
 use lifeboat::policy::Policy;
@@ -142,6 +142,15 @@ fn rds(
     snapshots: Vec<DbSnapshot>,
     replicated: Vec<DbInstanceAutomatedBackup>,
 ) -> Rds {
+    rds_answering(primary, snapshots, Some(replicated))
+}
+
+/// [`rds`] whose `DescribeDBInstanceAutomatedBackups` is refused (403) when `replicated` is `None`.
+fn rds_answering(
+    primary: bool,
+    snapshots: Vec<DbSnapshot>,
+    replicated: Option<Vec<DbInstanceAutomatedBackup>>,
+) -> Rds {
     let instances = mock!(RdsClient::describe_db_instances).then_output(move || {
         let db = DbInstance::builder()
             .db_instance_identifier("booking-db")
@@ -166,11 +175,23 @@ fn rds(
     });
     let cluster_snaps = mock!(RdsClient::describe_db_cluster_snapshots)
         .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build());
-    let backups = mock!(RdsClient::describe_db_instance_automated_backups).then_output(move || {
-        DescribeDbInstanceAutomatedBackupsOutput::builder()
-            .set_db_instance_automated_backups(Some(replicated.clone()))
-            .build()
-    });
+    let backups = match replicated {
+        Some(replicated) => mock!(RdsClient::describe_db_instance_automated_backups).then_output(
+            move || {
+                DescribeDbInstanceAutomatedBackupsOutput::builder()
+                    .set_db_instance_automated_backups(Some(replicated.clone()))
+                    .build()
+            },
+        ),
+        None => mock!(RdsClient::describe_db_instance_automated_backups).then_http_response(|| {
+            HttpResponse::new(
+                StatusCode::try_from(403).unwrap(),
+                SdkBody::from(
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>denied</Message></Error></ErrorResponse>",
+                ),
+            )
+        }),
+    };
     let quotas = mock!(RdsClient::describe_account_attributes).then_output(|| {
         DescribeAccountAttributesOutput::builder()
             .account_quotas(
@@ -619,5 +640,122 @@ async fn a_snapshot_creating_without_a_create_time_is_timed_across_runs_by_the_s
         stored_state(&stored)["creating_since"]["snapshots"],
         serde_json::json!({}),
         "forgotten once available"
+    );
+}
+
+/// CloudWatch refusing every request (403).
+fn cloudwatch_refusing() -> CloudWatch {
+    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_http_response(|| {
+        HttpResponse::new(StatusCode::try_from(403).unwrap(), SdkBody::from("{}"))
+    });
+    CloudWatch::new(
+        mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule]),
+        "us-east-1",
+    )
+}
+
+/// Reads that fail for one run (CloudWatch's free storage, the DR region's replicated automated backups) neither
+/// clear nor reopen what they decide: the open storage and DR-region RPO conditions stay in the state as they were,
+/// nothing is announced, the DR region's RPO is unknown (not breached), and the next good run announces nothing
+/// either (before, storage-high was announced cleared, then opened again).
+#[tokio::test]
+async fn reads_that_fail_for_a_run_neither_clear_nor_reopen_their_conditions() {
+    let seen = Seen::default();
+    let stored = Arc::new(Mutex::new(None));
+    let run = |reads_fail: bool, at: &'static str| {
+        let (seen, stored) = (seen.clone(), stored.clone());
+        async move {
+            let primary = rds(
+                true,
+                vec![snapshot(
+                    "lifeboat-booking-db-2026-11-22-0200",
+                    "available",
+                    "2026-11-22T02:00:00Z",
+                    100,
+                )],
+                Vec::new(),
+            );
+            // Replicated backups 7 hours old: the DR region's RPO (1 hour) is breached.
+            let dr = rds_answering(
+                false,
+                Vec::new(),
+                (!reads_fail).then(|| vec![replicated("2026-11-21T20:00:00Z")]),
+            );
+            let cloudwatch = if reads_fail {
+                cloudwatch_refusing()
+            } else {
+                cloudwatch(8.0)
+            };
+            function_with(
+                primary,
+                dr,
+                cloudwatch,
+                stateful_s3(&stored),
+                &seen,
+                200,
+                at.parse().unwrap(),
+            )
+            .handle(scheduled(), &lambda_runtime::Context::default())
+            .await
+            .expect("run")
+        }
+    };
+    let open_keys = |stored: &Arc<Mutex<Option<Vec<u8>>>>| {
+        stored_state(stored)["alerts"]["open"]
+            .as_object()
+            .expect("open conditions")
+            .clone()
+    };
+    let first = run(false, "2026-11-22T03:00:00Z").await;
+    assert!(first.run_errors.is_empty(), "{:?}", first.run_errors);
+    let kinds: Vec<(ConditionKind, &str)> = first
+        .assessment
+        .conditions
+        .iter()
+        .map(|c| (c.key.kind, c.key.region.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&(ConditionKind::StorageHigh, "us-east-1"))
+            && kinds.contains(&(ConditionKind::RpoBreach, "us-west-2")),
+        "{kinds:?}"
+    );
+    let opened = open_keys(&stored);
+
+    let failing = run(true, "2026-11-22T03:15:00Z").await;
+    assert!(
+        failing
+            .run_errors
+            .iter()
+            .any(|e| e.contains("replicated automated backups unknown"))
+            && failing
+                .run_errors
+                .iter()
+                .any(|e| e.contains("database storage unknown")),
+        "{:?}",
+        failing.run_errors
+    );
+    assert_eq!(
+        failing.announced,
+        Default::default(),
+        "nothing cleared, nothing opened"
+    );
+    let west = failing.assessment.databases[0]
+        .regions
+        .iter()
+        .find(|r| r.region == "us-west-2")
+        .expect("DR region");
+    assert_eq!(
+        west.status,
+        RpoStatus::Unknown,
+        "its point-in-time source is unknown, not absent"
+    );
+    assert_eq!(open_keys(&stored), opened, "kept as they were");
+
+    let again = run(false, "2026-11-22T03:30:00Z").await;
+    assert_eq!(again.announced, Default::default(), "not reopened");
+    assert_eq!(
+        seen.published.lock().unwrap().len(),
+        1,
+        "one message: the first run's"
     );
 }
