@@ -466,6 +466,7 @@ mod tests {
             }],
             quotas: vec![],
             conditions,
+            undecided: vec![],
         }
     }
 

@@ -30,8 +30,8 @@ use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::model::DatabaseKind;
 use lifeboat::monitor::alerts::{self, AlertState, Announcements};
 use lifeboat::monitor::{
-    Assessment, CheckEvidence, DatabaseFacts, DrillEvidence, Inputs, QuotaHistory, QuotaSample,
-    QuotaUsage, RpoStatus, Severity, Storage, assess, human,
+    Assessment, CheckEvidence, CreatingSince, DatabaseFacts, DrillEvidence, Inputs, QuotaHistory,
+    QuotaSample, QuotaUsage, RpoStatus, Severity, Storage, assess, human,
 };
 use lifeboat::posture::{Report, Status, Totals};
 use lifeboat::services::Services;
@@ -87,6 +87,11 @@ pub struct MonitorState {
     /// The ledger has been read for drill results up to this time.
     #[serde(default)]
     pub drills_read_until: Option<DateTime<Utc>>,
+    /// When each snapshot still `creating` was first seen so (RDS times a snapshot only when it is done), for the
+    /// "backup too long" condition. Absent from the state of earlier versions: then every creating snapshot is
+    /// first seen by the next run.
+    #[serde(default)]
+    pub creating_since: CreatingSince,
 }
 
 /// One row of the RPO table: a database's best recovery source in one region.
@@ -190,6 +195,7 @@ impl MonitorFunction {
         let mut snapshots = self.primary.list_snapshots().await?;
         let mut unreadable = BTreeMap::new();
         let mut replicated: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        let mut replicated_unread = BTreeSet::new();
         for rds in &self.dr_regions {
             match rds.list_snapshots().await {
                 Ok(found) => snapshots.extend(found),
@@ -204,7 +210,11 @@ impl MonitorFunction {
                         replicated.entry(source).or_default().push(backup);
                     }
                 }
-                Err(e) => run_errors.push(format!("replicated automated backups unknown: {e}")),
+                Err(e) => {
+                    // Unknown, not absent: the region's point-in-time source may be there.
+                    replicated_unread.insert(rds.region().to_string());
+                    run_errors.push(format!("replicated automated backups unknown: {e}"));
+                }
             }
         }
 
@@ -229,6 +239,7 @@ impl MonitorFunction {
 
         // Quotas of every region, with the samples of earlier runs.
         let mut quotas = Vec::new();
+        let mut quotas_unread = BTreeSet::new();
         for rds in std::iter::once(&self.primary).chain(&self.dr_regions) {
             match rds.snapshot_quotas().await {
                 Ok(found) => {
@@ -251,7 +262,10 @@ impl MonitorFunction {
                         });
                     }
                 }
-                Err(e) => run_errors.push(format!("snapshot quota unknown: {e}")),
+                Err(e) => {
+                    quotas_unread.insert(rds.region().to_string());
+                    run_errors.push(format!("snapshot quota unknown: {e}"));
+                }
             }
         }
 
@@ -278,6 +292,9 @@ impl MonitorFunction {
             }
         };
 
+        // How long the snapshots still creating have been so: RDS gives them no create time yet.
+        state.creating_since.observe(&snapshots, &unreadable, now);
+
         // Drill evidence: what the state holds, plus the results recorded since the last run.
         match self.read_drills(state.drills_read_until, now).await {
             Ok(found) => {
@@ -300,10 +317,13 @@ impl MonitorFunction {
                         free_bytes: *free_bytes,
                     })
                 });
+                // An instance whose free storage was asked for and not given (CloudWatch failed, or no datapoint).
+                let storage_unread = storage.is_none() && instances.contains(&database.identifier);
                 DatabaseFacts {
                     replicated_backups: replicated.get(&database.arn).cloned().unwrap_or_default(),
                     point_in_time: backup.point_in_time,
                     storage,
+                    storage_unread,
                     database,
                 }
             })
@@ -315,14 +335,22 @@ impl MonitorFunction {
             databases: database_facts,
             snapshots,
             unreadable_regions: unreadable,
+            replicated_backups_unread: replicated_unread,
+            quotas_unread,
             snapshot_progress,
+            creating_since: state.creating_since.clone(),
             drills: state.drills.clone(),
             quotas,
             replication_wanted: self.services.policy.replication_wanted(),
         });
 
-        let (announcements, next_alerts) =
-            alerts::transition(&stored.state.alerts, &assessment.conditions, now);
+        // What a failed read could not decide stays as it was: neither cleared nor announced.
+        let (announcements, next_alerts) = alerts::transition(
+            &stored.state.alerts,
+            &assessment.conditions,
+            &assessment.undecided,
+            now,
+        );
         state.alerts = next_alerts;
         state.schema = STATE_SCHEMA;
         let announced = Announced {
@@ -794,13 +822,65 @@ pub fn message(
     (subject, body)
 }
 
+/// Reported for a region that has no recovery point at all (infinitely late): a large fraction.
+pub const NO_RECOVERY_POINT_FRACTION: f64 = 65_535.0;
+
+/// The `WorstRpoFraction` values to publish, per database and for the deployment. Only regions whose RPO is known
+/// count. While some region's RPO is unknown (its snapshots or replicated automated backups could not be read) a
+/// worst fraction of 1 or less is not published at all: it could be a breach hidden in the unknown region, and
+/// the `rpo-breached` alarm treats missing data as `ignore` (it keeps its state), so it cannot go OK on a partial
+/// read. A known breach (above 1) is published whatever else is unknown.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorstRpo {
+    /// Per database identifier.
+    pub databases: BTreeMap<String, f64>,
+    /// Over every database.
+    pub overall: Option<f64>,
+}
+
+impl WorstRpo {
+    /// The values to publish for `assessment`.
+    pub fn of(assessment: &Assessment) -> Self {
+        let publishable =
+            |worst: Option<f64>, unknown: bool| worst.filter(|w| !unknown || *w > 1.0);
+        let mut databases = BTreeMap::new();
+        let (mut overall, mut any_unknown): (Option<f64>, bool) = (None, false);
+        for db in &assessment.databases {
+            let unknown = db.regions.iter().any(|r| r.status == RpoStatus::Unknown);
+            let worst = db
+                .regions
+                .iter()
+                .filter(|r| r.status != RpoStatus::Unknown)
+                .map(|r| r.best().map_or(NO_RECOVERY_POINT_FRACTION, |b| b.fraction))
+                .reduce(f64::max);
+            if let Some(w) = publishable(worst, unknown) {
+                databases.insert(db.identifier.clone(), w);
+            }
+            any_unknown |= unknown;
+            overall = match (overall, worst) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Self {
+            databases,
+            overall: publishable(overall, any_unknown),
+        }
+    }
+}
+
 /// EMF metrics of the assessment: RPO seconds and fraction per database, region and source (and the region's
-/// best as source `best`), the worst RPO fraction per database and overall, quota use, drill evidence age, open
+/// best as source `best`), the worst RPO fraction per database and overall (see [`WorstRpo`]), quota use, drill evidence age, open
 /// conditions by severity. Every metric carries the `Deployment` dimension (added by [`Metrics`]); the
 /// deployment-wide ones carry no other dimension besides `Function` (and `Severity` for open conditions).
 pub fn emit_metrics(assessment: &Assessment, run_errors: usize, now: DateTime<Utc>) {
+    metrics_of(assessment, run_errors, now).emit();
+}
+
+/// The metrics [`emit_metrics`] writes.
+pub fn metrics_of(assessment: &Assessment, run_errors: usize, now: DateTime<Utc>) -> Metrics {
     let mut metrics = Metrics::new(FUNCTION, &assessment.deployment, now);
-    let mut worst: Option<f64> = None;
+    let worst_rpo = WorstRpo::of(assessment);
     for db in &assessment.databases {
         for region in &db.regions {
             let best = region.best().map(|b| b.source.as_str());
@@ -825,24 +905,13 @@ pub fn emit_metrics(assessment: &Assessment, run_errors: usize, now: DateTime<Ut
                 }
             }
         }
-        // A region without any recovery point counts as infinitely late: reported as a large fraction.
-        let db_worst = if db
-            .regions
-            .iter()
-            .any(|r| r.best().is_none() && r.status == RpoStatus::Breached)
-        {
-            Some(f64::from(u16::MAX))
-        } else {
-            db.worst_rpo_fraction()
-        };
-        if let Some(w) = db_worst {
+        if let Some(w) = worst_rpo.databases.get(&db.identifier) {
             metrics.put(
                 &[("Database", db.identifier.as_str())],
                 "WorstRpoFraction",
-                w,
+                *w,
                 Unit::Count,
             );
-            worst = Some(worst.map_or(w, |x: f64| x.max(w)));
         }
         if let Some(rto) = &db.rto {
             metrics.put(
@@ -867,7 +936,7 @@ pub fn emit_metrics(assessment: &Assessment, run_errors: usize, now: DateTime<Ut
     }
     // Deployment-wide: only the Function and Deployment dimensions every metric carries.
     let overall: [(&str, &str); 0] = [];
-    if let Some(w) = worst {
+    if let Some(w) = worst_rpo.overall {
         metrics.put(&overall, "WorstRpoFraction", w, Unit::Count);
     }
     for quota in &assessment.quotas {
@@ -903,5 +972,153 @@ pub fn emit_metrics(assessment: &Assessment, run_errors: usize, now: DateTime<Ut
     );
     metrics.put(&overall, "MonitorRuns", 1.0, Unit::Count);
     metrics.put(&overall, "MonitorRunErrors", run_errors as f64, Unit::Count);
-    metrics.emit();
+    metrics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeboat::monitor::{
+        DatabaseAssessment, PointInTimeFacts, PointInTimePosture, RegionRpo, Source, SourceRpo,
+    };
+
+    fn region(name: &str, status: RpoStatus, best: Option<f64>) -> RegionRpo {
+        RegionRpo {
+            region: name.into(),
+            primary: name == "us-east-1",
+            sources: best
+                .map(|fraction| SourceRpo {
+                    source: Source::Copy,
+                    recovery_point: "2026-11-22T00:00:00Z".parse().unwrap(),
+                    resource: None,
+                    rpo_seconds: (fraction * 3600.0) as u64,
+                    fraction,
+                })
+                .into_iter()
+                .collect(),
+            status,
+        }
+    }
+
+    fn assessment(databases: Vec<(&str, Vec<RegionRpo>)>) -> Assessment {
+        Assessment {
+            at: "2026-11-22T03:00:00Z".parse().unwrap(),
+            deployment: "lifeboat".into(),
+            home_region: "us-east-1".into(),
+            policy: "p".into(),
+            databases: databases
+                .into_iter()
+                .map(|(id, regions)| DatabaseAssessment {
+                    identifier: id.into(),
+                    kind: DatabaseKind::Instance,
+                    engine: "postgres".into(),
+                    encrypted: true,
+                    plan: "prod".into(),
+                    rpo_objective_seconds: 3600,
+                    rto_objective_seconds: 14_400,
+                    regions,
+                    last_snapshot: None,
+                    copies: vec![],
+                    point_in_time: PointInTimePosture {
+                        facts: PointInTimeFacts::default(),
+                        min_retention_days: None,
+                        replication: vec![],
+                    },
+                    rto: None,
+                    storage: None,
+                })
+                .collect(),
+            unprotected: vec![],
+            quotas: vec![],
+            conditions: vec![],
+            undecided: vec![],
+        }
+    }
+
+    /// The deployment-wide `WorstRpoFraction` as rendered in the EMF lines, if published.
+    fn published_overall(a: &Assessment) -> Option<f64> {
+        metrics_of(a, 0, a.at).render().iter().find_map(|line| {
+            let doc: Value = serde_json::from_str(line).unwrap();
+            (doc.get("Database").is_none())
+                .then(|| doc.get("WorstRpoFraction").and_then(Value::as_f64))
+                .flatten()
+        })
+    }
+
+    /// The worst-RPO metric never looks healthy on a partial read: while a region's RPO is unknown, a worst of 1
+    /// or less is not published (the `rpo-breached` alarm, `TreatMissingData: ignore`, keeps its state), an unknown
+    /// region's stale source does not count either, and a known breach is published whatever is unknown.
+    #[test]
+    fn the_worst_rpo_is_not_published_healthy_while_a_region_is_unknown() {
+        use RpoStatus::{Breached, Met, Unknown};
+        let east = |f| region("us-east-1", Met, Some(f));
+        // Everything known: published.
+        let known = assessment(vec![(
+            "a",
+            vec![east(0.5), region("us-west-2", Met, Some(0.8))],
+        )]);
+        assert_eq!(
+            WorstRpo::of(&known),
+            WorstRpo {
+                databases: [("a".to_string(), 0.8)].into(),
+                overall: Some(0.8)
+            }
+        );
+        assert_eq!(published_overall(&known), Some(0.8));
+        // A DR region unknown (unread): nothing healthy-looking published, for the database or the deployment.
+        let unknown = assessment(vec![(
+            "a",
+            vec![east(0.5), region("us-west-2", Unknown, None)],
+        )]);
+        assert_eq!(WorstRpo::of(&unknown), WorstRpo::default());
+        assert_eq!(published_overall(&unknown), None);
+        // Its stale copy (the replicated backups unread) is no breach either.
+        let stale = assessment(vec![(
+            "a",
+            vec![east(0.2), region("us-west-2", Unknown, Some(4.0))],
+        )]);
+        assert_eq!(WorstRpo::of(&stale), WorstRpo::default());
+        // A known breach elsewhere is published (the alarm goes to ALARM): it holds whatever the unknown region.
+        let breach = assessment(vec![
+            ("a", vec![east(0.5), region("us-west-2", Unknown, None)]),
+            ("b", vec![east(3.0)]),
+            ("c", vec![east(0.1), region("us-west-2", Breached, None)]),
+        ]);
+        assert_eq!(
+            WorstRpo::of(&breach),
+            WorstRpo {
+                databases: [
+                    ("b".to_string(), 3.0),
+                    ("c".to_string(), NO_RECOVERY_POINT_FRACTION)
+                ]
+                .into(),
+                overall: Some(NO_RECOVERY_POINT_FRACTION)
+            }
+        );
+        assert_eq!(published_overall(&breach), Some(NO_RECOVERY_POINT_FRACTION));
+    }
+
+    /// The state the previous version wrote (no `creating_since`) still loads, as it was, with nothing seen
+    /// creating yet; the new field round-trips.
+    #[test]
+    fn a_state_written_before_creating_since_still_loads() {
+        let previous = r#"{"schema":1,"alerts":{"open":{}},"quota_history":{"samples":{"us-east-1/instance":[{"at":"2026-11-22T02:45:00Z","used":12}]}},"drills":[],"drills_read_until":"2026-11-22T02:45:00Z"}"#;
+        let state: MonitorState = serde_json::from_str(previous).expect("the previous state loads");
+        assert_eq!(state.schema, 1);
+        assert_eq!(
+            state.quota_history.of("us-east-1", DatabaseKind::Instance)[0].used,
+            12
+        );
+        assert_eq!(state.creating_since, CreatingSince::default());
+        let mut next = state.clone();
+        next.creating_since.snapshots.insert(
+            "arn:aws:rds:us-east-1:123456789012:snapshot:s".into(),
+            lifeboat::monitor::FirstSeenCreating {
+                region: "us-east-1".into(),
+                at: "2026-11-22T03:00:00Z".parse().unwrap(),
+            },
+        );
+        let json = serde_json::to_string(&next).unwrap();
+        assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), next);
+    }
 }

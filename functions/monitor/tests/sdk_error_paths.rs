@@ -17,9 +17,10 @@ use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::types::{
     AccountQuota, DbInstance, DbInstanceAutomatedBackup, DbSnapshot, RestoreWindow, Tag,
 };
-use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::operation::put_object::PutObjectOutput;
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::error::NoSuchKey;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -32,7 +33,7 @@ use lifeboat::aws::cloudwatch::CloudWatch;
 use lifeboat::aws::rds::Rds;
 use lifeboat::clock::FixedClock;
 use lifeboat::ledger::Ledger;
-use lifeboat::monitor::{ConditionKind, Source};
+use lifeboat::monitor::{ConditionKind, RpoStatus, Source};
 use lifeboat::notify::Notifier;
 use lifeboat::ownership::Deployment;
 use lifeboat::policy::Policy;
@@ -79,11 +80,76 @@ fn snapshot(id: &str, status: &str, created: &str, progress: i32) -> DbSnapshot 
         .build()
 }
 
+/// A managed DB snapshot of `booking-db` in us-east-1 as RDS describes one it has not finished: no
+/// `SnapshotCreateTime` (nor `PercentProgress`).
+fn untimed_snapshot(id: &str, status: &str) -> DbSnapshot {
+    let timed = snapshot(id, status, "2026-11-22T00:00:00Z", 0);
+    DbSnapshot::builder()
+        .db_snapshot_identifier(id)
+        .db_snapshot_arn(timed.db_snapshot_arn().unwrap_or_default())
+        .db_instance_identifier("booking-db")
+        .status(status)
+        .encrypted(true)
+        .snapshot_type("manual")
+        .set_tag_list(Some(timed.tag_list().to_vec()))
+        .build()
+}
+
+/// S3 that keeps the state object from run to run (each run reads what the previous one wrote), with an empty
+/// ledger; reports are accepted and dropped.
+fn stateful_s3(stored: &Arc<Mutex<Option<Vec<u8>>>>) -> aws_sdk_s3::Client {
+    let missing = stored.clone();
+    let get_missing = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(move |_| missing.lock().unwrap().is_none())
+        .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
+    let present = stored.clone();
+    let get = mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+        let body = present.lock().unwrap().clone().unwrap_or_default();
+        GetObjectOutput::builder()
+            .e_tag("\"s\"")
+            .body(ByteStream::from(body))
+            .build()
+    });
+    let list = mock!(aws_sdk_s3::Client::list_objects_v2)
+        .then_output(|| ListObjectsV2Output::builder().build());
+    let written = stored.clone();
+    let put_state = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(move |req| {
+            if req.key() != Some(STATE_KEY) {
+                return false;
+            }
+            *written.lock().unwrap() = Some(req.body().bytes().expect("in memory").to_vec());
+            true
+        })
+        .then_output(|| PutObjectOutput::builder().e_tag("\"s\"").build());
+    let other_put = mock!(aws_sdk_s3::Client::put_object)
+        .then_output(|| PutObjectOutput::builder().e_tag("\"e\"").build());
+    mock_client!(
+        aws_sdk_s3,
+        RuleMode::MatchAny,
+        [&get_missing, &get, &list, &put_state, &other_put]
+    )
+}
+
+/// The state `stored` holds, as JSON.
+fn stored_state(stored: &Arc<Mutex<Option<Vec<u8>>>>) -> serde_json::Value {
+    serde_json::from_slice(stored.lock().unwrap().as_deref().expect("a state")).expect("JSON")
+}
+
 /// RDS in one region: `booking-db` (in the primary region only), `snapshots`, `replicated` automated backups.
 fn rds(
     primary: bool,
     snapshots: Vec<DbSnapshot>,
     replicated: Vec<DbInstanceAutomatedBackup>,
+) -> Rds {
+    rds_answering(primary, snapshots, Some(replicated))
+}
+
+/// [`rds`] whose `DescribeDBInstanceAutomatedBackups` is refused (403) when `replicated` is `None`.
+fn rds_answering(
+    primary: bool,
+    snapshots: Vec<DbSnapshot>,
+    replicated: Option<Vec<DbInstanceAutomatedBackup>>,
 ) -> Rds {
     let instances = mock!(RdsClient::describe_db_instances).then_output(move || {
         let db = DbInstance::builder()
@@ -109,11 +175,23 @@ fn rds(
     });
     let cluster_snaps = mock!(RdsClient::describe_db_cluster_snapshots)
         .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build());
-    let backups = mock!(RdsClient::describe_db_instance_automated_backups).then_output(move || {
-        DescribeDbInstanceAutomatedBackupsOutput::builder()
-            .set_db_instance_automated_backups(Some(replicated.clone()))
-            .build()
-    });
+    let backups = match replicated {
+        Some(replicated) => mock!(RdsClient::describe_db_instance_automated_backups).then_output(
+            move || {
+                DescribeDbInstanceAutomatedBackupsOutput::builder()
+                    .set_db_instance_automated_backups(Some(replicated.clone()))
+                    .build()
+            },
+        ),
+        None => mock!(RdsClient::describe_db_instance_automated_backups).then_http_response(|| {
+            HttpResponse::new(
+                StatusCode::try_from(403).unwrap(),
+                SdkBody::from(
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>denied</Message></Error></ErrorResponse>",
+                ),
+            )
+        }),
+    };
     let quotas = mock!(RdsClient::describe_account_attributes).then_output(|| {
         DescribeAccountAttributesOutput::builder()
             .account_quotas(
@@ -229,6 +307,20 @@ fn function_publishing(
     state_status: u16,
     sns_status: u16,
 ) -> MonitorFunction {
+    let s3 = s3(seen, state_status);
+    function_with(primary, dr, cloudwatch, s3, seen, sns_status, now())
+}
+
+/// The monitor with `s3`, SNS answering `sns_status`, and the clock at `at`.
+fn function_with(
+    primary: Rds,
+    dr: Rds,
+    cloudwatch: CloudWatch,
+    s3: aws_sdk_s3::Client,
+    seen: &Seen,
+    sns_status: u16,
+    at: DateTime<Utc>,
+) -> MonitorFunction {
     let published = seen.published.clone();
     let publish = mock!(aws_sdk_sns::Client::publish)
         .match_requests(move |req| {
@@ -250,7 +342,6 @@ fn function_publishing(
             )
         });
     let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]);
-    let s3 = s3(seen, state_status);
     MonitorFunction {
         services: Services {
             policy: Policy::from_yaml(POLICY).unwrap(),
@@ -261,7 +352,7 @@ fn function_publishing(
                 "arn:aws:sns:us-east-1:123456789012:alerts",
                 "us-east-1",
             ),
-            clock: Arc::new(FixedClock(now())),
+            clock: Arc::new(FixedClock(at)),
             concurrency: 4,
         },
         primary,
@@ -473,5 +564,198 @@ async fn an_announcement_that_fails_puts_the_alert_state_back_for_the_next_run()
         *seen.state_if_match.lock().unwrap(),
         [None, Some("\"s1\"".to_string())],
         "written new, then the previous alert state put back over this run's own write only"
+    );
+}
+
+/// RDS gives a snapshot no `SnapshotCreateTime` until it is done (the adapter dates it `MAX_UTC`): the monitor keeps
+/// when it first saw each one `creating` in its state, so a snapshot stuck in `creating` opens "backup too long" once
+/// it has been seen so for longer than the plan's 30 minutes, and is forgotten once it is available.
+#[tokio::test]
+async fn a_snapshot_creating_without_a_create_time_is_timed_across_runs_by_the_state() {
+    let seen = Seen::default();
+    let stored = Arc::new(Mutex::new(None));
+    let id = "lifeboat-booking-db-2026-11-22-0300";
+    let run = |newest: DbSnapshot, at: &'static str| {
+        let (seen, stored) = (seen.clone(), stored.clone());
+        async move {
+            let primary = rds(
+                true,
+                vec![
+                    newest,
+                    snapshot(
+                        "lifeboat-booking-db-2026-11-22-0200",
+                        "available",
+                        "2026-11-22T02:00:00Z",
+                        100,
+                    ),
+                ],
+                Vec::new(),
+            );
+            let dr = rds(false, Vec::new(), vec![replicated("2026-11-22T02:50:00Z")]);
+            function_with(
+                primary,
+                dr,
+                cloudwatch(50.0),
+                stateful_s3(&stored),
+                &seen,
+                200,
+                at.parse().unwrap(),
+            )
+            .handle(scheduled(), &lambda_runtime::Context::default())
+            .await
+            .expect("run")
+        }
+    };
+    let too_long = |report: &lifeboat_monitor::MonitorReport| {
+        report
+            .assessment
+            .conditions
+            .iter()
+            .find(|c| c.key.kind == ConditionKind::BackupTooLong)
+            .map(|c| c.message.clone())
+    };
+    let first = run(untimed_snapshot(id, "creating"), "2026-11-22T03:00:00Z").await;
+    assert!(first.run_errors.is_empty(), "{:?}", first.run_errors);
+    assert_eq!(too_long(&first), None);
+    let arn = format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}");
+    assert_eq!(
+        stored_state(&stored)["creating_since"]["snapshots"][&arn]["at"],
+        "2026-11-22T03:00:00Z"
+    );
+    let at_30 = run(untimed_snapshot(id, "creating"), "2026-11-22T03:30:00Z").await;
+    assert_eq!(too_long(&at_30), None, "30 minutes is within the plan");
+    let at_45 = run(untimed_snapshot(id, "creating"), "2026-11-22T03:45:00Z").await;
+    let message = too_long(&at_45).expect("45 minutes creating is too long");
+    assert!(message.contains("creating for at least 45m"), "{message}");
+    assert_eq!(at_45.announced.opened, 1, "{:#?}", at_45.announced);
+    // Done: RDS now gives its create time.
+    let done = run(
+        snapshot(id, "available", "2026-11-22T03:00:00Z", 100),
+        "2026-11-22T04:00:00Z",
+    )
+    .await;
+    assert_eq!(too_long(&done), None);
+    assert_eq!(done.announced.cleared, 1, "{:#?}", done.announced);
+    assert_eq!(
+        stored_state(&stored)["creating_since"]["snapshots"],
+        serde_json::json!({}),
+        "forgotten once available"
+    );
+}
+
+/// CloudWatch refusing every request (403).
+fn cloudwatch_refusing() -> CloudWatch {
+    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_http_response(|| {
+        HttpResponse::new(StatusCode::try_from(403).unwrap(), SdkBody::from("{}"))
+    });
+    CloudWatch::new(
+        mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule]),
+        "us-east-1",
+    )
+}
+
+/// Reads that fail for one run (CloudWatch's free storage, the DR region's replicated automated backups) neither
+/// clear nor reopen what they decide: the open storage and DR-region RPO conditions stay in the state as they were,
+/// nothing is announced, the DR region's RPO is unknown (not breached), and the next good run announces nothing
+/// either (before, storage-high was announced cleared, then opened again).
+#[tokio::test]
+async fn reads_that_fail_for_a_run_neither_clear_nor_reopen_their_conditions() {
+    let seen = Seen::default();
+    let stored = Arc::new(Mutex::new(None));
+    let run = |reads_fail: bool, at: &'static str| {
+        let (seen, stored) = (seen.clone(), stored.clone());
+        async move {
+            let primary = rds(
+                true,
+                vec![snapshot(
+                    "lifeboat-booking-db-2026-11-22-0200",
+                    "available",
+                    "2026-11-22T02:00:00Z",
+                    100,
+                )],
+                Vec::new(),
+            );
+            // Replicated backups 7 hours old: the DR region's RPO (1 hour) is breached.
+            let dr = rds_answering(
+                false,
+                Vec::new(),
+                (!reads_fail).then(|| vec![replicated("2026-11-21T20:00:00Z")]),
+            );
+            let cloudwatch = if reads_fail {
+                cloudwatch_refusing()
+            } else {
+                cloudwatch(8.0)
+            };
+            function_with(
+                primary,
+                dr,
+                cloudwatch,
+                stateful_s3(&stored),
+                &seen,
+                200,
+                at.parse().unwrap(),
+            )
+            .handle(scheduled(), &lambda_runtime::Context::default())
+            .await
+            .expect("run")
+        }
+    };
+    let open_keys = |stored: &Arc<Mutex<Option<Vec<u8>>>>| {
+        stored_state(stored)["alerts"]["open"]
+            .as_object()
+            .expect("open conditions")
+            .clone()
+    };
+    let first = run(false, "2026-11-22T03:00:00Z").await;
+    assert!(first.run_errors.is_empty(), "{:?}", first.run_errors);
+    let kinds: Vec<(ConditionKind, &str)> = first
+        .assessment
+        .conditions
+        .iter()
+        .map(|c| (c.key.kind, c.key.region.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&(ConditionKind::StorageHigh, "us-east-1"))
+            && kinds.contains(&(ConditionKind::RpoBreach, "us-west-2")),
+        "{kinds:?}"
+    );
+    let opened = open_keys(&stored);
+
+    let failing = run(true, "2026-11-22T03:15:00Z").await;
+    assert!(
+        failing
+            .run_errors
+            .iter()
+            .any(|e| e.contains("replicated automated backups unknown"))
+            && failing
+                .run_errors
+                .iter()
+                .any(|e| e.contains("database storage unknown")),
+        "{:?}",
+        failing.run_errors
+    );
+    assert_eq!(
+        failing.announced,
+        Default::default(),
+        "nothing cleared, nothing opened"
+    );
+    let west = failing.assessment.databases[0]
+        .regions
+        .iter()
+        .find(|r| r.region == "us-west-2")
+        .expect("DR region");
+    assert_eq!(
+        west.status,
+        RpoStatus::Unknown,
+        "its point-in-time source is unknown, not absent"
+    );
+    assert_eq!(open_keys(&stored), opened, "kept as they were");
+
+    let again = run(false, "2026-11-22T03:30:00Z").await;
+    assert_eq!(again.announced, Default::default(), "not reopened");
+    assert_eq!(
+        seen.published.lock().unwrap().len(),
+        1,
+        "one message: the first run's"
     );
 }

@@ -4,6 +4,10 @@
 //!
 //! The state is a serde-serialisable map of the open conditions, which the monitor function stores between runs
 //! (in the reports bucket, written conditionally) and hands back to [`transition`] on the next run.
+//!
+//! A condition is cleared only when the run could decide it: an open condition the run could not decide (a read it
+//! depends on failed: [`Undecided`]) is carried forward as it was, neither cleared nor announced, so a failed read
+//! does not page "cleared" and then "opened" again on the next good run.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Condition, ConditionKey};
+use super::{Condition, ConditionKey, Undecided};
 
 /// The shortest time between two announcements of a condition that stays open.
 pub const REMIND_EVERY: Duration = Duration::from_secs(24 * 3600);
@@ -75,12 +79,15 @@ impl Announcements {
     }
 }
 
-/// Decide what to announce given the state stored by the previous run and the conditions open `now`, and the
-/// state to store for the next run. Conditions with the same key count once (the first). A clock that went
-/// backwards reminds nothing.
+/// Decide what to announce given the state stored by the previous run, the conditions open `now` and those this
+/// run could not decide (`undecided`), and the state to store for the next run. Conditions with the same key count
+/// once (the first). An open condition that is not open now is cleared, unless `undecided` covers it: then it is
+/// kept as it was (its message, since when, when last announced), and neither announced nor reminded. A clock
+/// that went backwards reminds nothing.
 pub fn transition(
     previous: &AlertState,
     current: &[Condition],
+    undecided: &[Undecided],
     now: DateTime<Utc>,
 ) -> (Announcements, AlertState) {
     let remind_every = TimeDelta::from_std(REMIND_EVERY).unwrap_or(TimeDelta::MAX);
@@ -121,7 +128,12 @@ pub fn transition(
         next.open.insert(key, open);
     }
     for (key, before) in &previous.open {
-        if !next.open.contains_key(key) {
+        if next.open.contains_key(key) {
+            continue;
+        }
+        if undecided.iter().any(|u| u.covers(&before.condition.key)) {
+            next.open.insert(key.clone(), before.clone());
+        } else {
             announcements.cleared.push(Cleared {
                 condition: before.condition.clone(),
                 opened_at: before.opened_at,
@@ -162,33 +174,38 @@ mod tests {
     #[test]
     fn opened_once_reminded_daily_cleared_once() {
         let c = condition(ConditionKind::MissingDaily, "booking-db");
-        let (a, state) = transition(&AlertState::default(), std::slice::from_ref(&c), t0());
+        let (a, state) = transition(&AlertState::default(), std::slice::from_ref(&c), &[], t0());
         assert_eq!(a.opened, vec![c.clone()]);
         let mut state = state;
         let mut reminders = 0;
         for quarter in 1..=(4 * 48) {
             let now = t0() + TimeDelta::minutes(15 * quarter);
-            let (a, next) = transition(&state, std::slice::from_ref(&c), now);
+            let (a, next) = transition(&state, std::slice::from_ref(&c), &[], now);
             assert!(a.opened.is_empty() && a.cleared.is_empty());
             reminders += a.reminders.len();
             state = next;
         }
         assert_eq!(reminders, 2, "48 hours open: reminded after 24 h and 48 h");
-        let (a, state) = transition(&state, &[], t0() + TimeDelta::hours(49));
+        let (a, state) = transition(&state, &[], &[], t0() + TimeDelta::hours(49));
         assert_eq!(a.cleared.len(), 1);
         assert_eq!(a.cleared[0].opened_at, t0());
         assert!(state.open.is_empty());
-        let (a, _) = transition(&state, &[], t0() + TimeDelta::hours(50));
+        let (a, _) = transition(&state, &[], &[], t0() + TimeDelta::hours(50));
         assert!(a.is_empty(), "cleared once");
     }
 
     #[test]
     fn the_newest_message_is_kept_and_duplicates_count_once() {
         let mut c = condition(ConditionKind::RpoBreach, "db");
-        let (_, state) = transition(&AlertState::default(), &[c.clone(), c.clone()], t0());
+        let (_, state) = transition(&AlertState::default(), &[c.clone(), c.clone()], &[], t0());
         assert_eq!(state.open.len(), 1);
         c.message = "worse now".into();
-        let (a, state) = transition(&state, std::slice::from_ref(&c), t0() + TimeDelta::hours(1));
+        let (a, state) = transition(
+            &state,
+            std::slice::from_ref(&c),
+            &[],
+            t0() + TimeDelta::hours(1),
+        );
         assert!(a.is_empty());
         assert_eq!(
             state.open.values().next().unwrap().condition.message,
@@ -199,14 +216,87 @@ mod tests {
     #[test]
     fn a_clock_going_backwards_reminds_nothing() {
         let c = condition(ConditionKind::QuotaHigh, "manual-instance-snapshots");
-        let (_, state) = transition(&AlertState::default(), std::slice::from_ref(&c), t0());
-        let (a, _) = transition(&state, std::slice::from_ref(&c), t0() - TimeDelta::days(3));
+        let (_, state) = transition(&AlertState::default(), std::slice::from_ref(&c), &[], t0());
+        let (a, _) = transition(
+            &state,
+            std::slice::from_ref(&c),
+            &[],
+            t0() - TimeDelta::days(3),
+        );
         assert!(a.is_empty());
     }
 
-    /// A run: the conditions open at that time (indexes into a small universe), minutes after the previous run.
-    fn arb_runs() -> impl Strategy<Value = Vec<(u16, Vec<usize>)>> {
-        prop::collection::vec((1u16..2000, prop::collection::vec(0usize..5, 0..5)), 1..80)
+    /// A storage read that fails for one run: the storage condition stays open as it was, unannounced, however long
+    /// the reads fail; the next run that reads storage decides (here: cleared, announced once).
+    #[test]
+    fn a_condition_the_run_could_not_decide_is_kept_not_cleared() {
+        let storage = condition(ConditionKind::StorageHigh, "booking-db");
+        let quota = condition(ConditionKind::QuotaHigh, "manual-instance-snapshots");
+        let (_, opened) = transition(
+            &AlertState::default(),
+            &[storage.clone(), quota.clone()],
+            &[],
+            t0(),
+        );
+        let unread = [Undecided::new(
+            ConditionKind::StorageHigh,
+            "us-east-1",
+            Some("booking-db"),
+        )];
+        let mut state = opened.clone();
+        for (run, hours) in [1, 25, 49].into_iter().enumerate() {
+            let (a, next) = transition(&state, &[], &unread, t0() + TimeDelta::hours(hours));
+            let cleared: Vec<ConditionKind> =
+                a.cleared.iter().map(|c| c.condition.key.kind).collect();
+            let expected = if run == 0 {
+                vec![ConditionKind::QuotaHigh]
+            } else {
+                vec![]
+            };
+            assert_eq!(
+                cleared, expected,
+                "the quota was read: cleared once; the storage was not"
+            );
+            assert!(a.opened.is_empty() && a.reminders.is_empty(), "{a:?}");
+            assert_eq!(
+                next.open.get(&state_key(&storage.key)),
+                opened.open.get(&state_key(&storage.key)),
+                "kept unchanged"
+            );
+            state = next;
+        }
+        let (a, next) = transition(&state, &[], &[], t0() + TimeDelta::hours(50));
+        assert_eq!(a.cleared.len(), 1, "storage read again: cleared, once");
+        assert!(next.open.is_empty());
+        // A region-wide scope covers every resource of its kind there, and nothing elsewhere.
+        let everywhere = Undecided::new(ConditionKind::StorageHigh, "us-east-1", None);
+        assert!(everywhere.covers(&storage.key));
+        assert!(!everywhere.covers(&quota.key));
+        let mut elsewhere = storage.key.clone();
+        elsewhere.region = "us-west-2".into();
+        assert!(!everywhere.covers(&elsewhere));
+    }
+
+    /// A run: minutes after the previous run, the conditions open then (indexes into [`universe`]), and the scopes
+    /// it could not read (indexes into [`scopes`]).
+    fn arb_runs() -> impl Strategy<Value = Vec<(u16, Vec<usize>, Vec<usize>)>> {
+        prop::collection::vec(
+            (
+                1u16..2000,
+                prop::collection::vec(0usize..5, 0..5),
+                prop::collection::vec(0usize..4, 0..3),
+            ),
+            1..80,
+        )
+    }
+
+    fn scopes() -> Vec<Undecided> {
+        vec![
+            Undecided::new(ConditionKind::RpoBreach, "us-east-1", Some("a")),
+            Undecided::new(ConditionKind::StorageHigh, "us-east-1", None),
+            Undecided::new(ConditionKind::MissingDaily, "us-east-1", Some("z")),
+            Undecided::new(ConditionKind::RpoBreach, "us-west-2", None),
+        ]
     }
 
     fn universe() -> Vec<Condition> {
@@ -233,12 +323,14 @@ mod tests {
             let mut opens: BTreeMap<String, usize> = BTreeMap::new();
             let mut clears: BTreeMap<String, usize> = BTreeMap::new();
             let mut was_open: BTreeMap<String, bool> = BTreeMap::new();
+            let scopes = scopes();
             let mut all_runs = runs.clone();
-            all_runs.push((1, vec![])); // at the end everything disappears
-            for (minutes, open) in all_runs {
+            all_runs.push((1, vec![], vec![])); // at the end everything disappears, every read succeeds
+            for (minutes, open, unread) in all_runs {
                 now += TimeDelta::minutes(i64::from(minutes));
                 let current: Vec<Condition> = open.iter().map(|&i| universe[i].clone()).collect();
-                let (a, next) = transition(&state, &current, now);
+                let unread: Vec<Undecided> = unread.iter().map(|&i| scopes[i].clone()).collect();
+                let (a, next) = transition(&state, &current, &unread, now);
                 for c in &a.opened {
                     let key = state_key(&c.key);
                     prop_assert!(!was_open.get(&key).copied().unwrap_or(false), "opened while open: {key}");
@@ -258,7 +350,8 @@ mod tests {
                     prop_assert!(was_open.get(&key).copied().unwrap_or(false), "cleared while not open: {key}");
                     *clears.entry(key).or_default() += 1;
                 }
-                // A condition open now but not announced this run was announced within the last 24 h.
+                // A condition open now (or kept, undecided) but not announced this run was announced within the
+                // last 24 h or is kept undecided.
                 for c in &current {
                     let key = state_key(&c.key);
                     let last = announced.get(&key).and_then(|t| t.last()).copied();
@@ -280,16 +373,48 @@ mod tests {
             let universe = universe();
             let mut state = AlertState::default();
             let mut now = t0();
-            for (minutes, open) in runs {
+            let scopes = scopes();
+            for (minutes, open, unread) in runs {
                 now += TimeDelta::minutes(i64::from(minutes));
                 let current: Vec<Condition> = open.iter().map(|&i| universe[i].clone()).collect();
+                let unread: Vec<Undecided> = unread.iter().map(|&i| scopes[i].clone()).collect();
                 let stored = serde_json::to_string(&state).unwrap();
                 let restored: AlertState = serde_json::from_str(&stored).unwrap();
                 prop_assert_eq!(&restored, &state);
-                let from_original = transition(&state, &current, now);
-                let from_restored = transition(&restored, &current, now);
+                let from_original = transition(&state, &current, &unread, now);
+                let from_restored = transition(&restored, &current, &unread, now);
                 prop_assert_eq!(&from_original, &from_restored);
                 state = from_original.1;
+            }
+        }
+
+        /// The carry-forward rule: an open condition whose scope this run could not read is never announced
+        /// cleared (nor announced at all unless it is open now); it stays in the state exactly as it was.
+        #[test]
+        fn a_condition_whose_scope_is_unread_is_never_announced_cleared(runs in arb_runs()) {
+            let (universe, scopes) = (universe(), scopes());
+            let mut state = AlertState::default();
+            let mut now = t0();
+            for (minutes, open, unread) in runs {
+                now += TimeDelta::minutes(i64::from(minutes));
+                let current: Vec<Condition> = open.iter().map(|&i| universe[i].clone()).collect();
+                let unread: Vec<Undecided> = unread.iter().map(|&i| scopes[i].clone()).collect();
+                let undecided = |key: &ConditionKey| unread.iter().any(|u| u.covers(key));
+                let (a, next) = transition(&state, &current, &unread, now);
+                for c in &a.cleared {
+                    prop_assert!(!undecided(&c.condition.key), "{} cleared while unread", c.condition.key);
+                }
+                let is_current = |key: &ConditionKey| current.iter().any(|c| &c.key == key);
+                for (key, before) in &state.open {
+                    if undecided(&before.condition.key) && !is_current(&before.condition.key) {
+                        prop_assert_eq!(next.open.get(key), Some(before), "{} not kept as it was", key);
+                    }
+                }
+                let announced = a.opened.iter().chain(a.reminders.iter().map(|r| &r.condition));
+                for c in announced {
+                    prop_assert!(is_current(&c.key), "{} announced but not open now", c.key);
+                }
+                state = next;
             }
         }
     }

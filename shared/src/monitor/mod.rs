@@ -49,8 +49,16 @@ pub struct Inputs<'a> {
     pub snapshots: Vec<Snapshot>,
     /// Regions whose snapshots could not be listed, with the reason: their RPO is unknown, never a breach.
     pub unreadable_regions: BTreeMap<String, String>,
+    /// Regions whose replicated automated backups could not be read: a DB instance's point-in-time source there is
+    /// unknown, not absent.
+    pub replicated_backups_unread: BTreeSet<String>,
+    /// Regions whose manual-snapshot quotas could not be read.
+    pub quotas_unread: BTreeSet<String>,
     /// Progress (0 to 100 per cent) of snapshots being created, by snapshot ARN (RDS's `PercentProgress`).
     pub snapshot_progress: BTreeMap<String, u32>,
+    /// When the monitor first saw each snapshot still `creating` (kept between runs): RDS gives a snapshot no
+    /// `SnapshotCreateTime` until it is done, so how long one has been creating is measured from there.
+    pub creating_since: CreatingSince,
     /// The newest restore-drill evidence of each database and region (older evidence may be given too; the
     /// newest counts).
     pub drills: Vec<DrillEvidence>,
@@ -72,6 +80,9 @@ pub struct DatabaseFacts {
     pub replicated_backups: Vec<ReplicatedBackup>,
     /// Its storage, where known (DB instances; Aurora storage grows by itself).
     pub storage: Option<Storage>,
+    /// Whether its storage should be known but could not be read this run (CloudWatch failed or gave no
+    /// `FreeStorageSpace` datapoint).
+    pub storage_unread: bool,
 }
 
 /// Automated backups of a database in its own region.
@@ -199,6 +210,80 @@ impl QuotaHistory {
         samples.push(sample);
         samples.retain(|s| s.at >= sample.at - window && s.at <= sample.at);
         samples.sort_by_key(|s| s.at);
+    }
+}
+
+/// When the monitor first saw a snapshot `creating`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstSeenCreating {
+    /// The snapshot's region.
+    pub region: String,
+    /// The first run that saw it `creating`.
+    pub at: DateTime<Utc>,
+}
+
+/// Snapshots seen `creating`, kept between monitor runs (serialised with the alert state). RDS reports no
+/// `SnapshotCreateTime` for a snapshot it has not finished (the adapter dates it [`DateTime::<Utc>::MAX_UTC`]), so
+/// without this a snapshot stuck in `creating` would look 0 seconds old on every run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CreatingSince {
+    /// First seen `creating`, by [`CreatingSince::key`].
+    pub snapshots: BTreeMap<String, FirstSeenCreating>,
+}
+
+impl CreatingSince {
+    /// The key of a snapshot: its ARN (which names region, kind and identifier), else `region kind identifier`.
+    pub fn key(snapshot: &Snapshot) -> String {
+        if snapshot.arn.is_empty() {
+            format!(
+                "{} {} {}",
+                snapshot.region, snapshot.kind, snapshot.identifier
+            )
+        } else {
+            snapshot.arn.clone()
+        }
+    }
+
+    /// When `snapshot` was first seen `creating`, if it was.
+    pub fn of(&self, snapshot: &Snapshot) -> Option<DateTime<Utc>> {
+        self.snapshots.get(&Self::key(snapshot)).map(|s| s.at)
+    }
+
+    /// Note the snapshots `creating` now (first seen `now` unless seen before) and forget the ones no longer
+    /// `creating` (done, failed or gone). Entries of the regions in `unread` (whose snapshots this run could not
+    /// list) are kept as they are.
+    pub fn observe(
+        &mut self,
+        snapshots: &[Snapshot],
+        unread: &BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) {
+        let creating: BTreeMap<String, &Snapshot> = snapshots
+            .iter()
+            .filter(|s| s.status == "creating")
+            .map(|s| (Self::key(s), s))
+            .collect();
+        self.snapshots
+            .retain(|key, seen| creating.contains_key(key) || unread.contains_key(&seen.region));
+        for (key, snapshot) in creating {
+            self.snapshots
+                .entry(key)
+                .or_insert_with(|| FirstSeenCreating {
+                    region: snapshot.region.clone(),
+                    at: now,
+                });
+        }
+    }
+
+    /// Since when `snapshot` (`creating`) has been creating, as far as is known: RDS's own time when it gives one,
+    /// else the first run that saw it `creating`, else `now` (this is the first). The second return is whether the
+    /// time is RDS's.
+    pub fn started(&self, snapshot: &Snapshot, now: DateTime<Utc>) -> (DateTime<Utc>, bool) {
+        if snapshot.created_at < DateTime::<Utc>::MAX_UTC {
+            (snapshot.created_at, true)
+        } else {
+            (self.of(snapshot).unwrap_or(now).min(now), false)
+        }
     }
 }
 
@@ -572,6 +657,37 @@ impl Condition {
     }
 }
 
+/// Conditions a run could not decide because a read failed (a region's snapshots or replicated automated backups,
+/// quotas, storage): whether they hold is unknown, so an open one is kept as it was, neither announced again nor
+/// cleared (see [`alerts::transition`]), instead of flapping "cleared" and "opened" with the reads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Undecided {
+    /// The kind of condition.
+    pub kind: ConditionKind,
+    /// The region.
+    pub region: String,
+    /// The resource; `None`: every resource of the kind in the region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+impl Undecided {
+    fn new(kind: ConditionKind, region: &str, resource: Option<&str>) -> Self {
+        Self {
+            kind,
+            region: region.to_string(),
+            resource: resource.map(str::to_string),
+        }
+    }
+
+    /// Whether the condition `key` is one this run could not decide.
+    pub fn covers(&self, key: &ConditionKey) -> bool {
+        key.kind == self.kind
+            && key.region == self.region
+            && self.resource.as_ref().is_none_or(|r| *r == key.resource)
+    }
+}
+
 /// The monitor's view of the deployment at one time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assessment {
@@ -591,6 +707,9 @@ pub struct Assessment {
     pub quotas: Vec<QuotaAssessment>,
     /// Every open condition, worst first (severity, then kind, then key).
     pub conditions: Vec<Condition>,
+    /// The conditions this run could not decide (a read failed), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undecided: Vec<Undecided>,
 }
 
 impl Assessment {
@@ -631,10 +750,20 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 pub fn assess(inputs: &Inputs<'_>) -> Assessment {
     let now = inputs.now;
     let mut conditions = Vec::new();
+    let mut undecided = BTreeSet::new();
     let mut databases = Vec::new();
     let mut unprotected = Vec::new();
 
     for (region, why) in &inputs.unreadable_regions {
+        // What the region's snapshots decide: failed, slow and unencrypted recovery points there.
+        for kind in [
+            ConditionKind::SnapshotFailed,
+            ConditionKind::CopyFailed,
+            ConditionKind::BackupTooLong,
+            ConditionKind::UnencryptedRecoveryPoints,
+        ] {
+            undecided.insert(Undecided::new(kind, region, None));
+        }
         conditions.push(Condition::new(
             ConditionKind::RegionUnreadable,
             Severity::Warning,
@@ -685,7 +814,13 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
                 ));
             }
             Some(plan) => {
-                databases.push(assess_database(inputs, facts, plan, &mut conditions));
+                databases.push(assess_database(
+                    inputs,
+                    facts,
+                    plan,
+                    &mut conditions,
+                    &mut undecided,
+                ));
             }
         }
     }
@@ -698,6 +833,9 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
         .map(|p| p.alerts.snapshot_quota_usage)
         .reduce(f64::min)
         .unwrap_or(0.8);
+    for region in &inputs.quotas_unread {
+        undecided.insert(Undecided::new(ConditionKind::QuotaHigh, region, None));
+    }
     let mut quotas = Vec::new();
     for usage in &inputs.quotas {
         let quota = assess_quota(usage, now);
@@ -738,6 +876,7 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
         unprotected,
         quotas,
         conditions,
+        undecided: undecided.into_iter().collect(),
     }
 }
 
@@ -778,6 +917,7 @@ fn assess_database(
     facts: &DatabaseFacts,
     plan: &Plan,
     conditions: &mut Vec<Condition>,
+    undecided: &mut BTreeSet<Undecided>,
 ) -> DatabaseAssessment {
     let now = inputs.now;
     let db = &facts.database;
@@ -815,6 +955,14 @@ fn assess_database(
     dr_regions.extend(facts.replicated_backups.iter().map(|r| r.region.clone()));
     dr_regions.remove(&db.region);
 
+    // A region some of whose sources could not be read: its snapshots, or (DB instances only: RDS replicates the
+    // automated backups of instances, not of clusters) its replicated automated backups.
+    let replicated_unread = |region: &str| {
+        db.kind == DatabaseKind::Instance && inputs.replicated_backups_unread.contains(region)
+    };
+    let incomplete =
+        |region: &str| inputs.unreadable_regions.contains_key(region) || replicated_unread(region);
+
     let mut regions = Vec::new();
     let mut copies = Vec::new();
     // The primary region.
@@ -837,7 +985,7 @@ fn assess_database(
             true,
             sources,
             objective,
-            &inputs.unreadable_regions,
+            inputs.unreadable_regions.contains_key(&db.region),
         ));
     }
     for region in &dr_regions {
@@ -877,8 +1025,26 @@ fn assess_database(
             false,
             sources,
             objective,
-            &inputs.unreadable_regions,
+            incomplete(region),
         ));
+    }
+    for region in &regions {
+        if region.status == RpoStatus::Unknown {
+            undecided.insert(Undecided::new(
+                ConditionKind::RpoBreach,
+                &region.region,
+                Some(id),
+            ));
+        }
+    }
+    // A region known only from its replicated backups, which this run could not read: its RPO is unknown too.
+    for region in &inputs.replicated_backups_unread {
+        if replicated_unread(region)
+            && *region != db.region
+            && !regions.iter().any(|r| &r.region == region)
+        {
+            undecided.insert(Undecided::new(ConditionKind::RpoBreach, region, Some(id)));
+        }
     }
     for region in &regions {
         if region.status != RpoStatus::Breached {
@@ -959,7 +1125,8 @@ fn assess_database(
             ));
         }
         if !is_copy && snapshot.status == "creating" {
-            let running = seconds_since(now, snapshot.created_at);
+            let (started, timed_by_rds) = inputs.creating_since.started(snapshot, now);
+            let running = seconds_since(now, started);
             if running > max_backup {
                 let progress = inputs
                     .snapshot_progress
@@ -972,8 +1139,9 @@ fn assess_database(
                     &snapshot.region,
                     Some(id),
                     format!(
-                        "snapshot {} of {id} has been creating for {} ({progress}), longer than the {} the plan allows",
+                        "snapshot {} of {id} has been creating for {}{} ({progress}), longer than the {} the plan allows",
                         snapshot.identifier,
+                        if timed_by_rds { "" } else { "at least " },
                         human(running),
                         human(max_backup)
                     ),
@@ -1056,7 +1224,13 @@ fn assess_database(
             .find(|r| &r.region == region)
             .cloned();
         let wanted_here = wanted.contains(region);
-        if wanted_here && present.is_none() {
+        if wanted_here && present.is_none() && replicated_unread(region) {
+            undecided.insert(Undecided::new(
+                ConditionKind::ReplicationMissing,
+                region,
+                Some(id),
+            ));
+        } else if wanted_here && present.is_none() {
             conditions.push(Condition::new(
                 ConditionKind::ReplicationMissing,
                 Severity::Warning,
@@ -1142,6 +1316,10 @@ fn assess_database(
                 .map(|s| s.created_at)
                 .min();
             let evidence_age = drill.map(|d| seconds_since(now, d.at));
+            if evidence_age.is_none() && inputs.unreadable_regions.contains_key(where_) {
+                // Never drilled there: stale once protected there long enough, which its snapshots would tell.
+                undecided.insert(Undecided::new(ConditionKind::DrillStale, where_, Some(id)));
+            }
             let stale = match evidence_age {
                 Some(age) => age > every + grace,
                 None => protected_since.is_some_and(|t| seconds_since(now, t) > every + grace),
@@ -1168,6 +1346,13 @@ fn assess_database(
     }
 
     // Storage.
+    if facts.storage_unread {
+        undecided.insert(Undecided::new(
+            ConditionKind::StorageHigh,
+            &db.region,
+            Some(id),
+        ));
+    }
     if let Some(storage) = facts.storage {
         let used = storage.used_fraction();
         if used > STORAGE_USAGE_LIMIT {
@@ -1220,12 +1405,14 @@ fn newest_available<'s>(snapshots: &[&'s Snapshot]) -> Option<&'s Snapshot> {
         .copied()
 }
 
+/// The RPO of a region from its `sources`: met when one is within the objective; else unknown when some source
+/// could not be read (`incomplete`: it might have been), else breached.
 fn region_rpo(
     region: &str,
     primary: bool,
     mut sources: Vec<SourceRpo>,
     objective: u64,
-    unreadable: &BTreeMap<String, String>,
+    incomplete: bool,
 ) -> RegionRpo {
     sources.sort_by_key(|a| (a.rpo_seconds, a.source));
     let met = sources
@@ -1233,7 +1420,7 @@ fn region_rpo(
         .is_some_and(|best| best.rpo_seconds <= objective);
     let status = if met {
         RpoStatus::Met
-    } else if unreadable.contains_key(region) {
+    } else if incomplete {
         RpoStatus::Unknown
     } else {
         RpoStatus::Breached
@@ -1291,6 +1478,7 @@ mod tests {
             },
             replicated_backups: vec![],
             storage: None,
+            storage_unread: false,
         }
     }
 
@@ -1357,7 +1545,10 @@ mod tests {
             databases: vec![],
             snapshots: vec![],
             unreadable_regions: BTreeMap::new(),
+            replicated_backups_unread: BTreeSet::new(),
+            quotas_unread: BTreeSet::new(),
             snapshot_progress: BTreeMap::new(),
+            creating_since: CreatingSince::default(),
             drills: vec![],
             quotas: vec![],
             replication_wanted: BTreeMap::new(),
@@ -1653,6 +1844,76 @@ mod tests {
         );
     }
 
+    /// RDS gives a snapshot it has not finished no `SnapshotCreateTime` (the adapter dates it `MAX_UTC`): how long
+    /// it has been creating is measured from the first monitor run that saw it so, for a DB snapshot and an Aurora
+    /// cluster snapshot alike; the plan's 30 minutes are exceeded only after 30 minutes of being seen creating.
+    #[test]
+    fn a_snapshot_rds_has_not_timed_is_too_long_from_when_it_was_first_seen_creating() {
+        let (policy, me) = (policy(), deployment());
+        let first_seen = at("2026-11-22T02:10:00Z");
+        for kind in [DatabaseKind::Instance, DatabaseKind::Cluster] {
+            let mut booking = db("booking", true);
+            booking.database.kind = kind;
+            let mut creating = snap(
+                "s-untimed",
+                "booking",
+                "us-east-1",
+                DateTime::<Utc>::MAX_UTC,
+                "creating",
+            );
+            creating.kind = kind;
+            if kind == DatabaseKind::Cluster {
+                creating.arn =
+                    "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:s-untimed".into();
+            }
+            let too_long = |since: &CreatingSince, snapshot: &Snapshot, now| {
+                let mut i = inputs(&policy, &me, now);
+                i.databases = vec![booking.clone()];
+                i.snapshots = vec![snapshot.clone()];
+                i.creating_since = since.clone();
+                assess(&i)
+                    .conditions
+                    .into_iter()
+                    .find(|c| c.key.kind == ConditionKind::BackupTooLong)
+            };
+            let mut since = CreatingSince::default();
+            // Runs every 15 minutes: up to 30 minutes creating is within the plan.
+            for minutes in [0, 15, 30] {
+                let now = first_seen + TimeDelta::minutes(minutes);
+                since.observe(std::slice::from_ref(&creating), &BTreeMap::new(), now);
+                assert_eq!(
+                    too_long(&since, &creating, now),
+                    None,
+                    "{kind}: {minutes} minutes"
+                );
+            }
+            let now = first_seen + TimeDelta::minutes(45);
+            since.observe(std::slice::from_ref(&creating), &BTreeMap::new(), now);
+            assert_eq!(since.of(&creating), Some(first_seen), "{kind}");
+            let slow = too_long(&since, &creating, now)
+                .unwrap_or_else(|| panic!("{kind}: 45 minutes creating is too long"));
+            assert_eq!(
+                (slow.key.resource.as_str(), slow.key.region.as_str()),
+                ("s-untimed", "us-east-1")
+            );
+            assert!(
+                slow.message.contains("creating for at least 45m"),
+                "{kind}: {}",
+                slow.message
+            );
+            // Without the first sighting the snapshot looks just started: the blocker this guards against.
+            assert_eq!(too_long(&CreatingSince::default(), &creating, now), None);
+            // A region not read this run keeps its sightings; one no longer creating is forgotten.
+            let unread: BTreeMap<String, String> =
+                [("us-east-1".to_string(), "throttled".to_string())].into();
+            since.observe(&[], &unread, now + TimeDelta::minutes(15));
+            assert_eq!(since.of(&creating), Some(first_seen));
+            creating.status = "available".into();
+            since.observe(std::slice::from_ref(&creating), &BTreeMap::new(), now);
+            assert!(since.snapshots.is_empty(), "{kind}: {since:?}");
+        }
+    }
+
     #[test]
     fn an_unreadable_region_is_unknown_not_a_breach_and_other_deployments_do_not_count() {
         let (policy, me) = (policy(), deployment());
@@ -1689,6 +1950,210 @@ mod tests {
                 .iter()
                 .any(|c| c.key.kind == ConditionKind::RegionUnreadable)
         );
+    }
+
+    /// Reads that fail (storage, quotas, a DR region's replicated automated backups or snapshots) leave the
+    /// conditions they decide undecided, never absent: the alert state keeps them open (see `alerts`) instead of
+    /// announcing them cleared and reopening them on the next good run.
+    #[test]
+    fn failed_reads_leave_their_conditions_undecided_not_cleared() {
+        let policy = Policy::from_yaml(&POLICY.replace(
+            "point_in_time: {min_retention_days: 7}",
+            "point_in_time: {min_retention_days: 7, replicate_to: [us-west-2]}",
+        ))
+        .unwrap();
+        let me = deployment();
+        let now = at("2026-11-22T10:00:00Z");
+        let mut i = inputs(&policy, &me, now);
+        i.replication_wanted = policy.replication_wanted();
+        let mut booking = db("booking", true);
+        booking.point_in_time.latest_restorable = Some(now - TimeDelta::minutes(5));
+        booking.storage = Some(Storage {
+            allocated_bytes: 100 << 30,
+            free_bytes: 8 << 30,
+        });
+        i.databases = vec![booking];
+        i.snapshots = vec![
+            snap(
+                "s-today",
+                "booking",
+                "us-east-1",
+                at("2026-11-22T02:00:00Z"),
+                "available",
+            ),
+            snap(
+                "c-failed",
+                "booking",
+                "us-west-2",
+                at("2026-11-21T02:00:00Z"),
+                "failed",
+            ),
+        ];
+        i.quotas = vec![QuotaUsage {
+            region: "us-east-1".into(),
+            kind: DatabaseKind::Instance,
+            used: 90,
+            max: 100,
+            history: vec![],
+        }];
+        let all_read = assess(&i);
+        let open: BTreeSet<(ConditionKind, String)> = all_read
+            .conditions
+            .iter()
+            .map(|c| (c.key.kind, c.key.region.clone()))
+            .collect();
+        for expected in [
+            (ConditionKind::StorageHigh, "us-east-1"),
+            (ConditionKind::QuotaHigh, "us-east-1"),
+            (ConditionKind::RpoBreach, "us-west-2"),
+            (ConditionKind::ReplicationMissing, "us-west-2"),
+            (ConditionKind::CopyFailed, "us-west-2"),
+        ] {
+            assert!(
+                open.contains(&(expected.0, expected.1.into())),
+                "{expected:?}: {open:?}"
+            );
+        }
+        assert!(all_read.undecided.is_empty());
+
+        // The same, with every one of those reads failing.
+        i.databases[0].storage = None;
+        i.databases[0].storage_unread = true;
+        i.quotas.clear();
+        i.quotas_unread.insert("us-east-1".into());
+        i.replicated_backups_unread.insert("us-west-2".into());
+        i.snapshots.retain(|s| s.region != "us-west-2");
+        i.unreadable_regions
+            .insert("us-west-2".into(), "throttled".into());
+        let failed = assess(&i);
+        let west = &failed.databases[0].regions[1];
+        assert_eq!(
+            (west.region.as_str(), west.status),
+            ("us-west-2", RpoStatus::Unknown)
+        );
+        for c in &all_read.conditions {
+            assert!(
+                failed.conditions.iter().any(|f| f.key == c.key)
+                    || failed.undecided.iter().any(|u| u.covers(&c.key)),
+                "{} looks cleared: {:?}",
+                c.key,
+                failed.undecided
+            );
+        }
+        let now_open: Vec<ConditionKind> = failed.conditions.iter().map(|c| c.key.kind).collect();
+        assert_eq!(
+            now_open,
+            [ConditionKind::RegionUnreadable],
+            "nothing decided from the failed reads"
+        );
+
+        // Only the replicated backups unread, the copies read (none): the DR region's RPO is unknown, not breached.
+        i.unreadable_regions.clear();
+        let a = assess(&i);
+        assert_eq!(a.databases[0].regions[1].status, RpoStatus::Unknown);
+        assert!(
+            a.conditions.iter().all(|c| c.key.region != "us-west-2"),
+            "{:?}",
+            a.conditions
+        );
+        // A cluster has no replicated automated backups: that read does not make its DR region unknown.
+        i.databases[0].database.kind = DatabaseKind::Cluster;
+        let a = assess(&i);
+        assert_eq!(a.databases[0].regions[1].status, RpoStatus::Breached);
+    }
+
+    prop_compose! {
+        /// A deployment's facts (ages in minutes: up to two weeks, past the drill cadence), and which reads fail.
+        fn arb_reads()(
+            primary in prop::collection::vec((0i64..20_000, 0usize..3, prop::bool::ANY), 0..3),
+            copies in prop::collection::vec((0i64..20_000, 0usize..3, prop::bool::ANY), 0..3),
+            pitr in prop::option::of(0i64..200),
+            replicated in prop::option::of(0i64..200),
+            cluster in prop::bool::ANY,
+            free_percent in 0u64..=100,
+            quota_used in (0u64..=100, 0u64..=100),
+            failing in (prop::bool::ANY, prop::bool::ANY, prop::bool::ANY, prop::bool::ANY, prop::bool::ANY),
+        ) -> (Vec<(i64, usize, bool)>, Vec<(i64, usize, bool)>, Option<i64>, Option<i64>, bool, u64, (u64, u64), (bool, bool, bool, bool, bool)) {
+            (primary, copies, pitr, replicated, cluster, free_percent, quota_used, failing)
+        }
+    }
+
+    proptest! {
+        /// Whatever reads fail, a condition open when everything is read is still open or undecided (never looks
+        /// cleared), and a failed read opens nothing but `region-unreadable`.
+        #[test]
+        fn a_failed_read_never_makes_a_condition_look_cleared_or_opens_one(
+            (primary, copies, pitr, replicated, cluster, free_percent, quota_used, failing) in arb_reads(),
+        ) {
+            let policy = Policy::from_yaml(&POLICY
+                .replace("point_in_time: {min_retention_days: 7}", "point_in_time: {min_retention_days: 7, replicate_to: [us-west-2]}")
+                .replace("security_groups: [sg-1]}", "security_groups: [sg-1], regions: {us-west-2: {security_groups: [sg-2]}}}")).unwrap();
+            let me = deployment();
+            let now = at("2026-11-22T12:00:00Z");
+            let mut i = inputs(&policy, &me, now);
+            i.replication_wanted = policy.replication_wanted();
+            let mut booking = db("booking", true);
+            booking.point_in_time.latest_restorable = pitr.map(|m| now - TimeDelta::minutes(m));
+            booking.storage = Some(Storage { allocated_bytes: 100 << 30, free_bytes: (free_percent << 30) });
+            if cluster {
+                booking.database.kind = DatabaseKind::Cluster;
+            } else {
+                // RDS replicates the automated backups of DB instances only.
+                booking.replicated_backups = replicated.into_iter().map(|m| ReplicatedBackup {
+                    region: "us-west-2".into(), retention_days: 7, earliest: None, latest: Some(now - TimeDelta::minutes(m)),
+                }).collect();
+            }
+            i.databases = vec![booking];
+            let kind = i.databases[0].database.kind;
+            let statuses = [["available", "creating", "failed"], ["available", "copying", "failed"]];
+            for (n, (age, status, encrypted)) in primary.iter().enumerate() {
+                let mut s = snap(&format!("p{n}"), "booking", "us-east-1", now - TimeDelta::minutes(*age), statuses[0][*status]);
+                (s.kind, s.encrypted) = (kind, *encrypted);
+                i.snapshots.push(s);
+            }
+            for (n, (age, status, encrypted)) in copies.iter().enumerate() {
+                let mut s = snap(&format!("c{n}"), "booking", "us-west-2", now - TimeDelta::minutes(*age), statuses[1][*status]);
+                (s.kind, s.encrypted) = (kind, *encrypted);
+                i.snapshots.push(s);
+            }
+            for (region, used) in [("us-east-1", quota_used.0), ("us-west-2", quota_used.1)] {
+                i.quotas.push(QuotaUsage { region: region.into(), kind: DatabaseKind::Instance, used, max: 100, history: vec![] });
+            }
+            let all_read = assess(&i);
+
+            let (west_snapshots, west_replicated, east_quotas, west_quotas, storage) = failing;
+            if west_snapshots {
+                i.snapshots.retain(|s| s.region != "us-west-2");
+                i.unreadable_regions.insert("us-west-2".into(), "throttled".into());
+            }
+            if west_replicated {
+                i.databases[0].replicated_backups.clear();
+                i.replicated_backups_unread.insert("us-west-2".into());
+            }
+            for (unread, region) in [(east_quotas, "us-east-1"), (west_quotas, "us-west-2")] {
+                if unread {
+                    i.quotas.retain(|q| q.region != region);
+                    i.quotas_unread.insert(region.into());
+                }
+            }
+            if storage {
+                i.databases[0].storage = None;
+                i.databases[0].storage_unread = true;
+            }
+            let failed = assess(&i);
+            for c in &all_read.conditions {
+                prop_assert!(
+                    failed.conditions.iter().any(|f| f.key == c.key) || failed.undecided.iter().any(|u| u.covers(&c.key)),
+                    "{} looks cleared when reads fail ({:?})", c.key, failing
+                );
+            }
+            for c in &failed.conditions {
+                prop_assert!(
+                    c.key.kind == ConditionKind::RegionUnreadable || all_read.conditions.iter().any(|a| a.key == c.key),
+                    "{} opened by a failed read ({:?})", c.key, failing
+                );
+            }
+        }
     }
 
     #[test]
