@@ -777,7 +777,7 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
 
     for facts in &inputs.databases {
         let db = &facts.database;
-        if db.cluster.is_some() || db.tags.contains_key(tags::DRILL) {
+        if db.cluster.is_some() || crate::restore::is_restored(db) {
             // Cluster members are protected through their cluster; drill databases are temporary.
             continue;
         }
