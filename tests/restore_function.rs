@@ -844,3 +844,188 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     // Ready once, the expiry noticed twice (before and after `keep`), nothing else.
     assert_eq!(sandbox.notifications().await.len(), 3, "{:#?}", sandbox.notifications().await);
 }
+
+#[tokio::test]
+async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made() {
+    let (primary, dr, bare) = ("us-east-2", "us-west-1", "eu-south-1");
+    let policy = policy("unused").replace(
+        "    verification:\n",
+        &format!(
+            "    verification:\n      regions:\n        {dr}: {{security_groups: [sg-0drrestores]}}\n"
+        ),
+    );
+    let sandbox = fleet(primary, &policy).await;
+    sandbox
+        .instance_of("lbrestore-taken", "postgres", "lifeboat", &[])
+        .await;
+    // The handler runs two hours after moto's latest restorable time (the real time).
+    let latest = real_now();
+    let now = latest + Duration::hours(2);
+    let too_late = latest + Duration::hours(1);
+    let request = |extra: Value| {
+        let mut request = restore_request("latest");
+        request.as_object_mut().expect("object").remove("snapshot");
+        for (key, value) in extra.as_object().expect("object") {
+            if value.is_null() {
+                request.as_object_mut().expect("object").remove(key);
+            } else {
+                request[key] = value.clone();
+            }
+        }
+        request
+    };
+    let cases: Vec<(Value, Vec<String>)> = vec![
+        (
+            request(json!({"database": "nope-db"})),
+            vec!["no DB instance or cluster named `nope-db` in us-east-2".into()],
+        ),
+        (
+            request(json!({"point_in_time": too_late.to_rfc3339()})),
+            vec![
+                "is after the latest restorable time".into(),
+                "restorable in us-east-2: point in time up to ".into(),
+                "1 snapshot(s) of this deployment, the newest from 2026-11-22T02:00:00Z".into(),
+            ],
+        ),
+        (
+            request(json!({"point_in_time": (now + Duration::hours(1)).to_rfc3339()})),
+            vec!["is in the future".into()],
+        ),
+        (
+            request(json!({"snapshot": "nope"})),
+            vec![
+                "no snapshot `nope` of `booking-db` in us-east-2".into(),
+                "restorable in us-east-2: point in time up to ".into(),
+            ],
+        ),
+        (
+            request(json!({"snapshot": SNAPSHOT, "point_in_time": SNAPSHOT_TIME})),
+            vec!["give `snapshot` or `point_in_time`, not both".into()],
+        ),
+        (
+            request(json!({"region": dr})),
+            vec!["no recovery point of `booking-db` exists in us-west-1".into()],
+        ),
+        (
+            request(json!({"region": bare})),
+            vec!["no network for restores in eu-south-1: add `verification.regions.eu-south-1`".into()],
+        ),
+        (
+            request(json!({"region": "eu-west-2"})),
+            vec![
+                "region `eu-west-2` is neither the primary region (us-east-2) nor a DR region of this \
+                 deployment (us-west-1, eu-south-1)"
+                    .into(),
+            ],
+        ),
+        (
+            request(json!({"target": "lbrestore-taken"})),
+            vec![
+                "a database named `lbrestore-taken` exists in us-east-2: a restore never replaces one".into(),
+            ],
+        ),
+        (
+            request(json!({"target": "booking-db"})),
+            vec!["`booking-db` cannot name a restore: it must start with `lbrestore-`".into()],
+        ),
+        (
+            request(json!({"target": "booking-db-restore"})),
+            vec!["it must start with `lbrestore-`".into()],
+        ),
+        (
+            request(json!({"reason": null})),
+            vec!["a restore needs a `reason`".into()],
+        ),
+        (
+            request(json!({"reason": "  "})),
+            vec!["a restore needs a `reason`".into()],
+        ),
+        (
+            request(json!({"requested_by": null})),
+            vec!["a restore needs `requested_by`".into()],
+        ),
+        (
+            request(json!({"expires_in": "forever"})),
+            vec!["expires_in `forever` is not a duration such as 48h or 3d".into()],
+        ),
+        (
+            request(json!({"expires_in": "90d"})),
+            vec!["expires_in must be between 1 minute and 30 days".into()],
+        ),
+        (
+            json!({"action": "restore", "target": "lbrestore-nope", "keep": true}),
+            vec![
+                "no ad-hoc restore `lbrestore-nope` of this deployment in us-east-2, us-west-1, eu-south-1"
+                    .into(),
+            ],
+        ),
+        (
+            json!({"action": "restore", "target": "lbrestore-taken", "keep": true}),
+            vec!["no ad-hoc restore `lbrestore-taken` of this deployment".into()],
+        ),
+        (
+            json!({"action": "restore", "database": "booking-db", "keep": true}),
+            vec!["`keep` extends an existing restore: give its `target`".into()],
+        ),
+        (
+            json!({"action": "restore", "snapshot": SNAPSHOT}),
+            vec!["name the `database` to restore".into()],
+        ),
+        (
+            request(json!({"databse": "booking-db"})),
+            vec!["unknown field `databse`".into()],
+        ),
+    ];
+    for (payload, expected) in cases {
+        let err = invoke(&sandbox, &policy, now, &[dr, bare], payload.clone())
+            .await
+            .expect_err("must be rejected");
+        assert_eq!(err.error_type(), "Lifeboat.InvalidInput", "{payload}: {err}");
+        let message = err.to_string();
+        for part in expected {
+            assert!(message.contains(&part), "{payload}:\n{message}\nlacks: {part}");
+        }
+    }
+    assert_eq!(
+        sandbox.databases_named("lbrestore-").await,
+        ["lbrestore-taken"],
+        "nothing restored"
+    );
+    let dr_rds = aws_sdk_rds::Client::new(
+        &lifeboat_integration_tests::sdk_config_at(&sandbox.endpoint, dr).await,
+    );
+    assert!(
+        dr_rds
+            .describe_db_instances()
+            .send()
+            .await
+            .expect("DR instances")
+            .db_instances()
+            .is_empty()
+    );
+    assert!(
+        sandbox
+            .ledger_records()
+            .await
+            .iter()
+            .all(|r| r.function != "restore"),
+        "nothing recorded"
+    );
+    assert!(sandbox.notifications().await.is_empty());
+
+    // The same request with a time inside the window is accepted.
+    let accepted = run(
+        &sandbox,
+        &policy,
+        now,
+        &[dr, bare],
+        request(json!({"point_in_time": (latest - Duration::minutes(1)).to_rfc3339(), "plan": true})),
+    )
+    .await;
+    assert_eq!(
+        accepted.plan.map(|p| p.source),
+        Some(Source::PointInTime {
+            time: latest - Duration::minutes(1)
+        })
+    );
+}
