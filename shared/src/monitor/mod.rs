@@ -22,7 +22,6 @@ use crate::drill::OVERDUE_GRACE;
 use crate::model::{Database, DatabaseKind, Snapshot};
 use crate::ownership::Deployment;
 use crate::policy::{Plan, Policy};
-use crate::tags;
 
 /// Grace after a scheduled snapshot's start window closes before a database without a recovery point since the
 /// scheduled time is reported missing: the hour in which the snapshot function's last catch-up attempt lands.
@@ -1436,6 +1435,7 @@ fn region_rpo(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tags;
     use proptest::prelude::*;
 
     pub(crate) const POLICY: &str = "version: 1\nname: t\nplans:\n  - name: prod\n    select: {tags: {backup: \"true\"}}\n    retention: {daily: 30d}\n    copies: [{region: us-west-2, kms_key_id: alias/dr, retain_days: 90}]\n    point_in_time: {min_retention_days: 7}\n    verification: {every: 7d, instance_class: db.t3.micro, subnet_group: drills, security_groups: [sg-1]}\n    objectives: {rpo: 1h, rto: 4h}\n";
