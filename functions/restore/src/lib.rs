@@ -216,7 +216,13 @@ impl RestoreFunction {
                     run.report.dry_run = true;
                     return Ok(run.report);
                 }
-                self.start(request, &plan, &database, now, &mut run).await?;
+                if let Err(e) = self.start(request, &plan, &database, now, &mut run).await {
+                    // The request is on record (as failed) even though nothing was made.
+                    if let Err(ledger) = run.ledger.finish().await {
+                        warn!(error = %ledger, "failed restore request not recorded");
+                    }
+                    return Err(e);
+                }
                 run.report.plan = Some(plan);
             }
             Ask::Keep(request) => self.keep(request, now, &mut run).await?,
@@ -814,6 +820,7 @@ impl RestoreFunction {
                     .await
             }
             Step::RecordFailedRestore => {
+                let mut told = Ok(());
                 if !restoration.was_notified(FAILED) {
                     run.report.results.push(self.outcome(
                         restoration,
@@ -830,10 +837,23 @@ impl RestoreFunction {
                                 .into(),
                         ),
                     ));
+                    // Told once: a run that cannot delete it (its intents unrecorded, a call failed) leaves it for
+                    // the next run, which must not tell again.
+                    told = engine
+                        .tag(
+                            restoration,
+                            &[(
+                                tags::RESTORE_NOTIFIED.to_string(),
+                                restoration.notified_with(FAILED),
+                            )],
+                        )
+                        .await;
                 }
                 progress.step = "failed".into();
-                self.clean_up(&engine, restoration, now, &mut progress, run)
-                    .await
+                let cleaned = self
+                    .clean_up(&engine, restoration, now, &mut progress, run)
+                    .await;
+                told.and(cleaned)
             }
         };
         if let Err(e) = outcome {
