@@ -496,3 +496,325 @@ pub fn restore_tags(
     }
     tags
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const POLICY: &str = "version: 1\nname: props\nplans:\n  - name: all\n    select:\n      patterns: ['booking-*']\n    retention: {keep_daily: 7}\n    verification:\n      every: 7d\n      instance_class: db.t3.micro\n      subnet_group: restores\n      security_groups: [sg-1]\n      regions:\n        us-west-2: {security_groups: [sg-2]}\n    objectives: {rpo: 1h, rto: 4h}\n";
+
+    fn policy() -> Policy {
+        Policy::from_yaml(POLICY).expect("policy")
+    }
+
+    fn deployment() -> Deployment {
+        Deployment::new("lifeboat", "us-east-1").expect("deployment")
+    }
+
+    fn database() -> Database {
+        Database {
+            identifier: "booking-db".into(),
+            kind: DatabaseKind::Instance,
+            arn: "arn:aws:rds:us-east-1:123456789012:db:booking-db".into(),
+            region: "us-east-1".into(),
+            engine: "postgres".into(),
+            status: "available".into(),
+            encrypted: true,
+            cluster: None,
+            endpoint: None,
+            master_username: Some("lifeboat".into()),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// Who made a snapshot.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Maker {
+        Me,
+        /// Another deployment of Lifeboat (same home region, another name).
+        Other,
+        /// Another home region of a deployment of the same name.
+        OtherHome,
+        /// Nobody Lifeboat knows (no identity tags).
+        Unmanaged,
+    }
+
+    fn arb_maker() -> impl Strategy<Value = Maker> {
+        prop_oneof![
+            3 => Just(Maker::Me),
+            1 => Just(Maker::Other),
+            1 => Just(Maker::OtherHome),
+            1 => Just(Maker::Unmanaged),
+        ]
+    }
+
+    /// Base of every generated time: 2026-01-01T00:00:00Z.
+    fn base() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    fn minutes(n: i64) -> DateTime<Utc> {
+        base() + chrono::Duration::minutes(n)
+    }
+
+    /// Snapshot `i` in `region` of `database`, taken `offset` minutes after [`base`].
+    fn snapshot(
+        i: usize,
+        region: &str,
+        offset: i64,
+        maker: Maker,
+        available: bool,
+        database: &str,
+    ) -> Snapshot {
+        let identity: &[(&str, &str)] = match maker {
+            Maker::Me => &[
+                (tags::MANAGED, "true"),
+                (tags::DEPLOYMENT, "lifeboat"),
+                (tags::HOME_REGION, "us-east-1"),
+            ],
+            Maker::Other => &[
+                (tags::MANAGED, "true"),
+                (tags::DEPLOYMENT, "lifeboat-staging"),
+                (tags::HOME_REGION, "us-east-1"),
+            ],
+            Maker::OtherHome => &[
+                (tags::MANAGED, "true"),
+                (tags::DEPLOYMENT, "lifeboat"),
+                (tags::HOME_REGION, "eu-west-1"),
+            ],
+            Maker::Unmanaged => &[],
+        };
+        let identifier = format!("snap-{i}");
+        Snapshot {
+            arn: format!("arn:aws:rds:{region}:123456789012:snapshot:{identifier}"),
+            identifier,
+            region: region.into(),
+            kind: DatabaseKind::Instance,
+            database: database.into(),
+            created_at: minutes(offset),
+            status: if available { "available" } else { "creating" }.into(),
+            encrypted: true,
+            copied_from: None,
+            tags: identity
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// Snapshots of `booking-db` (and a few of another database), by whoever, in any status, up to ~70 days in.
+    fn arb_snapshots() -> impl Strategy<Value = Vec<(i64, Maker, bool, bool)>> {
+        prop::collection::vec(
+            (
+                0i64..100_000,
+                arb_maker(),
+                prop::bool::weighted(0.8),
+                prop::bool::weighted(0.9),
+            ),
+            0..12,
+        )
+    }
+
+    fn build(region: &str, specs: &[(i64, Maker, bool, bool)]) -> Vec<Snapshot> {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, &(offset, maker, available, ours))| {
+                let db = if ours { "booking-db" } else { "booking-other" };
+                snapshot(i, region, offset, maker, available, db)
+            })
+            .collect()
+    }
+
+    fn request(snapshot: Option<&str>, time: Option<DateTime<Utc>>) -> Request {
+        Request {
+            database: "booking-db".into(),
+            region: None,
+            snapshot: snapshot.map(str::to_string),
+            point_in_time: time,
+            target: None,
+            expires_in: DEFAULT_EXPIRES_IN,
+        }
+    }
+
+    /// Plan `request` in `region` (`us-east-1` is the primary) with `snapshots` and `window` at `now`.
+    fn plan_of(
+        request: &Request,
+        region: &str,
+        snapshots: &[Snapshot],
+        window: Option<Window>,
+        replicated: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Plan, String> {
+        let (policy, deployment, db) = (policy(), deployment(), database());
+        plan(&Inputs {
+            request,
+            policy: &policy,
+            deployment: &deployment,
+            database: &db,
+            region,
+            primary: region == "us-east-1",
+            snapshots,
+            window,
+            replicated_backup_arn: replicated,
+            existing: &[],
+            instance_class: Some("db.r6g.large"),
+            parameter_group: None,
+            option_group: None,
+            now,
+        })
+    }
+
+    /// The snapshot a plan restores, if it restores one.
+    fn chosen<'a>(plan: &Plan, snapshots: &'a [Snapshot]) -> Option<&'a Snapshot> {
+        match &plan.source {
+            Source::Snapshot { identifier, .. } => {
+                snapshots.iter().find(|s| &s.identifier == identifier)
+            }
+            _ => None,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn default_targets_are_always_valid_restore_identifiers(
+            database in "[a-zA-Z](-?[a-zA-Z0-9]){0,31}",
+            // Any time RDS can stamp: 1970 to 9999.
+            seconds in 0i64..253_402_300_800,
+        ) {
+            let time = DateTime::from_timestamp(seconds, 0).expect("time");
+            let target = default_target(&database, time);
+            prop_assert!(validate_identifier(&target).is_ok(), "{target} from {database} at {time}");
+            prop_assert!(target.ends_with(&time.format("-%Y%m%d-%H%M").to_string()), "{target}");
+        }
+
+        #[test]
+        fn a_point_in_time_inside_the_window_is_restored_exactly(
+            specs in arb_snapshots(),
+            earliest in 0i64..50_000,
+            span in 0i64..50_000,
+            at in 0.0f64..=1.0,
+            known_start in any::<bool>(),
+            dr in any::<bool>(),
+            lag in 0i64..600,
+        ) {
+            let latest = minutes(earliest + span);
+            let requested = minutes(earliest + (span as f64 * at) as i64);
+            let now = latest + chrono::Duration::minutes(lag);
+            let window = Window { earliest: known_start.then(|| minutes(earliest)), latest };
+            let region = if dr { "us-west-2" } else { "us-east-1" };
+            let replicated = dr.then_some("arn:aws:rds:us-west-2:123456789012:auto-backup:ab-1");
+            let snapshots = build(region, &specs);
+            let plan = plan_of(&request(None, Some(requested)), region, &snapshots, Some(window), replicated, now)
+                .map_err(|e| TestCaseError::fail(format!("refused: {e}")))?;
+            prop_assert_eq!(plan.gap_seconds, 0);
+            prop_assert_eq!(plan.source.time(), requested);
+            prop_assert_eq!(plan.requested_time, Some(requested));
+            prop_assert_eq!(plan.age_seconds, (now - requested).num_seconds());
+            match (&plan.source, dr) {
+                (Source::PointInTime { .. }, false) => {}
+                (Source::ReplicatedBackup { arn, .. }, true) => {
+                    prop_assert_eq!(Some(arn.as_str()), replicated);
+                }
+                (other, _) => prop_assert!(false, "{other:?} in {region}"),
+            }
+            let groups = if dr { "sg-2" } else { "sg-1" };
+            prop_assert_eq!(plan.security_groups, vec![groups.to_string()]);
+        }
+
+        #[test]
+        fn a_time_from_snapshots_gets_the_newest_one_not_after_it_and_its_gap(
+            specs in arb_snapshots(),
+            requested in 0i64..110_000,
+            window_after in prop::option::of(1i64..10_000),
+        ) {
+            let requested = minutes(requested);
+            let now = minutes(200_000);
+            // No window, or one that starts after the time asked for: only snapshots can serve it.
+            let window = window_after.map(|after| Window {
+                earliest: Some(requested + chrono::Duration::minutes(after)),
+                latest: now,
+            });
+            let snapshots = build("us-east-1", &specs);
+            let candidates: Vec<&Snapshot> = snapshots
+                .iter()
+                .filter(|s| s.database == "booking-db" && s.status == "available" && deployment().owns(&s.tags))
+                .filter(|s| s.created_at <= requested)
+                .collect();
+            match plan_of(&request(None, Some(requested)), "us-east-1", &snapshots, window, None, now) {
+                Ok(plan) => {
+                    let picked = chosen(&plan, &snapshots);
+                    let picked = picked.ok_or_else(|| TestCaseError::fail(format!("no snapshot: {plan:?}")))?;
+                    prop_assert!(picked.created_at <= requested, "{} is newer than {requested}", picked.created_at);
+                    prop_assert_eq!(plan.gap_seconds, (requested - picked.created_at).num_seconds());
+                    prop_assert_eq!(Some(picked.created_at), candidates.iter().map(|s| s.created_at).max());
+                    prop_assert!(candidates.iter().any(|s| s.identifier == picked.identifier));
+                }
+                Err(why) => {
+                    prop_assert!(candidates.is_empty(), "refused although {candidates:?} serve: {why}");
+                    prop_assert!(why.contains("is outside every recovery point"), "{why}");
+                }
+            }
+        }
+
+        #[test]
+        fn a_plan_never_restores_another_deployments_snapshot(
+            specs in arb_snapshots(),
+            ask in 0usize..4,
+            requested in 0i64..110_000,
+            named in 0usize..12,
+            with_window in any::<bool>(),
+        ) {
+            let now = minutes(200_000);
+            let snapshots = build("us-east-1", &specs);
+            let window = with_window.then_some(Window { earliest: Some(minutes(150_000)), latest: now });
+            let name = snapshots.get(named % snapshots.len().max(1)).map(|s| s.identifier.clone());
+            let request = match ask {
+                0 => request(None, None),
+                1 => request(Some("latest"), None),
+                2 => request(None, Some(minutes(requested))),
+                _ => request(Some(name.as_deref().unwrap_or("snap-0")), None),
+            };
+            if let Ok(plan) = plan_of(&request, "us-east-1", &snapshots, window, None, now)
+                && let Source::Snapshot { identifier, .. } = &plan.source
+            {
+                let picked = chosen(&plan, &snapshots)
+                    .ok_or_else(|| TestCaseError::fail(format!("unknown snapshot {identifier}")))?;
+                prop_assert!(deployment().owns(&picked.tags), "{picked:?} is not this deployment's");
+                prop_assert_eq!(picked.database.as_str(), "booking-db");
+                prop_assert!(picked.is_available());
+            }
+        }
+    }
+
+    #[test]
+    fn naming_another_deployments_snapshot_says_whose_it_is() {
+        let snapshots = [snapshot(
+            0,
+            "us-east-1",
+            10,
+            Maker::Other,
+            true,
+            "booking-db",
+        )];
+        let why = plan_of(
+            &request(Some("snap-0"), None),
+            "us-east-1",
+            &snapshots,
+            None,
+            None,
+            minutes(100),
+        )
+        .expect_err("not ours");
+        assert!(why.contains("was made by"), "{why}");
+        assert!(
+            why.contains("restores only its own recovery points"),
+            "{why}"
+        );
+    }
+}
