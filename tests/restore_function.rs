@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use lifeboat::ledger::{LedgerRecord, Phase};
 use lifeboat::lambda::HandlerError;
+use lifeboat::ledger::{LedgerRecord, Phase};
 use lifeboat::report::ItemStatus;
 use lifeboat::restore::adhoc::Source;
 use lifeboat_integration_tests::{Sandbox, context, seed_postgres};
@@ -153,7 +153,8 @@ fn restore_request(snapshot: &str) -> Value {
 }
 
 #[tokio::test]
-async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_checked_and_announced_once() {
+async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_checked_and_announced_once()
+ {
     let database = seed_postgres(10, at(SNAPSHOT_TIME) - Duration::minutes(5)).await;
     let policy = policy(&database);
     let sandbox = fleet("eu-west-3", &policy).await;
@@ -170,7 +171,10 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
     .await;
     let plan = started.plan.clone().expect("the plan is returned");
     assert!(!started.dry_run);
-    assert_eq!(plan.target, target, "derived from the source and the data's time");
+    assert_eq!(
+        plan.target, target,
+        "derived from the source and the data's time"
+    );
     assert_eq!(
         plan.source,
         Source::Snapshot {
@@ -219,7 +223,11 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
         ("lifeboat:restore-started-at", "2026-11-22T09:00:00Z"),
         ("lifeboat:restore-phase", "securing"),
     ] {
-        assert_eq!(tags.get(key).map(String::as_str), Some(value), "{key}: {tags:#?}");
+        assert_eq!(
+            tags.get(key).map(String::as_str),
+            Some(value),
+            "{key}: {tags:#?}"
+        );
     }
     assert!(
         !tags.keys().any(|k| k.starts_with("lifeboat:drill")),
@@ -256,7 +264,11 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
     .await;
     let progress = &ready.restores[0];
     assert_eq!(progress.step, "ready", "{ready:#?}");
-    assert_eq!(progress.restore_seconds, Some(0), "available when first seen");
+    assert_eq!(
+        progress.restore_seconds,
+        Some(0),
+        "available when first seen"
+    );
     let names: Vec<(&str, bool)> = progress
         .checks
         .iter()
@@ -284,21 +296,37 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
     );
     assert!(body.contains(&format!("Endpoint: {endpoint}")), "{body}");
     assert!(body.contains(&format!("secret {secret_name}")), "{body}");
-    assert!(body.contains(&format!("Recovery point: {SNAPSHOT}")), "{body}");
+    assert!(
+        body.contains(&format!("Recovery point: {SNAPSHOT}")),
+        "{body}"
+    );
     assert!(body.contains("4 check(s) passed"), "{body}");
     assert!(body.contains("Expires: 2026-11-24T09:00:00Z"), "{body}");
-    assert!(!body.contains(&password), "credentials never reach the message");
+    assert!(
+        !body.contains(&password),
+        "credentials never reach the message"
+    );
     let tags = tags_of(&instance(&sandbox.rds, target).await);
     assert_eq!(tags["lifeboat:restore-phase"], "ready");
     assert_eq!(tags["lifeboat:restore-notified"], "ready");
     let [ready_record] = &records(&sandbox, "restore-ready").await[..] else {
         panic!("one restore-ready record");
     };
-    assert_eq!(ready_record.details["checks"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        ready_record.details["checks"].as_array().map(Vec::len),
+        Some(4)
+    );
 
     // 09:25 and 10:00: nothing more to say.
     for now in ["2026-11-22T09:25:00Z", "2026-11-22T10:00:00Z"] {
-        let later = run(&sandbox, &policy, at(now), &[], json!({"action": "restore"})).await;
+        let later = run(
+            &sandbox,
+            &policy,
+            at(now),
+            &[],
+            json!({"action": "restore"}),
+        )
+        .await;
         assert_eq!(later.restores[0].step, "ready", "{later:#?}");
         assert!(later.results.is_empty(), "{later:#?}");
     }
@@ -352,7 +380,10 @@ async fn the_newest_recovery_point_and_a_point_in_time_restore_from_the_automate
     let Source::PointInTime { time: latest } = plan.source else {
         panic!("the latest restorable time: {plan:#?}");
     };
-    assert!(before <= latest && latest <= after, "{latest} is moto's now");
+    assert!(
+        before <= latest && latest <= after,
+        "{latest} is moto's now"
+    );
     assert_eq!(plan.requested_time, None);
     assert_eq!(plan.gap_seconds, 0);
     assert_eq!(plan.age_seconds, (now - latest).num_seconds());
@@ -360,7 +391,11 @@ async fn the_newest_recovery_point_and_a_point_in_time_restore_from_the_automate
         plan.restorable_window.map(|w| (w.earliest, w.latest)),
         Some((None, latest))
     );
-    assert_eq!(plan.expires_at, now + Duration::hours(48), "48 hours by default");
+    assert_eq!(
+        plan.expires_at,
+        now + Duration::hours(48),
+        "48 hours by default"
+    );
     let newest_target = default_name(latest);
     assert_eq!(plan.target, newest_target);
     let tags = tags_of(&instance(&sandbox.rds, &newest_target).await);
@@ -369,7 +404,10 @@ async fn the_newest_recovery_point_and_a_point_in_time_restore_from_the_automate
         tags["lifeboat:restore-snapshot-time"],
         latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
-    assert!(!tags.contains_key("lifeboat:restore-snapshot-arn"), "{tags:#?}");
+    assert!(
+        !tags.contains_key("lifeboat:restore-snapshot-arn"),
+        "{tags:#?}"
+    );
 
     // A point in time inside the window: restored exactly to it (no gap), from the automated backups.
     let pit = run(
@@ -437,7 +475,11 @@ async fn the_newest_recovery_point_and_a_point_in_time_restore_from_the_automate
     );
     assert!(progress.checks.iter().all(|c| c.passed), "{ready:#?}");
     let announced = notifications(&sandbox, "Lifeboat restore ready").await;
-    assert_eq!(announced.len(), 2, "one message per restore: {announced:#?}");
+    assert_eq!(
+        announced.len(),
+        2,
+        "one message per restore: {announced:#?}"
+    );
     let (_, body) = announced
         .iter()
         .find(|(subject, _)| subject.contains(&target))
@@ -522,7 +564,10 @@ async fn a_copy_in_the_dr_region_is_restored_there_with_that_regions_network_and
             time: at(SNAPSHOT_TIME),
         }
     );
-    assert_eq!(plan.restorable_window, None, "no replicated backups in {dr}");
+    assert_eq!(
+        plan.restorable_window, None,
+        "no replicated backups in {dr}"
+    );
     assert_eq!(
         (plan.subnet_group.as_str(), plan.security_groups.as_slice()),
         ("lifeboat-dr-restores", &["sg-0drrestores".to_string()][..])
@@ -590,13 +635,19 @@ async fn a_copy_in_the_dr_region_is_restored_there_with_that_regions_network_and
     )
     .await;
     assert_eq!(ready.restores[0].step, "ready", "{ready:#?}");
-    assert!(ready.restores[0].checks.iter().all(|c| c.passed), "{ready:#?}");
+    assert!(
+        ready.restores[0].checks.iter().all(|c| c.passed),
+        "{ready:#?}"
+    );
     let announced = notifications(&sandbox, "Lifeboat restore ready").await;
     let [(_, body)] = &announced[..] else {
         panic!("one ready message: {announced:#?}");
     };
     assert!(body.contains(&format!("Region: {dr}")), "{body}");
-    assert!(body.contains(&format!("Recovery point: {copy_id}")), "{body}");
+    assert!(
+        body.contains(&format!("Recovery point: {copy_id}")),
+        "{body}"
+    );
     assert!(body.contains(&format!("--region {primary}")), "{body}");
 }
 
@@ -609,10 +660,7 @@ async fn a_dry_run_returns_the_plan_and_changes_nothing() {
         .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
         .await;
     sandbox
-        .snapshot_history(
-            &policy,
-            [at("2026-11-21T02:00:00Z"), at(SNAPSHOT_TIME)],
-        )
+        .snapshot_history(&policy, [at("2026-11-21T02:00:00Z"), at(SNAPSHOT_TIME)])
         .await;
     // Drills recorded how long each snapshot took to restore.
     for (snapshot, seconds) in [
@@ -669,7 +717,10 @@ async fn a_dry_run_returns_the_plan_and_changes_nothing() {
         ("lifeboat-restores", &["sg-0restores".to_string()][..])
     );
     assert_eq!(
-        (plan.parameter_group.as_deref(), plan.option_group.as_deref()),
+        (
+            plan.parameter_group.as_deref(),
+            plan.option_group.as_deref()
+        ),
         (None, None),
         "the source's groups are RDS's defaults: left to RDS"
     );
@@ -688,14 +739,22 @@ async fn a_dry_run_returns_the_plan_and_changes_nothing() {
     assert_eq!(json["plan"]["source"]["type"], "snapshot");
     assert_eq!(json["plan"]["expected_restore_seconds"], 1800);
 
-    assert!(report.restores.is_empty() && report.results.is_empty(), "{report:#?}");
+    assert!(
+        report.restores.is_empty() && report.results.is_empty(),
+        "{report:#?}"
+    );
     assert!(sandbox.databases_named("lbrestore-").await.is_empty());
     assert_eq!(
         sandbox.ledger_objects().await.len(),
         ledger_before,
         "no ledger write"
     );
-    assert!(sandbox.secret("lifeboat/restore/lbrestore-inc481").await.is_none());
+    assert!(
+        sandbox
+            .secret("lifeboat/restore/lbrestore-inc481")
+            .await
+            .is_none()
+    );
     assert!(sandbox.notifications().await.is_empty());
 }
 
@@ -711,16 +770,37 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     let mut request = restore_request(SNAPSHOT);
     request["target"] = json!(target);
     run(&sandbox, &policy, at("2026-11-22T09:00:00Z"), &[], request).await;
-    let ready = run(&sandbox, &policy, at("2026-11-22T09:20:00Z"), &[], advance.clone()).await;
+    let ready = run(
+        &sandbox,
+        &policy,
+        at("2026-11-22T09:20:00Z"),
+        &[],
+        advance.clone(),
+    )
+    .await;
     assert_eq!(ready.restores[0].step, "ready", "{ready:#?}");
     assert_eq!(ready.restores[0].expires_at, "2026-11-24T09:00:00Z");
 
     // More than a day before its expiry: nothing. Within a day: one notice, once.
-    let early = run(&sandbox, &policy, at("2026-11-23T08:59:00Z"), &[], advance.clone()).await;
+    let early = run(
+        &sandbox,
+        &policy,
+        at("2026-11-23T08:59:00Z"),
+        &[],
+        advance.clone(),
+    )
+    .await;
     assert_eq!(early.restores[0].step, "ready", "{early:#?}");
     let expiry_notices = || notifications(&sandbox, "Lifeboat restore lbrestore-inc481 expires");
     assert!(expiry_notices().await.is_empty());
-    let noticed = run(&sandbox, &policy, at("2026-11-23T09:30:00Z"), &[], advance.clone()).await;
+    let noticed = run(
+        &sandbox,
+        &policy,
+        at("2026-11-23T09:30:00Z"),
+        &[],
+        advance.clone(),
+    )
+    .await;
     assert_eq!(noticed.restores[0].step, "expiry-announced", "{noticed:#?}");
     let notices = expiry_notices().await;
     let [(subject, body)] = &notices[..] else {
@@ -732,7 +812,14 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     );
     assert!(body.contains(final_snapshot), "{body}");
     assert!(body.contains("lifeboat keep lbrestore-inc481"), "{body}");
-    let again = run(&sandbox, &policy, at("2026-11-23T10:00:00Z"), &[], advance.clone()).await;
+    let again = run(
+        &sandbox,
+        &policy,
+        at("2026-11-23T10:00:00Z"),
+        &[],
+        advance.clone(),
+    )
+    .await;
     assert_eq!(again.restores[0].step, "ready", "{again:#?}");
     assert_eq!(expiry_notices().await.len(), 1, "the notice is sent once");
 
@@ -758,7 +845,10 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     );
     let tags = tags_of(&instance(&sandbox.rds, target).await);
     assert_eq!(tags["lifeboat:expires-at"], "2026-11-26T12:00:00Z");
-    assert_eq!(tags["lifeboat:restore-notified"], "ready", "the expiry notice is reset");
+    assert_eq!(
+        tags["lifeboat:restore-notified"], "ready",
+        "the expiry notice is reset"
+    );
     let [keep_record] = &records(&sandbox, "keep-restore").await[..] else {
         panic!("one keep-restore record");
     };
@@ -766,14 +856,35 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     assert_eq!(keep_record.details["was"], "2026-11-24T09:00:00Z");
 
     // Past its first expiry it is kept; a day before the new one, a new notice.
-    let past = run(&sandbox, &policy, at("2026-11-24T09:30:00Z"), &[], advance.clone()).await;
+    let past = run(
+        &sandbox,
+        &policy,
+        at("2026-11-24T09:30:00Z"),
+        &[],
+        advance.clone(),
+    )
+    .await;
     assert_eq!(past.restores[0].step, "ready", "{past:#?}");
     assert!(sandbox.instance_snapshots(target).await.is_empty());
-    run(&sandbox, &policy, at("2026-11-25T12:30:00Z"), &[], advance.clone()).await;
+    run(
+        &sandbox,
+        &policy,
+        at("2026-11-25T12:30:00Z"),
+        &[],
+        advance.clone(),
+    )
+    .await;
     assert_eq!(expiry_notices().await.len(), 2, "kept, then noticed again");
 
     // At expiry: the final snapshot first (managed, kept as a manual snapshot, its source the restore).
-    let retired = run(&sandbox, &policy, at("2026-11-26T12:00:00Z"), &[], advance.clone()).await;
+    let retired = run(
+        &sandbox,
+        &policy,
+        at("2026-11-26T12:00:00Z"),
+        &[],
+        advance.clone(),
+    )
+    .await;
     assert_eq!(
         retired.restores[0].step,
         format!("final snapshot {final_snapshot} requested"),
@@ -792,7 +903,11 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
         ("lifeboat:created-at", "2026-11-26T12:00:00Z"),
         ("lifeboat:expires-at", "2027-02-24T12:00:00Z"),
     ] {
-        assert_eq!(tags.get(key).map(String::as_str), Some(value), "{key}: {tags:#?}");
+        assert_eq!(
+            tags.get(key).map(String::as_str),
+            Some(value),
+            "{key}: {tags:#?}"
+        );
     }
     assert!(
         tags["lifeboat:reason"].contains("INC-481 compare bookings"),
@@ -806,10 +921,20 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     assert!(sandbox.secret(&secret).await.is_some());
     let instance_tags = tags_of(&instance(&sandbox.rds, target).await);
     assert_eq!(instance_tags["lifeboat:restore-phase"], "retiring");
-    assert_eq!(instance_tags["lifeboat:restore-final-snapshot"], final_snapshot);
+    assert_eq!(
+        instance_tags["lifeboat:restore-final-snapshot"],
+        final_snapshot
+    );
 
     // The final snapshot is available (at once in moto): the secret, then the database, are deleted.
-    let deleted = run(&sandbox, &policy, at("2026-11-26T12:05:00Z"), &[], advance.clone()).await;
+    let deleted = run(
+        &sandbox,
+        &policy,
+        at("2026-11-26T12:05:00Z"),
+        &[],
+        advance.clone(),
+    )
+    .await;
     assert_eq!(deleted.restores[0].step, "deleting", "{deleted:#?}");
     let done = deleted
         .results
@@ -822,13 +947,22 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
         Some("lbrestore-inc481 deleted after its final snapshot lifeboat-lbrestore-inc481-final")
     );
     assert!(sandbox.databases_named("lbrestore-").await.is_empty());
-    assert!(sandbox.secret(&secret).await.is_none(), "the credentials go with it");
     assert!(
-        sandbox.instance_snapshots(target).await.contains_key(final_snapshot),
+        sandbox.secret(&secret).await.is_none(),
+        "the credentials go with it"
+    );
+    assert!(
+        sandbox
+            .instance_snapshots(target)
+            .await
+            .contains_key(final_snapshot),
         "the final snapshot stays"
     );
     let deletes = records(&sandbox, "delete-restore").await;
-    assert!(deletes.iter().any(|r| r.phase == Phase::Intent), "{deletes:#?}");
+    assert!(
+        deletes.iter().any(|r| r.phase == Phase::Intent),
+        "{deletes:#?}"
+    );
     assert!(
         deletes
             .iter()
@@ -840,9 +974,17 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     };
     assert_eq!(final_record.details["snapshot"], final_snapshot);
     let quiet = run(&sandbox, &policy, at("2026-11-26T12:10:00Z"), &[], advance).await;
-    assert!(quiet.restores.is_empty() && quiet.results.is_empty(), "{quiet:#?}");
+    assert!(
+        quiet.restores.is_empty() && quiet.results.is_empty(),
+        "{quiet:#?}"
+    );
     // Ready once, the expiry noticed twice (before and after `keep`), nothing else.
-    assert_eq!(sandbox.notifications().await.len(), 3, "{:#?}", sandbox.notifications().await);
+    assert_eq!(
+        sandbox.notifications().await.len(),
+        3,
+        "{:#?}",
+        sandbox.notifications().await
+    );
 }
 
 #[tokio::test]
@@ -980,10 +1122,17 @@ async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made()
         let err = invoke(&sandbox, &policy, now, &[dr, bare], payload.clone())
             .await
             .expect_err("must be rejected");
-        assert_eq!(err.error_type(), "Lifeboat.InvalidInput", "{payload}: {err}");
+        assert_eq!(
+            err.error_type(),
+            "Lifeboat.InvalidInput",
+            "{payload}: {err}"
+        );
         let message = err.to_string();
         for part in expected {
-            assert!(message.contains(&part), "{payload}:\n{message}\nlacks: {part}");
+            assert!(
+                message.contains(&part),
+                "{payload}:\n{message}\nlacks: {part}"
+            );
         }
     }
     assert_eq!(
@@ -1019,7 +1168,9 @@ async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made()
         &policy,
         now,
         &[dr, bare],
-        request(json!({"point_in_time": (latest - Duration::minutes(1)).to_rfc3339(), "plan": true})),
+        request(
+            json!({"point_in_time": (latest - Duration::minutes(1)).to_rfc3339(), "plan": true}),
+        ),
     )
     .await;
     assert_eq!(
