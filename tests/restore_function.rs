@@ -11,7 +11,7 @@ use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase};
 use lifeboat::report::ItemStatus;
 use lifeboat::restore::adhoc::Source;
-use lifeboat_integration_tests::{Sandbox, context, seed_postgres};
+use lifeboat_integration_tests::{Sandbox, context, event, seed_postgres};
 use lifeboat_restore::RestoreReport;
 use serde_json::{Value, json};
 
@@ -259,9 +259,10 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
         &policy,
         at("2026-11-22T09:20:00Z"),
         &[],
-        json!({"action": "restore"}),
+        event("restore/instance-restored.json"),
     )
     .await;
+    assert_eq!(ready.trigger, "rds-event");
     let progress = &ready.restores[0];
     assert_eq!(progress.step, "ready", "{ready:#?}");
     assert_eq!(
@@ -324,7 +325,7 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
             &policy,
             at(now),
             &[],
-            json!({"action": "restore"}),
+            event("restore/scheduled.json"),
         )
         .await;
         assert_eq!(later.restores[0].step, "ready", "{later:#?}");
@@ -524,10 +525,7 @@ async fn a_copy_in_the_dr_region_is_restored_there_with_that_regions_network_and
     let copied = sandbox
         .copy_function(&policy, at("2026-11-22T02:05:00Z"), &[dr], 5)
         .await
-        .handle(
-            lifeboat_integration_tests::event("copy/scheduled-hourly.json"),
-            &context("copy"),
-        )
+        .handle(event("copy/scheduled-hourly.json"), &context("copy"))
         .await
         .expect("copy run");
     assert_eq!(copied.counts.failed, 0, "{copied:#?}");
@@ -1116,6 +1114,14 @@ async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made()
         (
             request(json!({"databse": "booking-db"})),
             vec!["unknown field `databse`".into()],
+        ),
+        (
+            event("restore/malformed.json"),
+            vec!["`RDS DB Instance Event` event has no detail.EventID".into()],
+        ),
+        (
+            json!({"action": "drill"}),
+            vec!["unknown action `drill`".into(), "restore".into()],
         ),
     ];
     for (payload, expected) in cases {
