@@ -483,32 +483,47 @@ async fn incident(sandbox: &Sandbox) -> Outcome<()> {
     )
     .await?;
     tokio::spawn(connection);
-    admin
-        .batch_execute(
-            "DROP DATABASE IF EXISTS lifeboat_incident; DROP DATABASE IF EXISTS lifeboat_incident_asof; \
-             CREATE DATABASE lifeboat_incident OWNER lifeboat",
-        )
-        .await?;
+    // One statement per call: PostgreSQL runs several in one implicit transaction, where CREATE DATABASE fails.
+    for statement in [
+        "DROP DATABASE IF EXISTS lifeboat_incident WITH (FORCE)",
+        "DROP DATABASE IF EXISTS lifeboat_incident_asof WITH (FORCE)",
+        "CREATE DATABASE lifeboat_incident OWNER lifeboat",
+    ] {
+        sql(&admin, statement).await?;
+    }
     let (app, connection) = tokio_postgres::connect(
         "host=127.0.0.1 port=5432 user=lifeboat dbname=lifeboat_incident",
         tokio_postgres::NoTls,
     )
     .await?;
     tokio::spawn(connection);
-    app.batch_execute(
+    sql(
+        &app,
         "CREATE TABLE bookings (id int PRIMARY KEY, guest text NOT NULL, night date NOT NULL); \
          INSERT INTO bookings SELECT n, 'guest-' || n, date '2026-12-01' + (n % 30) FROM generate_series(1, 500) n",
     )
     .await?;
-    // What RDS would restore for the minute before the damage: the table as it was.
-    admin
-        .batch_execute("CREATE DATABASE lifeboat_incident_asof TEMPLATE lifeboat_incident OWNER lifeboat")
-        .await?;
+    // What RDS would restore for the minute before the damage: the table as it was (a template copy needs its
+    // source without connections).
+    drop(app);
+    sql(
+        &admin,
+        "CREATE DATABASE lifeboat_incident_asof TEMPLATE lifeboat_incident OWNER lifeboat",
+    )
+    .await?;
+    let (app, connection) = tokio_postgres::connect(
+        "host=127.0.0.1 port=5432 user=lifeboat dbname=lifeboat_incident",
+        tokio_postgres::NoTls,
+    )
+    .await?;
+    tokio::spawn(connection);
     let damaged_at = Utc::now();
     let deleted = app
         .execute("DELETE FROM bookings WHERE night >= date '2026-12-20'", &[])
         .await?;
-    let restore_to = (damaged_at - Duration::minutes(1)).format("%Y-%m-%d %H:%M").to_string();
+    let restore_to = (damaged_at - Duration::minutes(1))
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
     println!(
         "  {} a deploy ran DELETE FROM bookings WHERE night >= '2026-12-20': {deleted} of 500 rows gone from booking-db",
         damaged_at.format("%H:%M:%S")
@@ -533,7 +548,9 @@ async fn incident(sandbox: &Sandbox) -> Outcome<()> {
     let alerts_before = sandbox.notifications().await.len();
     let mut ready = None;
     for _ in 0..4 {
-        println!("\n  $ lifeboat --local --json restores   (the 5-minute schedule and RDS events do this in AWS)");
+        println!(
+            "\n  $ lifeboat --local --json restores   (the 5-minute schedule and RDS events do this in AWS)"
+        );
         let answer: Value = serde_json::from_str(&cli_json(&["restores"])?)?;
         for restore in answer["restores"].as_array().into_iter().flatten() {
             println!(
@@ -574,19 +591,23 @@ async fn incident(sandbox: &Sandbox) -> Outcome<()> {
         .await?
         .get(0);
     let missing: i64 = restored
-        .query_one("SELECT count(*) FROM bookings WHERE night >= date '2026-12-20'", &[])
+        .query_one(
+            "SELECT count(*) FROM bookings WHERE night >= date '2026-12-20'",
+            &[],
+        )
         .await?
         .get(0);
-    let live: i64 = app.query_one("SELECT count(*) FROM bookings", &[]).await?.get(0);
+    let live: i64 = app
+        .query_one("SELECT count(*) FROM bookings", &[])
+        .await?
+        .get(0);
     println!(
         "  restored {target} answers: {rows} bookings (booking-db now has {live}); the {missing} deleted rows are \
          there to copy back (credentials from secret {secret})"
     );
 
-    let expires: chrono::DateTime<Utc> = ready["expires_at"]
-        .as_str()
-        .unwrap_or_default()
-        .parse()?;
+    let expires: chrono::DateTime<Utc> =
+        ready["expires_at"].as_str().unwrap_or_default().parse()?;
     let wait = (expires - Utc::now()).num_seconds().max(0) + 2;
     println!("\n  (waiting {wait} s for the restore's expiry)");
     tokio::time::sleep(std::time::Duration::from_secs(wait as u64)).await;
@@ -602,13 +623,26 @@ async fn incident(sandbox: &Sandbox) -> Outcome<()> {
         .collect();
     println!(
         "  restored databases left: {}; final snapshot kept: {}",
-        if left.is_empty() { "none".to_string() } else { left.join(", ") },
+        if left.is_empty() {
+            "none".to_string()
+        } else {
+            left.join(", ")
+        },
         finals.join(", ")
     );
-    admin
-        .batch_execute("DROP DATABASE IF EXISTS lifeboat_incident_asof")
-        .await?;
+    drop(restored);
+    sql(&admin, "DROP DATABASE IF EXISTS lifeboat_incident_asof WITH (FORCE)").await?;
     Ok(())
+}
+
+/// Run `statement` on `client`; an error names the statement and PostgreSQL's message.
+async fn sql(client: &tokio_postgres::Client, statement: &str) -> Outcome<()> {
+    client.batch_execute(statement).await.map_err(|e| {
+        let message = e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |db| db.message().to_string());
+        format!("{statement}: {message}").into()
+    })
 }
 
 /// Run the operator CLI against the served functions (`--local`), printing what it prints.
