@@ -292,10 +292,14 @@ impl RestoreFunction {
             trigger: &report.trigger,
             items: &report.results,
         };
-        report.notification = self
+        // The run summary (when something failed) goes after any "ready" or expiry message of this run.
+        if let Some(id) = self
             .services
             .summarize(outcome, &mut report.run_errors)
-            .await;
+            .await
+        {
+            report.notification = Some(id);
+        }
         info!(counts = ?report.counts, restores = report.restores.len(), "restore run finished");
         Ok(report)
     }
@@ -420,11 +424,15 @@ impl RestoreFunction {
             invalid(format!(
                 "region `{region}` is neither the primary region ({}) nor a DR region of this deployment ({})",
                 self.primary.region(),
-                self.dr_regions
-                    .iter()
-                    .map(Rds::region)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                match self.dr_regions.len() {
+                    0 => "none".to_string(),
+                    _ => self
+                        .dr_regions
+                        .iter()
+                        .map(Rds::region)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
             ))
         })?;
         let primary = region == self.primary.region();
@@ -630,9 +638,9 @@ impl RestoreFunction {
                 ))
             })?,
         };
-        if expires_in > adhoc::MAX_EXPIRES_IN {
+        if expires_in.is_zero() || expires_in > adhoc::MAX_EXPIRES_IN {
             return Err(HandlerError::InvalidInput(format!(
-                "expires_in may be at most {} days; keep again later",
+                "expires_in must be between 1 second and {} days; keep again later for longer",
                 adhoc::MAX_EXPIRES_IN.as_secs() / 86_400
             )));
         }
@@ -646,8 +654,8 @@ impl RestoreFunction {
             };
             if matches!(found.phase, Phase::Retiring | Phase::CleaningUp) {
                 return Err(HandlerError::InvalidInput(format!(
-                    "restore `{target}` expired and is being deleted (final snapshot {}): restore that snapshot \
-                     if you still need the data",
+                    "restore `{target}` expired and is being deleted; its data is kept in the final snapshot {} \
+                     (restore it with `aws rds restore-db-instance-from-db-snapshot` if you still need it)",
                     found.final_snapshot.as_deref().unwrap_or("being taken")
                 )));
             }
