@@ -22,6 +22,7 @@ use lifeboat::checks::{CheckResult, failures};
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase as LedgerPhase, RECORD_SCHEMA, RunLedger};
+use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::model::{Database, DatabaseKind};
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
 use lifeboat::restore::adhoc::{self, Plan, Request, Source, Window};
@@ -285,6 +286,7 @@ impl RestoreFunction {
             report.run_errors.push(e.to_string());
         }
         report.counts = Counts::of(&report.results);
+        self.emit_metrics(&report, now);
         let outcome = RunOutcome {
             function: FUNCTION,
             region: self.primary.region(),
@@ -1196,6 +1198,22 @@ impl RestoreFunction {
             ));
         }
         Ok(())
+    }
+
+    /// `RestoreSeconds` (requested to available) of each restore announced ready this run: the measured RTO of
+    /// restores from each database's recovery points, next to the drills' own.
+    fn emit_metrics(&self, report: &RestoreReport, now: DateTime<Utc>) {
+        let mut metrics = Metrics::new(FUNCTION, &self.services.deployment.name, now);
+        for restore in report.restores.iter().filter(|r| r.step == "ready") {
+            if let Some(seconds) = restore.restore_seconds {
+                let dims = [
+                    ("Database", restore.database.as_str()),
+                    ("Region", restore.region.as_str()),
+                ];
+                metrics.put(&dims, "RestoreSeconds", seconds as f64, Unit::Seconds);
+            }
+        }
+        metrics.emit();
     }
 
     fn outcome(
