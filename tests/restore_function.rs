@@ -762,7 +762,7 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     let policy = policy(&database);
     let sandbox = fleet("ca-central-1", &policy).await;
     let target = "lbrestore-inc481";
-    let final_snapshot = "lifeboat-lbrestore-inc481-final";
+    let final_snapshot = "lifeboat-lbrestore-inc481-202611220900-final";
     let secret = format!("lifeboat/restore/{target}");
     let advance = json!({"action": "restore"});
     let mut request = restore_request(SNAPSHOT);
@@ -942,7 +942,7 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     assert_eq!(done.status, ItemStatus::Done);
     assert_eq!(
         done.detail.as_deref(),
-        Some("lbrestore-inc481 deleted after its final snapshot lifeboat-lbrestore-inc481-final")
+        Some("lbrestore-inc481 deleted after its final snapshot lifeboat-lbrestore-inc481-202611220900-final")
     );
     assert!(sandbox.databases_named("lbrestore-").await.is_empty());
     assert!(

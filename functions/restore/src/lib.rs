@@ -16,7 +16,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use lifeboat::aws::AwsError;
-use lifeboat::aws::rds::{Rds, RestoreSource, RestoreSpec};
+use lifeboat::aws::rds::{CreateSnapshotError, Rds, RestoreSource, RestoreSpec};
 use lifeboat::aws::secrets::Secrets;
 use lifeboat::checks::{CheckResult, failures};
 use lifeboat::input::{self, Incoming};
@@ -47,6 +47,8 @@ pub const RESTORE_EVENT_TYPES: [&str; 2] = ["RDS DB Instance Event", "RDS DB Clu
 
 /// `lifeboat:restore-notified` entry: the operator was told the restore failed.
 const FAILED: &str = "failed";
+/// `lifeboat:restore-notified` entry: the operator was told a ready restore became impaired.
+const IMPAIRED: &str = "impaired";
 /// `lifeboat:restore-notified` entry: the operator was told the final snapshot failed.
 const FINAL_SNAPSHOT_FAILED: &str = "final-failed";
 
@@ -752,6 +754,36 @@ impl RestoreFunction {
                 progress.step = "instance-requested".into();
                 engine.create_member(restoration, &class).await
             }
+            // Ready, then impaired (a key disabled for a while, a network change): kept, said once.
+            Step::Wait
+                if restore::is_failed_status(&restoration.resource.status)
+                    && !restoration.was_notified(IMPAIRED) =>
+            {
+                run.report.results.push(self.outcome(
+                    restoration,
+                    rds.region(),
+                    "restore",
+                    ItemStatus::Failed,
+                    format!(
+                        "{} is `{}`: kept (it may hold data written since it was ready)",
+                        restoration.id, restoration.resource.status
+                    ),
+                    Some(
+                        "check its RDS events (encryption key, network, parameters); `lifeboat keep` extends it \
+                         while you fix it"
+                            .into(),
+                    ),
+                ));
+                engine
+                    .tag(
+                        restoration,
+                        &[(
+                            tags::RESTORE_NOTIFIED.to_string(),
+                            restoration.notified_with(IMPAIRED),
+                        )],
+                    )
+                    .await
+            }
             Step::Wait => Ok(()),
             Step::SecureCredentials => {
                 progress.step = "credentials-set".into();
@@ -1127,6 +1159,38 @@ impl RestoreFunction {
         ));
         let snapshot = match result {
             Ok(snapshot) => snapshot,
+            // The name is taken by a snapshot that is not this restore's: never deleted without its own, said once.
+            Err(e @ CreateSnapshotError::AlreadyExists(_)) => {
+                progress.step = "final-snapshot-name-taken".into();
+                if restoration.was_notified(FINAL_SNAPSHOT_FAILED) {
+                    return Ok(());
+                }
+                run.report.results.push(self.outcome(
+                    restoration,
+                    &restoration.resource.region,
+                    "retire-restore",
+                    ItemStatus::Failed,
+                    format!(
+                        "final snapshot of {} not taken: {e}, and it is not this restore's; the database is kept",
+                        restoration.id
+                    ),
+                    Some(format!(
+                        "rename or delete the snapshot {} (it was not taken of this restore), then set \
+                         lifeboat:restore-notified back to `{READY}` on {}; or keep the restore",
+                        adhoc_final(restoration),
+                        restoration.id
+                    )),
+                ));
+                return engine
+                    .tag(
+                        restoration,
+                        &[(
+                            tags::RESTORE_NOTIFIED.to_string(),
+                            restoration.notified_with(FINAL_SNAPSHOT_FAILED),
+                        )],
+                    )
+                    .await;
+            }
             Err(e) => {
                 progress.step = "final-snapshot-not-started".into();
                 run.report.results.push(self.outcome(
@@ -1141,6 +1205,23 @@ impl RestoreFunction {
             }
         };
         progress.step = format!("final snapshot {snapshot} requested");
+        // Told once: the phase has moved on, so the next runs only wait for the snapshot, then delete.
+        let subject = format!("Lifeboat restore {} expired", restoration.id);
+        let body = format!(
+            "The ad-hoc restore {id} of {db} expired at {expires}. Its final snapshot {snapshot} is being taken \
+             (kept {days} days); the database is deleted once the snapshot is available.\n",
+            id = restoration.id,
+            db = restoration.database,
+            expires = tag_time(restoration.expires_at),
+            days = self.services.policy.manual_snapshots.retain_days,
+        );
+        match self.services.notifier.publish_text(&subject, &body).await {
+            Ok(id) => run.report.notification = Some(id),
+            Err(e) => run
+                .report
+                .run_errors
+                .push(format!("{e}: expiry of {} not announced", restoration.id)),
+        }
         run.report.results.push(self.outcome(
             restoration,
             &restoration.resource.region,
@@ -1279,5 +1360,7 @@ fn adhoc_final(restoration: &Restoration) -> String {
     restoration
         .final_snapshot
         .clone()
-        .unwrap_or_else(|| restore::engine::final_snapshot_identifier(&restoration.id))
+        .unwrap_or_else(|| {
+            restore::engine::final_snapshot_identifier(&restoration.id, restoration.started_at)
+        })
 }

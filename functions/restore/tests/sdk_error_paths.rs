@@ -48,7 +48,7 @@ const POLICY: &str = "version: 1\nname: mocked\nplans:\n  - name: all\n    selec
 
 const TARGET: &str = "lbrestore-booking-db-20261122-0200";
 const SNAPSHOT: &str = "lifeboat-booking-db-2026-11-22-0200";
-const FINAL: &str = "lifeboat-lbrestore-booking-db-20261122-0200-final";
+const FINAL: &str = "lifeboat-lbrestore-booking-db-20261122-0200-202611220800-final";
 const NOW: &str = "2026-11-22T09:00:00Z";
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -336,7 +336,7 @@ async fn a_restore_still_creating_or_a_final_snapshot_still_being_made_is_waited
                 "creating",
                 TARGET,
             )),
-            "final snapshot lifeboat-lbrestore-booking-db-20261122-0200-final creating",
+            "final snapshot lifeboat-lbrestore-booking-db-20261122-0200-202611220800-final creating",
         ),
     ];
     for (restore, final_snapshot, step) in waiting {

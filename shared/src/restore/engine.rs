@@ -78,12 +78,15 @@ pub fn sibling_arn(arn: &str, kind: &str, id: &str) -> String {
     }
 }
 
-/// The identifier of an expired ad-hoc restore's final snapshot: `lifeboat-<restore>-final`, cut to fit a DB
-/// cluster snapshot identifier (63 characters); deterministic, so asking twice finds it.
-pub fn final_snapshot_identifier(restore: &str) -> String {
-    let room = DatabaseKind::Cluster.max_snapshot_identifier_len() - "lifeboat--final".len();
+/// The identifier of an expired ad-hoc restore's final snapshot: `lifeboat-<restore>-<started YYYYMMDDHHMM>-final`,
+/// the restore's identifier cut to fit a DB cluster snapshot identifier (63 characters). Deterministic (asking twice
+/// finds it) and its own: a later restore under the same name started at another time gets another name.
+pub fn final_snapshot_identifier(restore: &str, started_at: DateTime<Utc>) -> String {
+    let suffix = format!("-{}-final", started_at.format("%Y%m%d%H%M"));
+    let room =
+        DatabaseKind::Cluster.max_snapshot_identifier_len() - "lifeboat-".len() - suffix.len();
     let cut: String = restore.chars().take(room).collect();
-    format!("lifeboat-{}-final", cut.trim_end_matches('-'))
+    format!("lifeboat-{}{suffix}", cut.trim_end_matches('-'))
 }
 
 /// One region's restore engine: RDS there, credentials in the deployment's secrets (home region).
@@ -213,13 +216,27 @@ impl RestoreEngine<'_> {
         restoration: &Restoration,
         tags: &[(String, String)],
     ) -> Result<String, CreateSnapshotError> {
-        let id = final_snapshot_identifier(&restoration.id);
+        let id = final_snapshot_identifier(&restoration.id, restoration.started_at);
         match self
             .rds
             .create_snapshot(&restoration.resource, &id, tags)
             .await
         {
-            Ok(_) | Err(CreateSnapshotError::AlreadyExists(_)) => {}
+            Ok(_) => {}
+            // Done before (a retried run), if it is this restore's own: taken of it, after it started.
+            Err(CreateSnapshotError::AlreadyExists(existing)) => {
+                let own = self
+                    .rds
+                    .describe_snapshot(restoration.resource.kind, &id)
+                    .await?
+                    .is_some_and(|s| {
+                        s.tags.get(tags::SOURCE) == Some(&restoration.id)
+                            && s.created_at >= restoration.started_at
+                    });
+                if !own {
+                    return Err(CreateSnapshotError::AlreadyExists(existing));
+                }
+            }
             Err(e) => return Err(e),
         }
         self.set_phase(
@@ -239,7 +256,7 @@ impl RestoreEngine<'_> {
         let id = restoration
             .final_snapshot
             .clone()
-            .unwrap_or_else(|| final_snapshot_identifier(&restoration.id));
+            .unwrap_or_else(|| final_snapshot_identifier(&restoration.id, restoration.started_at));
         self.rds
             .describe_snapshot(restoration.resource.kind, &id)
             .await
@@ -387,15 +404,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn final_snapshot_identifiers_fit_and_are_deterministic() {
+    fn final_snapshot_identifiers_fit_are_deterministic_and_differ_per_start() {
+        let started: DateTime<Utc> = "2026-11-20T14:02:00Z".parse().unwrap();
         let long = "a".repeat(63);
-        let id = final_snapshot_identifier(&long);
+        let id = final_snapshot_identifier(&long, started);
         assert!(id.len() <= 63, "{id}");
-        assert!(id.starts_with("lifeboat-") && id.ends_with("-final"));
-        assert_eq!(id, final_snapshot_identifier(&long));
+        assert!(
+            id.starts_with("lifeboat-") && id.ends_with("-202611201402-final"),
+            "{id}"
+        );
+        assert_eq!(id, final_snapshot_identifier(&long, started));
         assert_eq!(
-            final_snapshot_identifier("booking-db-restore-20261120-1345"),
-            "lifeboat-booking-db-restore-20261120-1345-final"
+            final_snapshot_identifier("lbrestore-booking-db-20261120-1345", started),
+            "lifeboat-lbrestore-booking-db-20261120-1345-202611201402-final"
+        );
+        assert_ne!(
+            final_snapshot_identifier("lbrestore-booking-db-20261120-1345", started),
+            final_snapshot_identifier(
+                "lbrestore-booking-db-20261120-1345",
+                started + chrono::Duration::days(1)
+            ),
+            "a later restore under the same name never finds an earlier one's final snapshot"
         );
     }
 

@@ -299,6 +299,12 @@ impl Restoration {
     }
 }
 
+/// Whether RDS reports a restored database in a failed state (the restore failed, or the database became
+/// unusable: parameters, network, encryption key).
+pub fn is_failed_status(status: &str) -> bool {
+    FAILED_STATUSES.contains(&status)
+}
+
 /// Statuses in which a restore has failed for good.
 const FAILED_STATUSES: [&str; 5] = [
     "failed",
@@ -338,13 +344,18 @@ pub fn next_step(restoration: &Restoration, now: DateTime<Utc>) -> Step {
         (Purpose::Drill, _) if restoration.expires_at <= now => return Step::CleanUp,
         _ => {}
     }
-    if FAILED_STATUSES.contains(&status) {
+    // A restore that never became usable failed. An ad-hoc restore that was ready holds data an operator may have
+    // written: a later failed state (a key disabled for a while) is reported and the database kept.
+    if is_failed_status(status)
+        && (restoration.purpose == Purpose::Drill || restoration.phase == Phase::Restoring)
+    {
         return Step::RecordFailedRestore;
     }
     let expired = restoration.expires_at <= now;
     match (restoration.purpose, restoration.phase, status) {
-        // An expired ad-hoc restore keeps its data: a final snapshot first, whatever phase it reached.
-        (Purpose::Restore, _, "available") if expired => Step::Retire,
+        // An expired ad-hoc restore keeps its data: a final snapshot first. It is retired only once it was
+        // announced ready (one that expires while being restored is secured, checked and announced first).
+        (Purpose::Restore, Phase::Ready, "available") if expired => Step::Retire,
         (Purpose::Restore, Phase::Ready, _) if expired => Step::Wait,
         (_, _, "available") => match restoration.phase {
             Phase::Restoring => Step::SecureCredentials,
@@ -435,8 +446,14 @@ mod tests {
         assert_eq!(step(Phase::Ready, "available", expired), Step::Retire);
         assert_eq!(
             step(Phase::Restoring, "available", expired),
-            Step::Retire,
-            "an expired restore keeps its data even if never secured"
+            Step::SecureCredentials,
+            "a restore that expires before it is ready is secured and announced before it is retired"
+        );
+        assert_eq!(step(Phase::Securing, "available", expired), Step::RunChecks);
+        assert_eq!(
+            step(Phase::Ready, "inaccessible-encryption-credentials", now),
+            Step::Wait,
+            "a ready restore that RDS reports impaired is kept, never deleted as a failed restore"
         );
         assert_eq!(
             step(Phase::Ready, "modifying", expired),
