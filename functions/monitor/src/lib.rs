@@ -328,7 +328,7 @@ impl MonitorFunction {
                 }
             })
             .collect();
-        let assessment = assess(&Inputs {
+        let mut assessment = assess(&Inputs {
             policy: &self.services.policy,
             deployment: &self.services.deployment,
             now,
@@ -351,6 +351,8 @@ impl MonitorFunction {
             &assessment.undecided,
             now,
         );
+        // Held open, not re-checked: still open, so the report, its status and the open counts include them.
+        assessment.held_open = next_alerts.held_open(&assessment.conditions);
         state.alerts = next_alerts;
         state.schema = STATE_SCHEMA;
         let announced = Announced {
@@ -814,10 +816,16 @@ pub fn message(
         }
         body.push('\n');
     }
+    let held = assessment.held_open.len();
     let _ = writeln!(
         body,
-        "{} condition(s) open in all. The posture report: {REPORT_HTML_KEY} in the reports bucket (stack output PostureReportUrl).",
-        assessment.conditions.len()
+        "{} condition(s) open in all{}. The posture report: {REPORT_HTML_KEY} in the reports bucket (stack output PostureReportUrl).",
+        assessment.conditions.len() + held,
+        if held > 0 {
+            format!(" ({held} not re-checked this run: a read failed)")
+        } else {
+            String::new()
+        }
     );
     (subject, body)
 }
@@ -952,9 +960,11 @@ pub fn metrics_of(assessment: &Assessment, run_errors: usize, now: DateTime<Utc>
     }
     let severities: BTreeSet<Severity> = [Severity::Critical, Severity::Warning].into();
     for severity in severities {
+        // Held open (not re-checked this run: a read failed) is still open.
         let open = assessment
             .conditions
             .iter()
+            .chain(assessment.held_open.iter().map(|h| &h.condition))
             .filter(|c| c.severity == severity)
             .count();
         metrics.put(
@@ -997,6 +1007,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             status,
+            unknown_because: None,
         }
     }
 
@@ -1032,6 +1043,7 @@ mod tests {
             quotas: vec![],
             conditions: vec![],
             undecided: vec![],
+            held_open: vec![],
         }
     }
 
@@ -1096,6 +1108,47 @@ mod tests {
             }
         );
         assert_eq!(published_overall(&breach), Some(NO_RECOVERY_POINT_FRACTION));
+    }
+
+    /// A condition held open unchecked (a read failed) counts in the message's open count, which says so, and in
+    /// the `OpenConditions` metric.
+    #[test]
+    fn held_open_conditions_count_as_open_in_the_message_and_metrics() {
+        use lifeboat::monitor::{Condition, ConditionKey, ConditionKind, HeldOpen};
+        let condition = |kind, resource: &str| Condition {
+            key: ConditionKey {
+                kind,
+                resource: resource.into(),
+                region: "us-east-1".into(),
+            },
+            severity: Severity::Critical,
+            database: Some(resource.into()),
+            message: format!("{kind} on {resource}"),
+            next_step: "fix it".into(),
+        };
+        let mut a = assessment(vec![]);
+        a.conditions = vec![condition(ConditionKind::RpoBreach, "a")];
+        a.held_open = vec![HeldOpen {
+            condition: condition(ConditionKind::StorageHigh, "b"),
+            open_since: "2026-11-21T00:00:00Z".parse().unwrap(),
+            checked_at: "2026-11-22T02:30:00Z".parse().unwrap(),
+        }];
+        let announcements = Announcements {
+            opened: a.conditions.clone(),
+            ..Announcements::default()
+        };
+        let (_, body) = message(&announcements, &a, "us-east-1");
+        assert!(
+            body.contains("2 condition(s) open in all (1 not re-checked this run: a read failed)."),
+            "{body}"
+        );
+        let critical = metrics_of(&a, 0, a.at).render().iter().find_map(|line| {
+            let doc: Value = serde_json::from_str(line).unwrap();
+            (doc.get("Severity").and_then(Value::as_str) == Some("critical"))
+                .then(|| doc.get("OpenConditions").and_then(Value::as_f64))
+                .flatten()
+        });
+        assert_eq!(critical, Some(2.0));
     }
 
     /// The state the previous version wrote (no `creating_since`) still loads, as it was, with nothing seen

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Condition, ConditionKey, Undecided};
+use super::{Condition, ConditionKey, HeldOpen, Undecided};
 
 /// The shortest time between two announcements of a condition that stays open.
 pub const REMIND_EVERY: Duration = Duration::from_secs(24 * 3600);
@@ -29,6 +29,17 @@ pub struct OpenCondition {
     pub opened_at: DateTime<Utc>,
     /// When it was last announced (opened or reminded).
     pub last_notified_at: DateTime<Utc>,
+    /// The last run that decided it open; absent from the state of earlier versions (then: `last_notified_at`,
+    /// the latest time it is known to have been decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+impl OpenCondition {
+    /// The last run that decided it open, as far as is known.
+    pub fn checked_at(&self) -> DateTime<Utc> {
+        self.checked_at.unwrap_or(self.last_notified_at)
+    }
 }
 
 /// The alert state kept between monitor runs: the open conditions by key.
@@ -36,6 +47,27 @@ pub struct OpenCondition {
 pub struct AlertState {
     /// Open conditions by [`state_key`].
     pub open: BTreeMap<String, OpenCondition>,
+}
+
+impl AlertState {
+    /// The open conditions that are not among `current` (the conditions this run found): those held open because
+    /// the run could not re-check them, worst first.
+    pub fn held_open(&self, current: &[Condition]) -> Vec<HeldOpen> {
+        let mut held: Vec<HeldOpen> = self
+            .open
+            .values()
+            .filter(|o| !current.iter().any(|c| c.key == o.condition.key))
+            .map(|o| HeldOpen {
+                condition: o.condition.clone(),
+                open_since: o.opened_at,
+                checked_at: o.checked_at(),
+            })
+            .collect();
+        held.sort_by(|a, b| {
+            (a.condition.severity, &a.condition.key).cmp(&(b.condition.severity, &b.condition.key))
+        });
+        held
+    }
 }
 
 /// The key of a condition in [`AlertState::open`]: `kind region resource`, stable from run to run.
@@ -105,6 +137,7 @@ pub fn transition(
                     condition: condition.clone(),
                     opened_at: now,
                     last_notified_at: now,
+                    checked_at: Some(now),
                 }
             }
             Some(before) => {
@@ -122,6 +155,7 @@ pub fn transition(
                     condition: condition.clone(),
                     opened_at: before.opened_at,
                     last_notified_at: if due { now } else { before.last_notified_at },
+                    checked_at: Some(now),
                 }
             }
         };
@@ -263,6 +297,10 @@ mod tests {
                 opened.open.get(&state_key(&storage.key)),
                 "kept unchanged"
             );
+            let held = next.held_open(&[]);
+            assert_eq!(held.len(), 1, "held open, reported as such");
+            assert_eq!(held[0].condition, storage);
+            assert_eq!((held[0].open_since, held[0].checked_at), (t0(), t0()));
             state = next;
         }
         let (a, next) = transition(&state, &[], &[], t0() + TimeDelta::hours(50));

@@ -357,6 +357,10 @@ pub struct RegionRpo {
     pub sources: Vec<SourceRpo>,
     /// Whether the best source meets the objective.
     pub status: RpoStatus,
+    /// When [`RpoStatus::Unknown`]: which read failed (its snapshots could not be listed, or its replicated
+    /// automated backups could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_because: Option<String>,
 }
 
 impl RegionRpo {
@@ -709,6 +713,35 @@ pub struct Assessment {
     /// The conditions this run could not decide (a read failed), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub undecided: Vec<Undecided>,
+    /// Conditions open before this run that it could not re-check (a read failed), held open as last decided
+    /// (see [`alerts::AlertState::held_open`]): set by the monitor function after the alert transition, counted
+    /// in the report's status and totals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_open: Vec<HeldOpen>,
+}
+
+/// An open condition this run could not re-check: still open as last decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldOpen {
+    /// The condition as last decided.
+    pub condition: Condition,
+    /// Since when it is open.
+    pub open_since: DateTime<Utc>,
+    /// The last run that decided it (it has not been re-checked since: a read failed).
+    pub checked_at: DateTime<Utc>,
+}
+
+impl HeldOpen {
+    /// The condition with its message saying it was not re-checked.
+    pub fn annotated(&self) -> Condition {
+        let mut c = self.condition.clone();
+        c.message = format!(
+            "{} (not re-checked since {}: read failed)",
+            c.message,
+            rfc3339(self.checked_at)
+        );
+        c
+    }
 }
 
 impl Assessment {
@@ -876,6 +909,7 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
         quotas,
         conditions,
         undecided: undecided.into_iter().collect(),
+        held_open: Vec::new(),
     }
 }
 
@@ -959,8 +993,17 @@ fn assess_database(
     let replicated_unread = |region: &str| {
         db.kind == DatabaseKind::Instance && inputs.replicated_backups_unread.contains(region)
     };
-    let incomplete =
-        |region: &str| inputs.unreadable_regions.contains_key(region) || replicated_unread(region);
+    let incomplete = |region: &str| {
+        if inputs.unreadable_regions.contains_key(region) {
+            Some(format!("its snapshots in {region} could not be listed"))
+        } else if replicated_unread(region) {
+            Some(format!(
+                "its replicated automated backups in {region} could not be read"
+            ))
+        } else {
+            None
+        }
+    };
 
     let mut regions = Vec::new();
     let mut copies = Vec::new();
@@ -984,7 +1027,10 @@ fn assess_database(
             true,
             sources,
             objective,
-            inputs.unreadable_regions.contains_key(&db.region),
+            inputs
+                .unreadable_regions
+                .contains_key(&db.region)
+                .then(|| format!("its snapshots in {} could not be listed", db.region)),
         ));
     }
     for region in &dr_regions {
@@ -1405,13 +1451,13 @@ fn newest_available<'s>(snapshots: &[&'s Snapshot]) -> Option<&'s Snapshot> {
 }
 
 /// The RPO of a region from its `sources`: met when one is within the objective; else unknown when some source
-/// could not be read (`incomplete`: it might have been), else breached.
+/// could not be read (`incomplete`: which read failed; it might have been), else breached.
 fn region_rpo(
     region: &str,
     primary: bool,
     mut sources: Vec<SourceRpo>,
     objective: u64,
-    incomplete: bool,
+    incomplete: Option<String>,
 ) -> RegionRpo {
     sources.sort_by_key(|a| (a.rpo_seconds, a.source));
     let met = sources
@@ -1419,7 +1465,7 @@ fn region_rpo(
         .is_some_and(|best| best.rpo_seconds <= objective);
     let status = if met {
         RpoStatus::Met
-    } else if incomplete {
+    } else if incomplete.is_some() {
         RpoStatus::Unknown
     } else {
         RpoStatus::Breached
@@ -1428,6 +1474,7 @@ fn region_rpo(
         region: region.to_string(),
         primary,
         sources,
+        unknown_because: incomplete.filter(|_| status == RpoStatus::Unknown),
         status,
     }
 }
