@@ -30,8 +30,8 @@ use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::model::DatabaseKind;
 use lifeboat::monitor::alerts::{self, AlertState, Announcements};
 use lifeboat::monitor::{
-    Assessment, CheckEvidence, CreatingSince, DatabaseFacts, DrillEvidence, Inputs, QuotaHistory,
-    QuotaSample, QuotaUsage, RpoStatus, Severity, Storage, assess, human,
+    Assessment, CheckEvidence, ConditionKind, CreatingSince, DatabaseFacts, DrillEvidence, Inputs,
+    QuotaHistory, QuotaSample, QuotaUsage, RpoStatus, Severity, Storage, assess, human,
 };
 use lifeboat::posture::{Report, Status, Totals};
 use lifeboat::services::Services;
@@ -877,6 +877,30 @@ impl WorstRpo {
     }
 }
 
+/// The threshold of the `snapshot-quota-high` alarm (`infra/template.yaml`), in per cent.
+pub const QUOTA_ALARM_PERCENT: f64 = 80.0;
+
+/// The `SnapshotQuotaUsedPercent` values to publish: (region, kind, per cent). The `snapshot-quota-high` alarm
+/// takes the maximum over every region and treats missing data as `ignore`, so a region left out because its
+/// quota could not be read would let the alarm go OK (and ALARM again on the next good read) while that region
+/// is still nearly full. So while some region's quota is unread, nothing is published unless a known value is
+/// above the alarm's threshold (that one holds whatever the unread region): the alarm keeps its state.
+pub fn quota_percents(assessment: &Assessment) -> Vec<(&str, DatabaseKind, f64)> {
+    let values: Vec<(&str, DatabaseKind, f64)> = assessment
+        .quotas
+        .iter()
+        .map(|q| (q.region.as_str(), q.kind, q.fraction * 100.0))
+        .collect();
+    let some_unread = assessment
+        .undecided
+        .iter()
+        .any(|u| u.kind == ConditionKind::QuotaHigh);
+    if some_unread && !values.iter().any(|v| v.2 > QUOTA_ALARM_PERCENT) {
+        return Vec::new();
+    }
+    values
+}
+
 /// EMF metrics of the assessment: RPO seconds and fraction per database, region and source (and the region's
 /// best as source `best`), the worst RPO fraction per database and overall (see [`WorstRpo`]), quota use, drill evidence age, open
 /// conditions by severity. Every metric carries the `Deployment` dimension (added by [`Metrics`]); the
@@ -947,14 +971,11 @@ pub fn metrics_of(assessment: &Assessment, run_errors: usize, now: DateTime<Utc>
     if let Some(w) = worst_rpo.overall {
         metrics.put(&overall, "WorstRpoFraction", w, Unit::Count);
     }
-    for quota in &assessment.quotas {
+    for (region, kind, percent) in quota_percents(assessment) {
         metrics.put(
-            &[
-                ("Region", quota.region.as_str()),
-                ("Kind", quota.kind.as_str()),
-            ],
+            &[("Region", region), ("Kind", kind.as_str())],
             "SnapshotQuotaUsedPercent",
-            quota.fraction * 100.0,
+            percent,
             Unit::Percent,
         );
     }
@@ -1108,6 +1129,54 @@ mod tests {
             }
         );
         assert_eq!(published_overall(&breach), Some(NO_RECOVERY_POINT_FRACTION));
+    }
+
+    /// The quota metric never looks healthy on a partial read: with the 90 % region unread, the 10 % region alone
+    /// is not published (the alarm takes the maximum over regions and would go OK, then ALARM on the next good
+    /// read); a known value above the alarm's threshold is published whatever is unread.
+    #[test]
+    fn the_quota_metric_is_not_published_healthy_while_a_region_is_unread() {
+        use lifeboat::monitor::{QuotaAssessment, Undecided};
+        let quota = |region: &str, percent: f64| QuotaAssessment {
+            region: region.into(),
+            kind: DatabaseKind::Instance,
+            used: percent as u64,
+            max: 100,
+            fraction: percent / 100.0,
+            days_until_full: None,
+        };
+        let published = |a: &Assessment| -> Vec<(String, f64)> {
+            metrics_of(a, 0, a.at)
+                .render()
+                .iter()
+                .filter_map(|line| {
+                    let doc: Value = serde_json::from_str(line).unwrap();
+                    let percent = doc.get("SnapshotQuotaUsedPercent")?.as_f64()?;
+                    Some((doc["Region"].as_str()?.to_string(), percent))
+                })
+                .collect()
+        };
+        let mut both = assessment(vec![]);
+        both.quotas = vec![quota("us-east-1", 10.0), quota("us-west-2", 90.0)];
+        assert_eq!(
+            published(&both),
+            [
+                ("us-east-1".to_string(), 10.0),
+                ("us-west-2".to_string(), 90.0)
+            ]
+        );
+        // us-west-2 (90 %) unread: the 10 % of us-east-1 alone would clear the alarm.
+        let unread: Undecided = serde_json::from_value(
+            serde_json::json!({"kind": "quota-high", "region": "us-west-2"}),
+        )
+        .unwrap();
+        let mut partial = assessment(vec![]);
+        partial.quotas = vec![quota("us-east-1", 10.0)];
+        partial.undecided = vec![unread.clone()];
+        assert_eq!(published(&partial), []);
+        // A known value above the threshold holds whatever is unread: published.
+        partial.quotas = vec![quota("us-east-1", 85.0)];
+        assert_eq!(published(&partial), [("us-east-1".to_string(), 85.0)]);
     }
 
     /// A condition held open unchecked (a read failed) counts in the message's open count, which says so, and in
