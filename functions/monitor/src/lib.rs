@@ -27,7 +27,7 @@ use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{PREFIX as LEDGER_PREFIX, Phase, RunRecord};
 use lifeboat::metrics::{Metrics, Unit};
-use lifeboat::model::DatabaseKind;
+use lifeboat::model::{Database, DatabaseKind};
 use lifeboat::monitor::alerts::{self, AlertState, Announcements};
 use lifeboat::monitor::{
     Assessment, CheckEvidence, ConditionKind, CreatingSince, DatabaseFacts, DrillEvidence, Inputs,
@@ -269,22 +269,40 @@ impl MonitorFunction {
             }
         }
 
-        // Free storage of the DB instances (Aurora storage grows by itself).
-        let instances: Vec<String> = databases
+        // Free storage of the DB instances a plan selects (Aurora storage grows by itself; only a selected
+        // database's storage is assessed, so an unselected or drill database is not read).
+        let with_storage: Vec<&Database> = databases
             .iter()
             .filter(|d| d.kind == DatabaseKind::Instance && d.cluster.is_none())
+            .filter(|d| {
+                self.services.policy.plan_for(d).is_some() && !lifeboat::restore::is_restored(d)
+            })
             .filter(|d| {
                 facts
                     .get(&(d.kind, d.identifier.clone()))
                     .is_some_and(|f| f.allocated_bytes.is_some())
             })
+            .collect();
+        // A stopped instance publishes no FreeStorageSpace (and its storage does not change): not read, its
+        // storage is unknown and its storage-high condition held as it was, without a run error.
+        let instances: Vec<String> = with_storage
+            .iter()
+            .filter(|d| storage_readable(d))
+            .map(|d| d.identifier.clone())
+            .collect();
+        let stopped: Vec<String> = with_storage
+            .iter()
+            .filter(|d| !storage_readable(d))
             .map(|d| d.identifier.clone())
             .collect();
         let free = if instances.is_empty() {
             BTreeMap::new()
         } else {
             match self.cloudwatch.free_storage(&instances, now).await {
-                Ok(free) => free,
+                Ok(free) => {
+                    run_errors.extend(storage_missing(&instances, &free));
+                    free
+                }
                 Err(e) => {
                     run_errors.push(format!("database storage unknown: {e}"));
                     BTreeMap::new()
@@ -317,8 +335,11 @@ impl MonitorFunction {
                         free_bytes: *free_bytes,
                     })
                 });
-                // An instance whose free storage was asked for and not given (CloudWatch failed, or no datapoint).
-                let storage_unread = storage.is_none() && instances.contains(&database.identifier);
+                // An instance whose free storage was asked for and not given (CloudWatch failed, or no datapoint:
+                // a run error says so), or not asked for because it is stopped.
+                let storage_unread = storage.is_none()
+                    && (instances.contains(&database.identifier)
+                        || stopped.contains(&database.identifier));
                 DatabaseFacts {
                     replicated_backups: replicated.get(&database.arn).cloned().unwrap_or_default(),
                     point_in_time: backup.point_in_time,
@@ -706,6 +727,27 @@ pub fn drill_evidence(run: &RunRecord) -> Vec<DrillEvidence> {
         .collect()
 }
 
+/// Whether CloudWatch has `FreeStorageSpace` of the DB instance `database`: not while it is stopped (or
+/// stopping), when RDS publishes none.
+pub fn storage_readable(database: &Database) -> bool {
+    !matches!(database.status.as_str(), "stopped" | "stopping")
+}
+
+/// The run errors for the `instances` whose free storage was asked for and CloudWatch gave no datapoint in `free`:
+/// their storage is unknown and their `storage-high` condition held as it was, so each is named.
+pub fn storage_missing(instances: &[String], free: &BTreeMap<String, u64>) -> Vec<String> {
+    instances
+        .iter()
+        .filter(|i| !free.contains_key(*i))
+        .map(|i| {
+            format!(
+                "storage of {i} unknown: CloudWatch gave no FreeStorageSpace datapoint in the last 30 minutes \
+                 (its storage-high condition is held as it was); check the instance's status and its metrics"
+            )
+        })
+        .collect()
+}
+
 /// The newest evidence of each database and region.
 fn newest_drills(drills: impl IntoIterator<Item = DrillEvidence>) -> Vec<DrillEvidence> {
     let mut newest: BTreeMap<(String, String), DrillEvidence> = BTreeMap::new();
@@ -792,9 +834,15 @@ pub fn message(
         let _ = writeln!(body, "STILL OPEN");
         for r in &announcements.reminders {
             let open = (assessment.at - r.open_since).num_seconds().max(0) as u64;
+            let unchecked = r.not_rechecked_since.map_or_else(String::new, |t| {
+                format!(
+                    ", not re-checked since {}: read failed",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
+            });
             let _ = writeln!(
                 body,
-                "- [{}] {} (open {})\n  Next step: {}",
+                "- [{}] {} (open {}{unchecked})\n  Next step: {}",
                 r.condition.severity.as_str(),
                 r.condition.message,
                 human(open),
@@ -1204,9 +1252,18 @@ mod tests {
         }];
         let announcements = Announcements {
             opened: a.conditions.clone(),
+            reminders: vec![alerts::Reminder {
+                condition: a.held_open[0].condition.clone(),
+                open_since: a.held_open[0].open_since,
+                not_rechecked_since: Some(a.held_open[0].checked_at),
+            }],
             ..Announcements::default()
         };
         let (_, body) = message(&announcements, &a, "us-east-1");
+        assert!(
+            body.contains("- [critical] storage-high on b (open 1d 3h, not re-checked since 2026-11-22T02:30:00Z: read failed)"),
+            "{body}"
+        );
         assert!(
             body.contains("2 condition(s) open in all (1 not re-checked this run: a read failed)."),
             "{body}"
@@ -1218,6 +1275,39 @@ mod tests {
                 .flatten()
         });
         assert_eq!(critical, Some(2.0));
+    }
+
+    /// A missing `FreeStorageSpace` datapoint is a run error naming the instance (its storage-high condition is held
+    /// silently otherwise); a stopped instance is not read at all (RDS publishes nothing for it).
+    #[test]
+    fn a_missing_storage_datapoint_is_a_run_error_and_stopped_instances_are_not_read() {
+        let instances = ["a".to_string(), "b".to_string()];
+        let free: BTreeMap<String, u64> = [("a".to_string(), 1u64 << 30)].into();
+        let errors = storage_missing(&instances, &free);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .starts_with("storage of b unknown: CloudWatch gave no FreeStorageSpace datapoint"),
+            "{errors:?}"
+        );
+        assert!(storage_missing(&instances[..1], &free).is_empty());
+        let db = |status: &str| Database {
+            identifier: "db".into(),
+            kind: DatabaseKind::Instance,
+            arn: "arn:aws:rds:us-east-1:123456789012:db:db".into(),
+            region: "us-east-1".into(),
+            engine: "postgres".into(),
+            status: status.into(),
+            encrypted: true,
+            cluster: None,
+            endpoint: None,
+            master_username: None,
+            tags: BTreeMap::new(),
+        };
+        assert!(storage_readable(&db("available")));
+        assert!(storage_readable(&db("backing-up")));
+        assert!(!storage_readable(&db("stopped")));
+        assert!(!storage_readable(&db("stopping")));
     }
 
     /// The state the previous version wrote (no `creating_since`) still loads, as it was, with nothing seen

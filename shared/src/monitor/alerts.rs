@@ -7,7 +7,8 @@
 //!
 //! A condition is cleared only when the run could decide it: an open condition the run could not decide (a read it
 //! depends on failed: [`Undecided`]) is carried forward as it was, neither cleared nor announced, so a failed read
-//! does not page "cleared" and then "opened" again on the next good run.
+//! does not page "cleared" and then "opened" again on the next good run; it is still reminded daily, marked as not
+//! re-checked since the last run that decided it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -82,6 +83,9 @@ pub struct Reminder {
     pub condition: Condition,
     /// Since when it is open.
     pub open_since: DateTime<Utc>,
+    /// When this run could not re-check it (a read failed): the last run that decided it open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_rechecked_since: Option<DateTime<Utc>>,
 }
 
 /// A condition that was open and is no longer.
@@ -114,8 +118,9 @@ impl Announcements {
 /// Decide what to announce given the state stored by the previous run, the conditions open `now` and those this
 /// run could not decide (`undecided`), and the state to store for the next run. Conditions with the same key count
 /// once (the first). An open condition that is not open now is cleared, unless `undecided` covers it: then it is
-/// kept as it was (its message, since when, when last announced), and neither announced nor reminded. A clock
-/// that went backwards reminds nothing.
+/// kept as it was (its message, since when, when last decided), never announced cleared, and reminded when due
+/// like any open condition, marked not re-checked since the last run that decided it. A clock that went
+/// backwards reminds nothing.
 pub fn transition(
     previous: &AlertState,
     current: &[Condition],
@@ -125,6 +130,12 @@ pub fn transition(
     let remind_every = TimeDelta::from_std(REMIND_EVERY).unwrap_or(TimeDelta::MAX);
     let mut announcements = Announcements::default();
     let mut next = AlertState::default();
+    let is_due = |before: &OpenCondition| {
+        before
+            .last_notified_at
+            .checked_add_signed(remind_every)
+            .is_some_and(|due| due <= now)
+    };
     for condition in current {
         let key = state_key(&condition.key);
         if next.open.contains_key(&key) {
@@ -141,14 +152,12 @@ pub fn transition(
                 }
             }
             Some(before) => {
-                let due = before
-                    .last_notified_at
-                    .checked_add_signed(remind_every)
-                    .is_some_and(|due| due <= now);
+                let due = is_due(before);
                 if due {
                     announcements.reminders.push(Reminder {
                         condition: condition.clone(),
                         open_since: before.opened_at,
+                        not_rechecked_since: None,
                     });
                 }
                 OpenCondition {
@@ -166,7 +175,17 @@ pub fn transition(
             continue;
         }
         if undecided.iter().any(|u| u.covers(&before.condition.key)) {
-            next.open.insert(key.clone(), before.clone());
+            // Held open as last decided; reminded when due like any open condition, saying it was not re-checked.
+            let mut held = before.clone();
+            if is_due(before) {
+                announcements.reminders.push(Reminder {
+                    condition: before.condition.clone(),
+                    open_since: before.opened_at,
+                    not_rechecked_since: Some(before.checked_at()),
+                });
+                held.last_notified_at = now;
+            }
+            next.open.insert(key.clone(), held);
         } else {
             announcements.cleared.push(Cleared {
                 condition: before.condition.clone(),
@@ -291,11 +310,26 @@ mod tests {
                 cleared, expected,
                 "the quota was read: cleared once; the storage was not"
             );
-            assert!(a.opened.is_empty() && a.reminders.is_empty(), "{a:?}");
+            assert!(a.opened.is_empty(), "{a:?}");
+            // Still open: reminded daily (after 24 h, then 48 h), marked not re-checked since the run that opened it.
+            let expected = if run == 0 {
+                vec![]
+            } else {
+                vec![Reminder {
+                    condition: storage.clone(),
+                    open_since: t0(),
+                    not_rechecked_since: Some(t0()),
+                }]
+            };
+            assert_eq!(a.reminders, expected, "run {run}");
+            let (kept, was) = (
+                &next.open[&state_key(&storage.key)],
+                &opened.open[&state_key(&storage.key)],
+            );
             assert_eq!(
-                next.open.get(&state_key(&storage.key)),
-                opened.open.get(&state_key(&storage.key)),
-                "kept unchanged"
+                (&kept.condition, kept.opened_at, kept.checked_at),
+                (&was.condition, was.opened_at, was.checked_at),
+                "kept as last decided"
             );
             let held = next.held_open(&[]);
             assert_eq!(held.len(), 1, "held open, reported as such");
@@ -445,12 +479,24 @@ mod tests {
                 let is_current = |key: &ConditionKey| current.iter().any(|c| &c.key == key);
                 for (key, before) in &state.open {
                     if undecided(&before.condition.key) && !is_current(&before.condition.key) {
-                        prop_assert_eq!(next.open.get(key), Some(before), "{} not kept as it was", key);
+                        let kept = next.open.get(key);
+                        prop_assert!(kept.is_some(), "{} not kept", key);
+                        let kept = kept.unwrap();
+                        prop_assert_eq!(
+                            (&kept.condition, kept.opened_at, kept.checked_at),
+                            (&before.condition, before.opened_at, before.checked_at),
+                            "{} not kept as it was", key
+                        );
                     }
                 }
-                let announced = a.opened.iter().chain(a.reminders.iter().map(|r| &r.condition));
-                for c in announced {
+                for c in &a.opened {
                     prop_assert!(is_current(&c.key), "{} announced but not open now", c.key);
+                }
+                // A reminder is of a condition open now, or of one held open, marked not re-checked.
+                for r in &a.reminders {
+                    let held = !is_current(&r.condition.key);
+                    prop_assert_eq!(held, r.not_rechecked_since.is_some(), "{}", r.condition.key);
+                    prop_assert!(!held || undecided(&r.condition.key), "{} reminded but not open", r.condition.key);
                 }
                 state = next;
             }
