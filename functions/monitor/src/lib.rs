@@ -92,6 +92,10 @@ pub struct MonitorState {
     /// first seen by the next run.
     #[serde(default)]
     pub creating_since: CreatingSince,
+    /// Since when each DR region whose snapshots could not be listed has been so (the first of its consecutive
+    /// failed runs): `region-unreadable` opens on the second. Absent from the state of earlier versions.
+    #[serde(default)]
+    pub unreadable_since: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// One row of the RPO table: a database's best recovery source in one region.
@@ -201,6 +205,10 @@ impl MonitorFunction {
                 Ok(found) => snapshots.extend(found),
                 Err(e) => {
                     warn!(region = rds.region(), error = %e, "cannot list snapshots");
+                    run_errors.push(format!(
+                        "snapshots in {} not listed: {e}; its RPO is unknown",
+                        rds.region()
+                    ));
                     unreadable.insert(rds.region().to_string(), e.to_string());
                 }
             }
@@ -216,6 +224,14 @@ impl MonitorFunction {
                     run_errors.push(format!("replicated automated backups unknown: {e}"));
                 }
             }
+        }
+
+        // Since when each region is unreadable: kept while it stays so, forgotten once it is read.
+        state
+            .unreadable_since
+            .retain(|region, _| unreadable.contains_key(region));
+        for region in unreadable.keys() {
+            state.unreadable_since.entry(region.clone()).or_insert(now);
         }
 
         // Progress of the snapshots still being created, for the "backup too long" message.
@@ -356,6 +372,7 @@ impl MonitorFunction {
             databases: database_facts,
             snapshots,
             unreadable_regions: unreadable,
+            unreadable_since: state.unreadable_since.clone(),
             replicated_backups_unread: replicated_unread,
             quotas_unread,
             snapshot_progress,
@@ -1322,6 +1339,7 @@ mod tests {
             12
         );
         assert_eq!(state.creating_since, CreatingSince::default());
+        assert!(state.unreadable_since.is_empty());
         let mut next = state.clone();
         next.creating_since.snapshots.insert(
             "arn:aws:rds:us-east-1:123456789012:snapshot:s".into(),

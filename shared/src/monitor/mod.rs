@@ -48,6 +48,11 @@ pub struct Inputs<'a> {
     pub snapshots: Vec<Snapshot>,
     /// Regions whose snapshots could not be listed, with the reason: their RPO is unknown, never a breach.
     pub unreadable_regions: BTreeMap<String, String>,
+    /// Since when each region has been unreadable (the first of its consecutive failed runs, kept between runs; a
+    /// region missing here is unreadable since `now`). `region-unreadable` opens only for a region unreadable
+    /// since before `now`, two consecutive runs: a blip that heals by itself on the next run pages nobody (its
+    /// run error is logged and counted, and its RPO is unknown meanwhile).
+    pub unreadable_since: BTreeMap<String, DateTime<Utc>>,
     /// Regions whose replicated automated backups could not be read: a DB instance's point-in-time source there is
     /// unknown, not absent.
     pub replicated_backups_unread: BTreeSet<String>,
@@ -796,13 +801,24 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
         ] {
             undecided.insert(Undecided::new(kind, region, None));
         }
+        let Some(since) = inputs
+            .unreadable_since
+            .get(region)
+            .filter(|since| **since < now)
+        else {
+            // The first failed run: no condition yet (the next run opens it if the region is still unreadable).
+            continue;
+        };
         conditions.push(Condition::new(
             ConditionKind::RegionUnreadable,
             Severity::Warning,
             "snapshots",
             region,
             None,
-            format!("the snapshots in {region} could not be listed: {why}; its RPO is unknown"),
+            format!(
+                "the snapshots in {region} could not be listed since {}: {why}; its RPO is unknown",
+                rfc3339(*since)
+            ),
             "check the monitor function's permissions and the region's RDS health; the next run retries",
         ));
     }
@@ -1592,6 +1608,7 @@ mod tests {
             databases: vec![],
             snapshots: vec![],
             unreadable_regions: BTreeMap::new(),
+            unreadable_since: BTreeMap::new(),
             replicated_backups_unread: BTreeSet::new(),
             quotas_unread: BTreeSet::new(),
             snapshot_progress: BTreeMap::new(),
@@ -1961,6 +1978,38 @@ mod tests {
         }
     }
 
+    /// A region unreadable for one run (a blip that heals by itself on the next) opens nothing; unreadable since
+    /// an earlier run too, it opens `region-unreadable`, saying since when.
+    #[test]
+    fn region_unreadable_opens_only_on_the_second_consecutive_failed_run() {
+        let (policy, me) = (policy(), deployment());
+        let now = at("2026-11-22T03:00:00Z");
+        let mut i = inputs(&policy, &me, now);
+        i.databases = vec![db("booking", true)];
+        i.unreadable_regions
+            .insert("us-west-2".into(), "throttled".into());
+        let unreadable = |a: &Assessment| -> Vec<String> {
+            a.conditions
+                .iter()
+                .filter(|c| c.key.kind == ConditionKind::RegionUnreadable)
+                .map(|c| c.message.clone())
+                .collect()
+        };
+        let first = assess(&i);
+        assert_eq!(unreadable(&first), Vec::<String>::new(), "first failed run");
+        assert_eq!(first.databases[0].regions[1].status, RpoStatus::Unknown);
+        i.unreadable_since.insert("us-west-2".into(), now);
+        assert_eq!(unreadable(&assess(&i)), Vec::<String>::new(), "since now");
+        i.unreadable_since
+            .insert("us-west-2".into(), now - TimeDelta::minutes(15));
+        assert_eq!(
+            unreadable(&assess(&i)),
+            [
+                "the snapshots in us-west-2 could not be listed since 2026-11-22T02:45:00Z: throttled; its RPO is unknown"
+            ]
+        );
+    }
+
     #[test]
     fn an_unreadable_region_is_unknown_not_a_breach_and_other_deployments_do_not_count() {
         let (policy, me) = (policy(), deployment());
@@ -1980,6 +2029,8 @@ mod tests {
         i.snapshots = vec![theirs];
         i.unreadable_regions
             .insert("us-west-2".into(), "throttled".into());
+        i.unreadable_since
+            .insert("us-west-2".into(), now - TimeDelta::minutes(15));
         let a = assess(&i);
         assert_eq!(
             a.databases[0].regions[0].status,
@@ -2072,6 +2123,8 @@ mod tests {
         i.snapshots.retain(|s| s.region != "us-west-2");
         i.unreadable_regions
             .insert("us-west-2".into(), "throttled".into());
+        i.unreadable_since
+            .insert("us-west-2".into(), i.now - TimeDelta::minutes(15));
         let failed = assess(&i);
         let west = &failed.databases[0].regions[1];
         assert_eq!(
