@@ -279,7 +279,10 @@ fn database(db: &DatabaseRow) -> Markup {
             table class="grid" {
                 tr { th { "last snapshot" } td {
                     @match &db.database.last_snapshot {
-                        Some(s) => { (s.identifier) " · " (time(s.at)) " · " (s.status) }
+                        Some(s) => {
+                            (s.identifier) " · "
+                            @if s.status == "creating" { "creating since " (time(s.at)) } @else { (time(s.at)) " · " (s.status) }
+                        }
                         None => { span class="bad" { "none" } }
                     }
                 } }
@@ -518,6 +521,23 @@ mod tests {
         assert!(html.contains("ACTION NEEDED: 1 critical"));
         assert!(html.contains("1 not re-checked this run (a read failed)"));
         assert!(html.contains("<title>Lifeboat posture: ACTION NEEDED"));
+    }
+
+    /// A snapshot still creating is shown "creating since" the time it was first seen, not with a date.
+    #[test]
+    fn a_creating_last_snapshot_says_since_when() {
+        let mut a = assessment();
+        a.databases[0].last_snapshot = Some(crate::monitor::RecoveryPoint {
+            identifier: "lifeboat-a-fine-2026-11-22-0245".into(),
+            at: "2026-11-22T02:45:00Z".parse().unwrap(),
+            status: "creating".into(),
+            encrypted: true,
+        });
+        let html = Report::from(&a).to_html();
+        assert!(
+            html.contains("lifeboat-a-fine-2026-11-22-0245 · creating since 2026-11-22T02:45:00Z"),
+            "{html}"
+        );
     }
 
     /// An unknown region says which read failed: its snapshots, or only its replicated automated backups.

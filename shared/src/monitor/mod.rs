@@ -380,7 +380,8 @@ impl RegionRpo {
 pub struct RecoveryPoint {
     /// Snapshot identifier.
     pub identifier: String,
-    /// When it was taken.
+    /// When it was taken; for a snapshot RDS has not finished (no create time yet), since when it is creating as
+    /// far as the monitor knows (the first run that saw it so).
     pub at: DateTime<Utc>,
     /// Its status.
     pub status: String,
@@ -1443,10 +1444,14 @@ fn assess_database(
         rpo_objective_seconds: objective,
         rto_objective_seconds: rto,
         regions,
+        // A snapshot RDS has not timed yet (dated `MAX_UTC`) is the newest; it is dated from when it was first seen.
         last_snapshot: primary
             .iter()
             .max_by_key(|s| (s.created_at, &s.identifier))
-            .map(|s| RecoveryPoint::of(s)),
+            .map(|s| RecoveryPoint {
+                at: inputs.creating_since.started(s, now).0,
+                ..RecoveryPoint::of(s)
+            }),
         copies,
         point_in_time: PointInTimePosture {
             facts: facts.point_in_time.clone(),
@@ -1954,6 +1959,17 @@ mod tests {
             let now = first_seen + TimeDelta::minutes(45);
             since.observe(std::slice::from_ref(&creating), &BTreeMap::new(), now);
             assert_eq!(since.of(&creating), Some(first_seen), "{kind}");
+            // The newest snapshot is dated from when it was first seen creating, never MAX_UTC.
+            let mut i = inputs(&policy, &me, now);
+            i.databases = vec![booking.clone()];
+            i.snapshots = vec![creating.clone()];
+            i.creating_since = since.clone();
+            let last = assess(&i).databases[0].last_snapshot.clone().expect("last");
+            assert_eq!(
+                (last.at, last.status.as_str()),
+                (first_seen, "creating"),
+                "{kind}"
+            );
             let slow = too_long(&since, &creating, now)
                 .unwrap_or_else(|| panic!("{kind}: 45 minutes creating is too long"));
             assert_eq!(
