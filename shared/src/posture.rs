@@ -73,6 +73,9 @@ pub struct Totals {
     pub critical: usize,
     /// Open warnings.
     pub warnings: usize,
+    /// Of the open conditions, those held open as last decided: this run could not re-check them (a read
+    /// failed).
+    pub not_rechecked: usize,
 }
 
 /// One database a plan selects, as the report shows it: its assessment, with its status and findings.
@@ -102,11 +105,12 @@ pub struct Report {
     pub home_region: String,
     /// The policy's name.
     pub policy: String,
-    /// Overall status: the worst of every condition.
+    /// Overall status: the worst of every open condition, including those held open unchecked.
     pub status: Status,
     /// Counts.
     pub totals: Totals,
-    /// Every open condition, worst first.
+    /// Every open condition, worst first: those this run found, and those it held open because it could not
+    /// re-check them (their message says "not re-checked since ...: read failed").
     pub findings: Vec<Condition>,
     /// Databases a plan selects, worst first (status, then worst RPO fraction, then name).
     pub databases: Vec<DatabaseRow>,
@@ -118,10 +122,18 @@ pub struct Report {
 
 impl From<&Assessment> for Report {
     fn from(assessment: &Assessment) -> Self {
+        // What this run found, and what it held open unchecked (a read failed): both are open.
+        let mut open: Vec<Condition> = assessment
+            .conditions
+            .iter()
+            .cloned()
+            .chain(assessment.held_open.iter().map(|h| h.annotated()))
+            .collect();
+        open.sort_by(|a, b| (a.severity, &a.key).cmp(&(b.severity, &b.key)));
         let mut databases: Vec<DatabaseRow> = assessment
             .databases
             .iter()
-            .map(|db| row(assessment, db))
+            .map(|db| row(&open, db))
             .collect();
         databases.sort_by(|a, b| {
             let worst = |r: &DatabaseRow| r.worst_rpo_fraction.unwrap_or(f64::INFINITY);
@@ -135,13 +147,7 @@ impl From<&Assessment> for Report {
             .iter()
             .filter(|d| d.rpo_breached())
             .count();
-        let count = |severity| {
-            assessment
-                .conditions
-                .iter()
-                .filter(|c| c.severity == severity)
-                .count()
-        };
+        let count = |severity| open.iter().filter(|c| c.severity == severity).count();
         let totals = Totals {
             databases: assessment.databases.len() + assessment.unprotected.len(),
             protected: assessment.databases.len() - in_breach,
@@ -149,15 +155,16 @@ impl From<&Assessment> for Report {
             unprotected: assessment.unprotected.len(),
             critical: count(Severity::Critical),
             warnings: count(Severity::Warning),
+            not_rechecked: assessment.held_open.len(),
         };
         Report {
             generated_at: assessment.at,
             deployment: assessment.deployment.clone(),
             home_region: assessment.home_region.clone(),
             policy: assessment.policy.clone(),
-            status: Status::of(&assessment.conditions),
+            status: Status::of(&open),
             totals,
-            findings: assessment.conditions.clone(),
+            findings: open,
             databases,
             unprotected: assessment.unprotected.clone(),
             quotas: assessment.quotas.clone(),
@@ -165,9 +172,10 @@ impl From<&Assessment> for Report {
     }
 }
 
-fn row(assessment: &Assessment, db: &DatabaseAssessment) -> DatabaseRow {
-    let findings: Vec<Condition> = assessment
-        .conditions_of(&db.identifier)
+fn row(open: &[Condition], db: &DatabaseAssessment) -> DatabaseRow {
+    let findings: Vec<Condition> = open
+        .iter()
+        .filter(|c| c.database.as_deref() == Some(db.identifier.as_str()))
         .filter(|c| c.key.kind != ConditionKind::Unprotected)
         .cloned()
         .collect();
@@ -234,7 +242,9 @@ fn rpo_table(db: &DatabaseRow) -> Markup {
                     tr {
                         td { (region.region) @if region.primary { " (primary)" } }
                         td colspan="4" class={ @if region.status == RpoStatus::Breached { "bad" } } {
-                            @if region.status == RpoStatus::Unknown { "unknown: the region could not be read" } @else { "no recovery point" }
+                            @if region.status == RpoStatus::Unknown {
+                                "unknown: " (region.unknown_because.as_deref().unwrap_or("a read failed"))
+                            } @else { "no recovery point" }
                         }
                     }
                 }
@@ -269,7 +279,10 @@ fn database(db: &DatabaseRow) -> Markup {
             table class="grid" {
                 tr { th { "last snapshot" } td {
                     @match &db.database.last_snapshot {
-                        Some(s) => { (s.identifier) " · " (time(s.at)) " · " (s.status) }
+                        Some(s) => {
+                            (s.identifier) " · "
+                            @if s.status == "creating" { "creating since " (time(s.at)) } @else { (time(s.at)) " · " (s.status) }
+                        }
                         None => { span class="bad" { "none" } }
                     }
                 } }
@@ -335,6 +348,7 @@ impl Report {
                         (self.status.label()) ": "
                         (t.critical) " critical, " (t.warnings) " warning(s) · "
                         (t.in_breach) " database(s) in breach of RPO, " (t.unprotected) " unprotected"
+                        @if t.not_rechecked > 0 { " · " (t.not_rechecked) " not re-checked this run (a read failed)" }
                     }
                     table class="totals" { tr {
                         td { b { (t.databases) } "databases" }
@@ -382,7 +396,7 @@ mod tests {
     use super::*;
     use crate::model::DatabaseKind;
     use crate::monitor::{
-        ConditionKey, PointInTimeFacts, PointInTimePosture, RegionRpo, Source, SourceRpo,
+        ConditionKey, HeldOpen, PointInTimeFacts, PointInTimePosture, RegionRpo, Source, SourceRpo,
     };
 
     fn condition(kind: ConditionKind, severity: Severity, database: &str) -> Condition {
@@ -425,6 +439,7 @@ mod tests {
                     fraction,
                 }],
                 status,
+                unknown_because: None,
             }],
             last_snapshot: None,
             copies: vec![],
@@ -467,7 +482,84 @@ mod tests {
             quotas: vec![],
             conditions,
             undecided: vec![],
+            held_open: vec![],
         }
+    }
+
+    /// A condition this run held open because it could not re-check it (a read failed) is still open: a critical
+    /// one keeps the report red and counts in the totals and the database's row, saying since when it is
+    /// unchecked.
+    #[test]
+    fn a_critical_condition_held_open_unchecked_keeps_the_report_red() {
+        let mut a = assessment();
+        a.conditions.clear();
+        a.unprotected.clear();
+        a.databases.retain(|d| d.identifier.ends_with("fine"));
+        a.held_open = vec![HeldOpen {
+            condition: condition(ConditionKind::StorageHigh, Severity::Critical, "z-fine"),
+            open_since: "2026-11-21T00:00:00Z".parse().unwrap(),
+            checked_at: "2026-11-22T02:30:00Z".parse().unwrap(),
+        }];
+        let report = Report::from(&a);
+        assert_eq!(report.status, Status::Red);
+        assert_eq!(
+            (
+                report.totals.critical,
+                report.totals.warnings,
+                report.totals.not_rechecked
+            ),
+            (1, 0, 1)
+        );
+        assert_eq!(report.findings.len(), 1);
+        assert_eq!(
+            report.findings[0].message,
+            "storage-high for z-fine (not re-checked since 2026-11-22T02:30:00Z: read failed)"
+        );
+        assert_eq!(report.databases[0].database.identifier, "z-fine");
+        assert_eq!(report.databases[0].status, Status::Red);
+        let html = report.to_html();
+        assert!(html.contains("ACTION NEEDED: 1 critical"));
+        assert!(html.contains("1 not re-checked this run (a read failed)"));
+        assert!(html.contains("<title>Lifeboat posture: ACTION NEEDED"));
+    }
+
+    /// A snapshot still creating is shown "creating since" the time it was first seen, not with a date.
+    #[test]
+    fn a_creating_last_snapshot_says_since_when() {
+        let mut a = assessment();
+        a.databases[0].last_snapshot = Some(crate::monitor::RecoveryPoint {
+            identifier: "lifeboat-a-fine-2026-11-22-0245".into(),
+            at: "2026-11-22T02:45:00Z".parse().unwrap(),
+            status: "creating".into(),
+            encrypted: true,
+        });
+        let html = Report::from(&a).to_html();
+        assert!(
+            html.contains("lifeboat-a-fine-2026-11-22-0245 · creating since 2026-11-22T02:45:00Z"),
+            "{html}"
+        );
+    }
+
+    /// An unknown region says which read failed: its snapshots, or only its replicated automated backups.
+    #[test]
+    fn an_unknown_region_says_which_read_failed() {
+        let mut a = assessment();
+        a.databases[0].regions.push(RegionRpo {
+            region: "us-west-2".into(),
+            primary: false,
+            sources: vec![],
+            status: RpoStatus::Unknown,
+            unknown_because: Some(
+                "its replicated automated backups in us-west-2 could not be read".into(),
+            ),
+        });
+        let html = Report::from(&a).to_html();
+        assert!(
+            html.contains(
+                "unknown: its replicated automated backups in us-west-2 could not be read"
+            )
+        );
+        assert!(!html.contains("the region could not be read"));
     }
 
     #[test]
@@ -481,7 +573,8 @@ mod tests {
                 in_breach: 1,
                 unprotected: 1,
                 critical: 1,
-                warnings: 2
+                warnings: 2,
+                not_rechecked: 0,
             }
         );
         assert_eq!(report.status, Status::Red);

@@ -27,11 +27,11 @@ use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{PREFIX as LEDGER_PREFIX, Phase, RunRecord};
 use lifeboat::metrics::{Metrics, Unit};
-use lifeboat::model::DatabaseKind;
+use lifeboat::model::{Database, DatabaseKind};
 use lifeboat::monitor::alerts::{self, AlertState, Announcements};
 use lifeboat::monitor::{
-    Assessment, CheckEvidence, CreatingSince, DatabaseFacts, DrillEvidence, Inputs, QuotaHistory,
-    QuotaSample, QuotaUsage, RpoStatus, Severity, Storage, assess, human,
+    Assessment, CheckEvidence, ConditionKind, CreatingSince, DatabaseFacts, DrillEvidence, Inputs,
+    QuotaHistory, QuotaSample, QuotaUsage, RpoStatus, Severity, Storage, assess, human,
 };
 use lifeboat::posture::{Report, Status, Totals};
 use lifeboat::services::Services;
@@ -92,6 +92,10 @@ pub struct MonitorState {
     /// first seen by the next run.
     #[serde(default)]
     pub creating_since: CreatingSince,
+    /// Since when each DR region whose snapshots could not be listed has been so (the first of its consecutive
+    /// failed runs): `region-unreadable` opens on the second. Absent from the state of earlier versions.
+    #[serde(default)]
+    pub unreadable_since: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// One row of the RPO table: a database's best recovery source in one region.
@@ -201,6 +205,10 @@ impl MonitorFunction {
                 Ok(found) => snapshots.extend(found),
                 Err(e) => {
                     warn!(region = rds.region(), error = %e, "cannot list snapshots");
+                    run_errors.push(format!(
+                        "snapshots in {} not listed: {e}; its RPO is unknown",
+                        rds.region()
+                    ));
                     unreadable.insert(rds.region().to_string(), e.to_string());
                 }
             }
@@ -216,6 +224,14 @@ impl MonitorFunction {
                     run_errors.push(format!("replicated automated backups unknown: {e}"));
                 }
             }
+        }
+
+        // Since when each region is unreadable: kept while it stays so, forgotten once it is read.
+        state
+            .unreadable_since
+            .retain(|region, _| unreadable.contains_key(region));
+        for region in unreadable.keys() {
+            state.unreadable_since.entry(region.clone()).or_insert(now);
         }
 
         // Progress of the snapshots still being created, for the "backup too long" message.
@@ -269,22 +285,40 @@ impl MonitorFunction {
             }
         }
 
-        // Free storage of the DB instances (Aurora storage grows by itself).
-        let instances: Vec<String> = databases
+        // Free storage of the DB instances a plan selects (Aurora storage grows by itself; only a selected
+        // database's storage is assessed, so an unselected or drill database is not read).
+        let with_storage: Vec<&Database> = databases
             .iter()
             .filter(|d| d.kind == DatabaseKind::Instance && d.cluster.is_none())
+            .filter(|d| {
+                self.services.policy.plan_for(d).is_some() && !lifeboat::restore::is_restored(d)
+            })
             .filter(|d| {
                 facts
                     .get(&(d.kind, d.identifier.clone()))
                     .is_some_and(|f| f.allocated_bytes.is_some())
             })
+            .collect();
+        // A stopped instance publishes no FreeStorageSpace (and its storage does not change): not read, its
+        // storage is unknown and its storage-high condition held as it was, without a run error.
+        let instances: Vec<String> = with_storage
+            .iter()
+            .filter(|d| storage_readable(d))
+            .map(|d| d.identifier.clone())
+            .collect();
+        let stopped: Vec<String> = with_storage
+            .iter()
+            .filter(|d| !storage_readable(d))
             .map(|d| d.identifier.clone())
             .collect();
         let free = if instances.is_empty() {
             BTreeMap::new()
         } else {
             match self.cloudwatch.free_storage(&instances, now).await {
-                Ok(free) => free,
+                Ok(free) => {
+                    run_errors.extend(storage_missing(&instances, &free));
+                    free
+                }
                 Err(e) => {
                     run_errors.push(format!("database storage unknown: {e}"));
                     BTreeMap::new()
@@ -317,8 +351,11 @@ impl MonitorFunction {
                         free_bytes: *free_bytes,
                     })
                 });
-                // An instance whose free storage was asked for and not given (CloudWatch failed, or no datapoint).
-                let storage_unread = storage.is_none() && instances.contains(&database.identifier);
+                // An instance whose free storage was asked for and not given (CloudWatch failed, or no datapoint:
+                // a run error says so), or not asked for because it is stopped.
+                let storage_unread = storage.is_none()
+                    && (instances.contains(&database.identifier)
+                        || stopped.contains(&database.identifier));
                 DatabaseFacts {
                     replicated_backups: replicated.get(&database.arn).cloned().unwrap_or_default(),
                     point_in_time: backup.point_in_time,
@@ -328,13 +365,14 @@ impl MonitorFunction {
                 }
             })
             .collect();
-        let assessment = assess(&Inputs {
+        let mut assessment = assess(&Inputs {
             policy: &self.services.policy,
             deployment: &self.services.deployment,
             now,
             databases: database_facts,
             snapshots,
             unreadable_regions: unreadable,
+            unreadable_since: state.unreadable_since.clone(),
             replicated_backups_unread: replicated_unread,
             quotas_unread,
             snapshot_progress,
@@ -351,6 +389,8 @@ impl MonitorFunction {
             &assessment.undecided,
             now,
         );
+        // Held open, not re-checked: still open, so the report, its status and the open counts include them.
+        assessment.held_open = next_alerts.held_open(&assessment.conditions);
         state.alerts = next_alerts;
         state.schema = STATE_SCHEMA;
         let announced = Announced {
@@ -704,6 +744,27 @@ pub fn drill_evidence(run: &RunRecord) -> Vec<DrillEvidence> {
         .collect()
 }
 
+/// Whether CloudWatch has `FreeStorageSpace` of the DB instance `database`: not while it is stopped (or
+/// stopping), when RDS publishes none.
+pub fn storage_readable(database: &Database) -> bool {
+    !matches!(database.status.as_str(), "stopped" | "stopping")
+}
+
+/// The run errors for the `instances` whose free storage was asked for and CloudWatch gave no datapoint in `free`:
+/// their storage is unknown and their `storage-high` condition held as it was, so each is named.
+pub fn storage_missing(instances: &[String], free: &BTreeMap<String, u64>) -> Vec<String> {
+    instances
+        .iter()
+        .filter(|i| !free.contains_key(*i))
+        .map(|i| {
+            format!(
+                "storage of {i} unknown: CloudWatch gave no FreeStorageSpace datapoint in the last 30 minutes \
+                 (its storage-high condition is held as it was); check the instance's status and its metrics"
+            )
+        })
+        .collect()
+}
+
 /// The newest evidence of each database and region.
 fn newest_drills(drills: impl IntoIterator<Item = DrillEvidence>) -> Vec<DrillEvidence> {
     let mut newest: BTreeMap<(String, String), DrillEvidence> = BTreeMap::new();
@@ -790,9 +851,15 @@ pub fn message(
         let _ = writeln!(body, "STILL OPEN");
         for r in &announcements.reminders {
             let open = (assessment.at - r.open_since).num_seconds().max(0) as u64;
+            let unchecked = r.not_rechecked_since.map_or_else(String::new, |t| {
+                format!(
+                    ", not re-checked since {}: read failed",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
+            });
             let _ = writeln!(
                 body,
-                "- [{}] {} (open {})\n  Next step: {}",
+                "- [{}] {} (open {}{unchecked})\n  Next step: {}",
                 r.condition.severity.as_str(),
                 r.condition.message,
                 human(open),
@@ -814,10 +881,16 @@ pub fn message(
         }
         body.push('\n');
     }
+    let held = assessment.held_open.len();
     let _ = writeln!(
         body,
-        "{} condition(s) open in all. The posture report: {REPORT_HTML_KEY} in the reports bucket (stack output PostureReportUrl).",
-        assessment.conditions.len()
+        "{} condition(s) open in all{}. The posture report: {REPORT_HTML_KEY} in the reports bucket (stack output PostureReportUrl).",
+        assessment.conditions.len() + held,
+        if held > 0 {
+            format!(" ({held} not re-checked this run: a read failed)")
+        } else {
+            String::new()
+        }
     );
     (subject, body)
 }
@@ -867,6 +940,30 @@ impl WorstRpo {
             overall: publishable(overall, any_unknown),
         }
     }
+}
+
+/// The threshold of the `snapshot-quota-high` alarm (`infra/template.yaml`), in per cent.
+pub const QUOTA_ALARM_PERCENT: f64 = 80.0;
+
+/// The `SnapshotQuotaUsedPercent` values to publish: (region, kind, per cent). The `snapshot-quota-high` alarm
+/// takes the maximum over every region and treats missing data as `ignore`, so a region left out because its
+/// quota could not be read would let the alarm go OK (and ALARM again on the next good read) while that region
+/// is still nearly full. So while some region's quota is unread, nothing is published unless a known value is
+/// above the alarm's threshold (that one holds whatever the unread region): the alarm keeps its state.
+pub fn quota_percents(assessment: &Assessment) -> Vec<(&str, DatabaseKind, f64)> {
+    let values: Vec<(&str, DatabaseKind, f64)> = assessment
+        .quotas
+        .iter()
+        .map(|q| (q.region.as_str(), q.kind, q.fraction * 100.0))
+        .collect();
+    let some_unread = assessment
+        .undecided
+        .iter()
+        .any(|u| u.kind == ConditionKind::QuotaHigh);
+    if some_unread && !values.iter().any(|v| v.2 > QUOTA_ALARM_PERCENT) {
+        return Vec::new();
+    }
+    values
 }
 
 /// EMF metrics of the assessment: RPO seconds and fraction per database, region and source (and the region's
@@ -939,22 +1036,21 @@ pub fn metrics_of(assessment: &Assessment, run_errors: usize, now: DateTime<Utc>
     if let Some(w) = worst_rpo.overall {
         metrics.put(&overall, "WorstRpoFraction", w, Unit::Count);
     }
-    for quota in &assessment.quotas {
+    for (region, kind, percent) in quota_percents(assessment) {
         metrics.put(
-            &[
-                ("Region", quota.region.as_str()),
-                ("Kind", quota.kind.as_str()),
-            ],
+            &[("Region", region), ("Kind", kind.as_str())],
             "SnapshotQuotaUsedPercent",
-            quota.fraction * 100.0,
+            percent,
             Unit::Percent,
         );
     }
     let severities: BTreeSet<Severity> = [Severity::Critical, Severity::Warning].into();
     for severity in severities {
+        // Held open (not re-checked this run: a read failed) is still open.
         let open = assessment
             .conditions
             .iter()
+            .chain(assessment.held_open.iter().map(|h| &h.condition))
             .filter(|c| c.severity == severity)
             .count();
         metrics.put(
@@ -997,6 +1093,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             status,
+            unknown_because: None,
         }
     }
 
@@ -1032,6 +1129,7 @@ mod tests {
             quotas: vec![],
             conditions: vec![],
             undecided: vec![],
+            held_open: vec![],
         }
     }
 
@@ -1098,6 +1196,137 @@ mod tests {
         assert_eq!(published_overall(&breach), Some(NO_RECOVERY_POINT_FRACTION));
     }
 
+    /// The quota metric never looks healthy on a partial read: with the 90 % region unread, the 10 % region alone
+    /// is not published (the alarm takes the maximum over regions and would go OK, then ALARM on the next good
+    /// read); a known value above the alarm's threshold is published whatever is unread.
+    #[test]
+    fn the_quota_metric_is_not_published_healthy_while_a_region_is_unread() {
+        use lifeboat::monitor::{QuotaAssessment, Undecided};
+        let quota = |region: &str, percent: f64| QuotaAssessment {
+            region: region.into(),
+            kind: DatabaseKind::Instance,
+            used: percent as u64,
+            max: 100,
+            fraction: percent / 100.0,
+            days_until_full: None,
+        };
+        let published = |a: &Assessment| -> Vec<(String, f64)> {
+            metrics_of(a, 0, a.at)
+                .render()
+                .iter()
+                .filter_map(|line| {
+                    let doc: Value = serde_json::from_str(line).unwrap();
+                    let percent = doc.get("SnapshotQuotaUsedPercent")?.as_f64()?;
+                    Some((doc["Region"].as_str()?.to_string(), percent))
+                })
+                .collect()
+        };
+        let mut both = assessment(vec![]);
+        both.quotas = vec![quota("us-east-1", 10.0), quota("us-west-2", 90.0)];
+        assert_eq!(
+            published(&both),
+            [
+                ("us-east-1".to_string(), 10.0),
+                ("us-west-2".to_string(), 90.0)
+            ]
+        );
+        // us-west-2 (90 %) unread: the 10 % of us-east-1 alone would clear the alarm.
+        let unread: Undecided = serde_json::from_value(
+            serde_json::json!({"kind": "quota-high", "region": "us-west-2"}),
+        )
+        .unwrap();
+        let mut partial = assessment(vec![]);
+        partial.quotas = vec![quota("us-east-1", 10.0)];
+        partial.undecided = vec![unread.clone()];
+        assert_eq!(published(&partial), []);
+        // A known value above the threshold holds whatever is unread: published.
+        partial.quotas = vec![quota("us-east-1", 85.0)];
+        assert_eq!(published(&partial), [("us-east-1".to_string(), 85.0)]);
+    }
+
+    /// A condition held open unchecked (a read failed) counts in the message's open count, which says so, and in
+    /// the `OpenConditions` metric.
+    #[test]
+    fn held_open_conditions_count_as_open_in_the_message_and_metrics() {
+        use lifeboat::monitor::{Condition, ConditionKey, ConditionKind, HeldOpen};
+        let condition = |kind, resource: &str| Condition {
+            key: ConditionKey {
+                kind,
+                resource: resource.into(),
+                region: "us-east-1".into(),
+            },
+            severity: Severity::Critical,
+            database: Some(resource.into()),
+            message: format!("{kind} on {resource}"),
+            next_step: "fix it".into(),
+        };
+        let mut a = assessment(vec![]);
+        a.conditions = vec![condition(ConditionKind::RpoBreach, "a")];
+        a.held_open = vec![HeldOpen {
+            condition: condition(ConditionKind::StorageHigh, "b"),
+            open_since: "2026-11-21T00:00:00Z".parse().unwrap(),
+            checked_at: "2026-11-22T02:30:00Z".parse().unwrap(),
+        }];
+        let announcements = Announcements {
+            opened: a.conditions.clone(),
+            reminders: vec![alerts::Reminder {
+                condition: a.held_open[0].condition.clone(),
+                open_since: a.held_open[0].open_since,
+                not_rechecked_since: Some(a.held_open[0].checked_at),
+            }],
+            ..Announcements::default()
+        };
+        let (_, body) = message(&announcements, &a, "us-east-1");
+        assert!(
+            body.contains("- [critical] storage-high on b (open 1d 3h, not re-checked since 2026-11-22T02:30:00Z: read failed)"),
+            "{body}"
+        );
+        assert!(
+            body.contains("2 condition(s) open in all (1 not re-checked this run: a read failed)."),
+            "{body}"
+        );
+        let critical = metrics_of(&a, 0, a.at).render().iter().find_map(|line| {
+            let doc: Value = serde_json::from_str(line).unwrap();
+            (doc.get("Severity").and_then(Value::as_str) == Some("critical"))
+                .then(|| doc.get("OpenConditions").and_then(Value::as_f64))
+                .flatten()
+        });
+        assert_eq!(critical, Some(2.0));
+    }
+
+    /// A missing `FreeStorageSpace` datapoint is a run error naming the instance (its storage-high condition is held
+    /// silently otherwise); a stopped instance is not read at all (RDS publishes nothing for it).
+    #[test]
+    fn a_missing_storage_datapoint_is_a_run_error_and_stopped_instances_are_not_read() {
+        let instances = ["a".to_string(), "b".to_string()];
+        let free: BTreeMap<String, u64> = [("a".to_string(), 1u64 << 30)].into();
+        let errors = storage_missing(&instances, &free);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .starts_with("storage of b unknown: CloudWatch gave no FreeStorageSpace datapoint"),
+            "{errors:?}"
+        );
+        assert!(storage_missing(&instances[..1], &free).is_empty());
+        let db = |status: &str| Database {
+            identifier: "db".into(),
+            kind: DatabaseKind::Instance,
+            arn: "arn:aws:rds:us-east-1:123456789012:db:db".into(),
+            region: "us-east-1".into(),
+            engine: "postgres".into(),
+            status: status.into(),
+            encrypted: true,
+            cluster: None,
+            endpoint: None,
+            master_username: None,
+            tags: BTreeMap::new(),
+        };
+        assert!(storage_readable(&db("available")));
+        assert!(storage_readable(&db("backing-up")));
+        assert!(!storage_readable(&db("stopped")));
+        assert!(!storage_readable(&db("stopping")));
+    }
+
     /// The state the previous version wrote (no `creating_since`) still loads, as it was, with nothing seen
     /// creating yet; the new field round-trips.
     #[test]
@@ -1110,6 +1339,7 @@ mod tests {
             12
         );
         assert_eq!(state.creating_since, CreatingSince::default());
+        assert!(state.unreadable_since.is_empty());
         let mut next = state.clone();
         next.creating_since.snapshots.insert(
             "arn:aws:rds:us-east-1:123456789012:snapshot:s".into(),

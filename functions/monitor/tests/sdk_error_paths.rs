@@ -759,3 +759,127 @@ async fn reads_that_fail_for_a_run_neither_clear_nor_reopen_their_conditions() {
         "one message: the first run's"
     );
 }
+
+/// The DR region's RDS refusing `DescribeDBSnapshots` (403); everything else answers, empty.
+fn dr_refusing_snapshots() -> Rds {
+    let instances = mock!(RdsClient::describe_db_instances)
+        .then_output(|| DescribeDbInstancesOutput::builder().build());
+    let clusters = mock!(RdsClient::describe_db_clusters)
+        .then_output(|| DescribeDbClustersOutput::builder().build());
+    let snaps = mock!(RdsClient::describe_db_snapshots).then_http_response(|| {
+        HttpResponse::new(
+            StatusCode::try_from(403).unwrap(),
+            SdkBody::from(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>denied</Message></Error></ErrorResponse>",
+            ),
+        )
+    });
+    let cluster_snaps = mock!(RdsClient::describe_db_cluster_snapshots)
+        .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build());
+    let backups = mock!(RdsClient::describe_db_instance_automated_backups)
+        .then_output(|| DescribeDbInstanceAutomatedBackupsOutput::builder().build());
+    let quotas = mock!(RdsClient::describe_account_attributes).then_output(|| {
+        DescribeAccountAttributesOutput::builder()
+            .account_quotas(
+                AccountQuota::builder()
+                    .account_quota_name("ManualSnapshots")
+                    .used(10)
+                    .max(100)
+                    .build(),
+            )
+            .build()
+    });
+    Rds::new(
+        mock_client!(
+            aws_sdk_rds,
+            RuleMode::MatchAny,
+            [
+                &instances,
+                &clusters,
+                &snaps,
+                &cluster_snaps,
+                &backups,
+                &quotas
+            ]
+        ),
+        "us-west-2",
+    )
+}
+
+/// A DR region whose snapshots cannot be listed is a run error on every run; `region-unreadable` opens only on the
+/// second consecutive failed run (a blip healed by the next run pages nobody), saying since when (kept in the
+/// state), and clears when the region is read again.
+#[tokio::test]
+async fn region_unreadable_is_a_run_error_each_run_and_opens_on_the_second() {
+    let seen = Seen::default();
+    let stored = Arc::new(Mutex::new(None));
+    let run = |readable: bool, at: &'static str| {
+        let (seen, stored) = (seen.clone(), stored.clone());
+        async move {
+            let primary = rds(
+                true,
+                vec![snapshot(
+                    "lifeboat-booking-db-2026-11-22-0200",
+                    "available",
+                    "2026-11-22T02:00:00Z",
+                    100,
+                )],
+                Vec::new(),
+            );
+            let dr = if readable {
+                rds(false, Vec::new(), vec![replicated("2026-11-22T02:50:00Z")])
+            } else {
+                dr_refusing_snapshots()
+            };
+            function_with(
+                primary,
+                dr,
+                cloudwatch(50.0),
+                stateful_s3(&stored),
+                &seen,
+                200,
+                at.parse().unwrap(),
+            )
+            .handle(scheduled(), &lambda_runtime::Context::default())
+            .await
+            .expect("run")
+        }
+    };
+    let unreadable = |report: &lifeboat_monitor::MonitorReport| -> Vec<String> {
+        report
+            .assessment
+            .conditions
+            .iter()
+            .filter(|c| c.key.kind == ConditionKind::RegionUnreadable)
+            .map(|c| c.message.clone())
+            .collect()
+    };
+    let listed_error = |report: &lifeboat_monitor::MonitorReport| {
+        report
+            .run_errors
+            .iter()
+            .filter(|e| e.starts_with("snapshots in us-west-2 not listed"))
+            .count()
+    };
+    let first = run(false, "2026-11-22T03:00:00Z").await;
+    assert_eq!(listed_error(&first), 1, "{:?}", first.run_errors);
+    assert_eq!(unreadable(&first), Vec::<String>::new(), "one failed run");
+    assert_eq!(
+        stored_state(&stored)["unreadable_since"]["us-west-2"],
+        "2026-11-22T03:00:00Z"
+    );
+    let second = run(false, "2026-11-22T03:15:00Z").await;
+    assert_eq!(listed_error(&second), 1, "{:?}", second.run_errors);
+    let messages = unreadable(&second);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].contains("could not be listed since 2026-11-22T03:00:00Z"),
+        "{messages:?}"
+    );
+    assert_eq!(second.announced.opened, 1, "{:#?}", second.announced);
+    let healed = run(true, "2026-11-22T03:30:00Z").await;
+    assert_eq!(listed_error(&healed), 0, "{:?}", healed.run_errors);
+    assert_eq!(unreadable(&healed), Vec::<String>::new());
+    assert_eq!(healed.announced.cleared, 1, "{:#?}", healed.announced);
+    assert_eq!(stored_state(&stored)["unreadable_since"], json!({}));
+}

@@ -7,7 +7,8 @@
 //!
 //! A condition is cleared only when the run could decide it: an open condition the run could not decide (a read it
 //! depends on failed: [`Undecided`]) is carried forward as it was, neither cleared nor announced, so a failed read
-//! does not page "cleared" and then "opened" again on the next good run.
+//! does not page "cleared" and then "opened" again on the next good run; it is still reminded daily, marked as not
+//! re-checked since the last run that decided it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Condition, ConditionKey, Undecided};
+use super::{Condition, ConditionKey, HeldOpen, Undecided};
 
 /// The shortest time between two announcements of a condition that stays open.
 pub const REMIND_EVERY: Duration = Duration::from_secs(24 * 3600);
@@ -29,6 +30,17 @@ pub struct OpenCondition {
     pub opened_at: DateTime<Utc>,
     /// When it was last announced (opened or reminded).
     pub last_notified_at: DateTime<Utc>,
+    /// The last run that decided it open; absent from the state of earlier versions (then: `last_notified_at`,
+    /// the latest time it is known to have been decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+impl OpenCondition {
+    /// The last run that decided it open, as far as is known.
+    pub fn checked_at(&self) -> DateTime<Utc> {
+        self.checked_at.unwrap_or(self.last_notified_at)
+    }
 }
 
 /// The alert state kept between monitor runs: the open conditions by key.
@@ -36,6 +48,27 @@ pub struct OpenCondition {
 pub struct AlertState {
     /// Open conditions by [`state_key`].
     pub open: BTreeMap<String, OpenCondition>,
+}
+
+impl AlertState {
+    /// The open conditions that are not among `current` (the conditions this run found): those held open because
+    /// the run could not re-check them, worst first.
+    pub fn held_open(&self, current: &[Condition]) -> Vec<HeldOpen> {
+        let mut held: Vec<HeldOpen> = self
+            .open
+            .values()
+            .filter(|o| !current.iter().any(|c| c.key == o.condition.key))
+            .map(|o| HeldOpen {
+                condition: o.condition.clone(),
+                open_since: o.opened_at,
+                checked_at: o.checked_at(),
+            })
+            .collect();
+        held.sort_by(|a, b| {
+            (a.condition.severity, &a.condition.key).cmp(&(b.condition.severity, &b.condition.key))
+        });
+        held
+    }
 }
 
 /// The key of a condition in [`AlertState::open`]: `kind region resource`, stable from run to run.
@@ -50,6 +83,9 @@ pub struct Reminder {
     pub condition: Condition,
     /// Since when it is open.
     pub open_since: DateTime<Utc>,
+    /// When this run could not re-check it (a read failed): the last run that decided it open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_rechecked_since: Option<DateTime<Utc>>,
 }
 
 /// A condition that was open and is no longer.
@@ -82,8 +118,9 @@ impl Announcements {
 /// Decide what to announce given the state stored by the previous run, the conditions open `now` and those this
 /// run could not decide (`undecided`), and the state to store for the next run. Conditions with the same key count
 /// once (the first). An open condition that is not open now is cleared, unless `undecided` covers it: then it is
-/// kept as it was (its message, since when, when last announced), and neither announced nor reminded. A clock
-/// that went backwards reminds nothing.
+/// kept as it was (its message, since when, when last decided), never announced cleared, and reminded when due
+/// like any open condition, marked not re-checked since the last run that decided it. A clock that went
+/// backwards reminds nothing.
 pub fn transition(
     previous: &AlertState,
     current: &[Condition],
@@ -93,6 +130,12 @@ pub fn transition(
     let remind_every = TimeDelta::from_std(REMIND_EVERY).unwrap_or(TimeDelta::MAX);
     let mut announcements = Announcements::default();
     let mut next = AlertState::default();
+    let is_due = |before: &OpenCondition| {
+        before
+            .last_notified_at
+            .checked_add_signed(remind_every)
+            .is_some_and(|due| due <= now)
+    };
     for condition in current {
         let key = state_key(&condition.key);
         if next.open.contains_key(&key) {
@@ -105,23 +148,23 @@ pub fn transition(
                     condition: condition.clone(),
                     opened_at: now,
                     last_notified_at: now,
+                    checked_at: Some(now),
                 }
             }
             Some(before) => {
-                let due = before
-                    .last_notified_at
-                    .checked_add_signed(remind_every)
-                    .is_some_and(|due| due <= now);
+                let due = is_due(before);
                 if due {
                     announcements.reminders.push(Reminder {
                         condition: condition.clone(),
                         open_since: before.opened_at,
+                        not_rechecked_since: None,
                     });
                 }
                 OpenCondition {
                     condition: condition.clone(),
                     opened_at: before.opened_at,
                     last_notified_at: if due { now } else { before.last_notified_at },
+                    checked_at: Some(now),
                 }
             }
         };
@@ -132,7 +175,17 @@ pub fn transition(
             continue;
         }
         if undecided.iter().any(|u| u.covers(&before.condition.key)) {
-            next.open.insert(key.clone(), before.clone());
+            // Held open as last decided; reminded when due like any open condition, saying it was not re-checked.
+            let mut held = before.clone();
+            if is_due(before) {
+                announcements.reminders.push(Reminder {
+                    condition: before.condition.clone(),
+                    open_since: before.opened_at,
+                    not_rechecked_since: Some(before.checked_at()),
+                });
+                held.last_notified_at = now;
+            }
+            next.open.insert(key.clone(), held);
         } else {
             announcements.cleared.push(Cleared {
                 condition: before.condition.clone(),
@@ -257,12 +310,31 @@ mod tests {
                 cleared, expected,
                 "the quota was read: cleared once; the storage was not"
             );
-            assert!(a.opened.is_empty() && a.reminders.is_empty(), "{a:?}");
-            assert_eq!(
-                next.open.get(&state_key(&storage.key)),
-                opened.open.get(&state_key(&storage.key)),
-                "kept unchanged"
+            assert!(a.opened.is_empty(), "{a:?}");
+            // Still open: reminded daily (after 24 h, then 48 h), marked not re-checked since the run that opened it.
+            let expected = if run == 0 {
+                vec![]
+            } else {
+                vec![Reminder {
+                    condition: storage.clone(),
+                    open_since: t0(),
+                    not_rechecked_since: Some(t0()),
+                }]
+            };
+            assert_eq!(a.reminders, expected, "run {run}");
+            let (kept, was) = (
+                &next.open[&state_key(&storage.key)],
+                &opened.open[&state_key(&storage.key)],
             );
+            assert_eq!(
+                (&kept.condition, kept.opened_at, kept.checked_at),
+                (&was.condition, was.opened_at, was.checked_at),
+                "kept as last decided"
+            );
+            let held = next.held_open(&[]);
+            assert_eq!(held.len(), 1, "held open, reported as such");
+            assert_eq!(held[0].condition, storage);
+            assert_eq!((held[0].open_since, held[0].checked_at), (t0(), t0()));
             state = next;
         }
         let (a, next) = transition(&state, &[], &[], t0() + TimeDelta::hours(50));
@@ -407,12 +479,24 @@ mod tests {
                 let is_current = |key: &ConditionKey| current.iter().any(|c| &c.key == key);
                 for (key, before) in &state.open {
                     if undecided(&before.condition.key) && !is_current(&before.condition.key) {
-                        prop_assert_eq!(next.open.get(key), Some(before), "{} not kept as it was", key);
+                        let kept = next.open.get(key);
+                        prop_assert!(kept.is_some(), "{} not kept", key);
+                        let kept = kept.unwrap();
+                        prop_assert_eq!(
+                            (&kept.condition, kept.opened_at, kept.checked_at),
+                            (&before.condition, before.opened_at, before.checked_at),
+                            "{} not kept as it was", key
+                        );
                     }
                 }
-                let announced = a.opened.iter().chain(a.reminders.iter().map(|r| &r.condition));
-                for c in announced {
+                for c in &a.opened {
                     prop_assert!(is_current(&c.key), "{} announced but not open now", c.key);
+                }
+                // A reminder is of a condition open now, or of one held open, marked not re-checked.
+                for r in &a.reminders {
+                    let held = !is_current(&r.condition.key);
+                    prop_assert_eq!(held, r.not_rechecked_since.is_some(), "{}", r.condition.key);
+                    prop_assert!(!held || undecided(&r.condition.key), "{} reminded but not open", r.condition.key);
                 }
                 state = next;
             }

@@ -48,6 +48,11 @@ pub struct Inputs<'a> {
     pub snapshots: Vec<Snapshot>,
     /// Regions whose snapshots could not be listed, with the reason: their RPO is unknown, never a breach.
     pub unreadable_regions: BTreeMap<String, String>,
+    /// Since when each region has been unreadable (the first of its consecutive failed runs, kept between runs; a
+    /// region missing here is unreadable since `now`). `region-unreadable` opens only for a region unreadable
+    /// since before `now`, two consecutive runs: a blip that heals by itself on the next run pages nobody (its
+    /// run error is logged and counted, and its RPO is unknown meanwhile).
+    pub unreadable_since: BTreeMap<String, DateTime<Utc>>,
     /// Regions whose replicated automated backups could not be read: a DB instance's point-in-time source there is
     /// unknown, not absent.
     pub replicated_backups_unread: BTreeSet<String>,
@@ -357,6 +362,10 @@ pub struct RegionRpo {
     pub sources: Vec<SourceRpo>,
     /// Whether the best source meets the objective.
     pub status: RpoStatus,
+    /// When [`RpoStatus::Unknown`]: which read failed (its snapshots could not be listed, or its replicated
+    /// automated backups could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_because: Option<String>,
 }
 
 impl RegionRpo {
@@ -371,7 +380,8 @@ impl RegionRpo {
 pub struct RecoveryPoint {
     /// Snapshot identifier.
     pub identifier: String,
-    /// When it was taken.
+    /// When it was taken; for a snapshot RDS has not finished (no create time yet), since when it is creating as
+    /// far as the monitor knows (the first run that saw it so).
     pub at: DateTime<Utc>,
     /// Its status.
     pub status: String,
@@ -709,6 +719,35 @@ pub struct Assessment {
     /// The conditions this run could not decide (a read failed), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub undecided: Vec<Undecided>,
+    /// Conditions open before this run that it could not re-check (a read failed), held open as last decided
+    /// (see [`alerts::AlertState::held_open`]): set by the monitor function after the alert transition, counted
+    /// in the report's status and totals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_open: Vec<HeldOpen>,
+}
+
+/// An open condition this run could not re-check: still open as last decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldOpen {
+    /// The condition as last decided.
+    pub condition: Condition,
+    /// Since when it is open.
+    pub open_since: DateTime<Utc>,
+    /// The last run that decided it (it has not been re-checked since: a read failed).
+    pub checked_at: DateTime<Utc>,
+}
+
+impl HeldOpen {
+    /// The condition with its message saying it was not re-checked.
+    pub fn annotated(&self) -> Condition {
+        let mut c = self.condition.clone();
+        c.message = format!(
+            "{} (not re-checked since {}: read failed)",
+            c.message,
+            rfc3339(self.checked_at)
+        );
+        c
+    }
 }
 
 impl Assessment {
@@ -763,13 +802,24 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
         ] {
             undecided.insert(Undecided::new(kind, region, None));
         }
+        let Some(since) = inputs
+            .unreadable_since
+            .get(region)
+            .filter(|since| **since < now)
+        else {
+            // The first failed run: no condition yet (the next run opens it if the region is still unreadable).
+            continue;
+        };
         conditions.push(Condition::new(
             ConditionKind::RegionUnreadable,
             Severity::Warning,
             "snapshots",
             region,
             None,
-            format!("the snapshots in {region} could not be listed: {why}; its RPO is unknown"),
+            format!(
+                "the snapshots in {region} could not be listed since {}: {why}; its RPO is unknown",
+                rfc3339(*since)
+            ),
             "check the monitor function's permissions and the region's RDS health; the next run retries",
         ));
     }
@@ -876,6 +926,7 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
         quotas,
         conditions,
         undecided: undecided.into_iter().collect(),
+        held_open: Vec::new(),
     }
 }
 
@@ -959,8 +1010,17 @@ fn assess_database(
     let replicated_unread = |region: &str| {
         db.kind == DatabaseKind::Instance && inputs.replicated_backups_unread.contains(region)
     };
-    let incomplete =
-        |region: &str| inputs.unreadable_regions.contains_key(region) || replicated_unread(region);
+    let incomplete = |region: &str| {
+        if inputs.unreadable_regions.contains_key(region) {
+            Some(format!("its snapshots in {region} could not be listed"))
+        } else if replicated_unread(region) {
+            Some(format!(
+                "its replicated automated backups in {region} could not be read"
+            ))
+        } else {
+            None
+        }
+    };
 
     let mut regions = Vec::new();
     let mut copies = Vec::new();
@@ -984,7 +1044,10 @@ fn assess_database(
             true,
             sources,
             objective,
-            inputs.unreadable_regions.contains_key(&db.region),
+            inputs
+                .unreadable_regions
+                .contains_key(&db.region)
+                .then(|| format!("its snapshots in {} could not be listed", db.region)),
         ));
     }
     for region in &dr_regions {
@@ -1381,10 +1444,14 @@ fn assess_database(
         rpo_objective_seconds: objective,
         rto_objective_seconds: rto,
         regions,
+        // A snapshot RDS has not timed yet (dated `MAX_UTC`) is the newest; it is dated from when it was first seen.
         last_snapshot: primary
             .iter()
             .max_by_key(|s| (s.created_at, &s.identifier))
-            .map(|s| RecoveryPoint::of(s)),
+            .map(|s| RecoveryPoint {
+                at: inputs.creating_since.started(s, now).0,
+                ..RecoveryPoint::of(s)
+            }),
         copies,
         point_in_time: PointInTimePosture {
             facts: facts.point_in_time.clone(),
@@ -1405,13 +1472,13 @@ fn newest_available<'s>(snapshots: &[&'s Snapshot]) -> Option<&'s Snapshot> {
 }
 
 /// The RPO of a region from its `sources`: met when one is within the objective; else unknown when some source
-/// could not be read (`incomplete`: it might have been), else breached.
+/// could not be read (`incomplete`: which read failed; it might have been), else breached.
 fn region_rpo(
     region: &str,
     primary: bool,
     mut sources: Vec<SourceRpo>,
     objective: u64,
-    incomplete: bool,
+    incomplete: Option<String>,
 ) -> RegionRpo {
     sources.sort_by_key(|a| (a.rpo_seconds, a.source));
     let met = sources
@@ -1419,7 +1486,7 @@ fn region_rpo(
         .is_some_and(|best| best.rpo_seconds <= objective);
     let status = if met {
         RpoStatus::Met
-    } else if incomplete {
+    } else if incomplete.is_some() {
         RpoStatus::Unknown
     } else {
         RpoStatus::Breached
@@ -1428,6 +1495,7 @@ fn region_rpo(
         region: region.to_string(),
         primary,
         sources,
+        unknown_because: incomplete.filter(|_| status == RpoStatus::Unknown),
         status,
     }
 }
@@ -1545,6 +1613,7 @@ mod tests {
             databases: vec![],
             snapshots: vec![],
             unreadable_regions: BTreeMap::new(),
+            unreadable_since: BTreeMap::new(),
             replicated_backups_unread: BTreeSet::new(),
             quotas_unread: BTreeSet::new(),
             snapshot_progress: BTreeMap::new(),
@@ -1890,6 +1959,17 @@ mod tests {
             let now = first_seen + TimeDelta::minutes(45);
             since.observe(std::slice::from_ref(&creating), &BTreeMap::new(), now);
             assert_eq!(since.of(&creating), Some(first_seen), "{kind}");
+            // The newest snapshot is dated from when it was first seen creating, never MAX_UTC.
+            let mut i = inputs(&policy, &me, now);
+            i.databases = vec![booking.clone()];
+            i.snapshots = vec![creating.clone()];
+            i.creating_since = since.clone();
+            let last = assess(&i).databases[0].last_snapshot.clone().expect("last");
+            assert_eq!(
+                (last.at, last.status.as_str()),
+                (first_seen, "creating"),
+                "{kind}"
+            );
             let slow = too_long(&since, &creating, now)
                 .unwrap_or_else(|| panic!("{kind}: 45 minutes creating is too long"));
             assert_eq!(
@@ -1914,6 +1994,38 @@ mod tests {
         }
     }
 
+    /// A region unreadable for one run (a blip that heals by itself on the next) opens nothing; unreadable since
+    /// an earlier run too, it opens `region-unreadable`, saying since when.
+    #[test]
+    fn region_unreadable_opens_only_on_the_second_consecutive_failed_run() {
+        let (policy, me) = (policy(), deployment());
+        let now = at("2026-11-22T03:00:00Z");
+        let mut i = inputs(&policy, &me, now);
+        i.databases = vec![db("booking", true)];
+        i.unreadable_regions
+            .insert("us-west-2".into(), "throttled".into());
+        let unreadable = |a: &Assessment| -> Vec<String> {
+            a.conditions
+                .iter()
+                .filter(|c| c.key.kind == ConditionKind::RegionUnreadable)
+                .map(|c| c.message.clone())
+                .collect()
+        };
+        let first = assess(&i);
+        assert_eq!(unreadable(&first), Vec::<String>::new(), "first failed run");
+        assert_eq!(first.databases[0].regions[1].status, RpoStatus::Unknown);
+        i.unreadable_since.insert("us-west-2".into(), now);
+        assert_eq!(unreadable(&assess(&i)), Vec::<String>::new(), "since now");
+        i.unreadable_since
+            .insert("us-west-2".into(), now - TimeDelta::minutes(15));
+        assert_eq!(
+            unreadable(&assess(&i)),
+            [
+                "the snapshots in us-west-2 could not be listed since 2026-11-22T02:45:00Z: throttled; its RPO is unknown"
+            ]
+        );
+    }
+
     #[test]
     fn an_unreadable_region_is_unknown_not_a_breach_and_other_deployments_do_not_count() {
         let (policy, me) = (policy(), deployment());
@@ -1933,6 +2045,8 @@ mod tests {
         i.snapshots = vec![theirs];
         i.unreadable_regions
             .insert("us-west-2".into(), "throttled".into());
+        i.unreadable_since
+            .insert("us-west-2".into(), now - TimeDelta::minutes(15));
         let a = assess(&i);
         assert_eq!(
             a.databases[0].regions[0].status,
@@ -2025,6 +2139,8 @@ mod tests {
         i.snapshots.retain(|s| s.region != "us-west-2");
         i.unreadable_regions
             .insert("us-west-2".into(), "throttled".into());
+        i.unreadable_since
+            .insert("us-west-2".into(), i.now - TimeDelta::minutes(15));
         let failed = assess(&i);
         let west = &failed.databases[0].regions[1];
         assert_eq!(
