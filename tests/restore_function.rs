@@ -942,7 +942,9 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     assert_eq!(done.status, ItemStatus::Done);
     assert_eq!(
         done.detail.as_deref(),
-        Some("lbrestore-inc481 deleted after its final snapshot lifeboat-lbrestore-inc481-202611220900-final")
+        Some(
+            "lbrestore-inc481 deleted after its final snapshot lifeboat-lbrestore-inc481-202611220900-final"
+        )
     );
     assert!(sandbox.databases_named("lbrestore-").await.is_empty());
     assert!(

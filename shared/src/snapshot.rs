@@ -1027,9 +1027,10 @@ mod tests {
             "available",
             &[("backup", "lifeboat")],
         );
-        adhoc
-            .tags
-            .insert(tags::RESTORE.into(), "lbrestore-booking-20261120-1345".into());
+        adhoc.tags.insert(
+            tags::RESTORE.into(),
+            "lbrestore-booking-20261120-1345".into(),
+        );
         let plan = plan_snapshots(
             &policy(),
             &deployment(),

@@ -631,7 +631,11 @@ async fn incident(sandbox: &Sandbox) -> Outcome<()> {
         finals.join(", ")
     );
     drop(restored);
-    sql(&admin, "DROP DATABASE IF EXISTS lifeboat_incident_asof WITH (FORCE)").await?;
+    sql(
+        &admin,
+        "DROP DATABASE IF EXISTS lifeboat_incident_asof WITH (FORCE)",
+    )
+    .await?;
     Ok(())
 }
 

@@ -1357,10 +1357,7 @@ impl RestoreFunction {
 
 /// The final snapshot of `restoration` (requested, or the one it will get).
 fn adhoc_final(restoration: &Restoration) -> String {
-    restoration
-        .final_snapshot
-        .clone()
-        .unwrap_or_else(|| {
-            restore::engine::final_snapshot_identifier(&restoration.id, restoration.started_at)
-        })
+    restoration.final_snapshot.clone().unwrap_or_else(|| {
+        restore::engine::final_snapshot_identifier(&restoration.id, restoration.started_at)
+    })
 }
