@@ -11,6 +11,7 @@ use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use serde_json::Value;
+use std::time::Duration;
 
 use crate::command::{Deployment, Function, Request};
 
@@ -150,6 +151,18 @@ pub struct Lifeboat {
     sts: aws_sdk_sts::Client,
     stack: String,
     local_endpoint: Option<String>,
+    busy_pause: Duration,
+}
+
+/// Invokes of a function that is busy with another run (TooManyRequestsException) before giving up.
+const BUSY_ATTEMPTS: u32 = 6;
+
+/// Whether Lambda refused the invoke because the function is at its concurrency limit.
+fn is_busy(error: &SdkError<InvokeError>) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(InvokeError::TooManyRequestsException(_))
+    )
 }
 
 impl Lifeboat {
@@ -166,11 +179,13 @@ impl Lifeboat {
             sts,
             stack: stack.into(),
             local_endpoint,
+            busy_pause: Duration::from_secs(3),
         }
     }
 
     /// The functions of `stack` where `reach` says. Invoke is never retried by the SDK: an action that may
-    /// already have run (a restore, a snapshot) is rerun by the person, knowingly, not behind their back.
+    /// already have run (a restore, a snapshot) is rerun by the person, knowingly, not behind their back. Only a
+    /// busy function's refusal (it never ran) is asked again, by [`Lifeboat::send`].
     pub async fn connect(reach: &Reach, stack: &str) -> Self {
         match reach {
             Reach::Aws { region } => {
@@ -266,15 +281,32 @@ impl Lifeboat {
 
     async fn invoke(&self, function: Function, payload: &Value) -> Result<Value, Failure> {
         let name = self.function_name(function);
-        let output = self
-            .lambda
-            .invoke()
-            .function_name(&name)
-            .invocation_type(InvocationType::RequestResponse)
-            .payload(Blob::new(payload.to_string()))
-            .send()
-            .await
-            .map_err(|error| self.invoke_failure(name, error))?;
+        let mut attempt = 1;
+        let output = loop {
+            let sent = self
+                .lambda
+                .invoke()
+                .function_name(&name)
+                .invocation_type(InvocationType::RequestResponse)
+                .payload(Blob::new(payload.to_string()))
+                .send()
+                .await;
+            match sent {
+                Ok(output) => break output,
+                // The functions run one at a time (reserved concurrency 1) and their schedules and events keep
+                // them busy: a throttled invoke never ran, so asking again is safe.
+                Err(error) if is_busy(&error) && attempt < BUSY_ATTEMPTS => {
+                    let pause = self.busy_pause * attempt;
+                    eprintln!(
+                        "lifeboat: another run of {name} is in progress (one at a time); trying again in {} s",
+                        pause.as_secs()
+                    );
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(self.invoke_failure(name, error)),
+            }
+        };
         let answer = output.payload().map(Blob::as_ref).unwrap_or_default();
         if output.function_error().is_some() {
             return Err(Failure::Refused {
@@ -287,6 +319,12 @@ impl Lifeboat {
             reason: e.to_string(),
             answer: String::from_utf8_lossy(answer).into_owned(),
         })
+    }
+
+    /// How long to wait before asking a busy function again (the n-th retry waits n times as long).
+    pub fn with_busy_pause(mut self, pause: Duration) -> Self {
+        self.busy_pause = pause;
+        self
     }
 
     fn invoke_failure(&self, name: String, error: SdkError<InvokeError>) -> Failure {
@@ -386,6 +424,31 @@ mod tests {
             returned,
             json!({"run_id": "r-1", "results": [{"database": "booking-db", "status": "done"}]})
         );
+    }
+
+    #[tokio::test]
+    async fn a_busy_function_is_asked_again_until_it_answers() {
+        let busy = mock!(aws_sdk_lambda::Client::invoke)
+            .sequence()
+            .error(|| {
+                InvokeError::TooManyRequestsException(
+                    aws_sdk_lambda::types::error::TooManyRequestsException::builder()
+                        .message("Rate Exceeded.")
+                        .build(),
+                )
+            })
+            .times(2)
+            .output(|| {
+                InvokeOutput::builder()
+                    .status_code(200)
+                    .payload(Blob::new(r#"{"run_id":"r-2","results":[]}"#))
+                    .build()
+            })
+            .build();
+        let client = lifeboat(&[&busy], &[]).with_busy_pause(Duration::ZERO);
+        let returned = client.send(snapshot_request()).await.unwrap();
+        assert_eq!(returned, json!({"run_id": "r-2", "results": []}));
+        assert_eq!(busy.num_calls(), 3, "two busy answers, then the run");
     }
 
     #[tokio::test]
