@@ -978,13 +978,11 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
         quiet.restores.is_empty() && quiet.results.is_empty(),
         "{quiet:#?}"
     );
-    // Ready once, the expiry noticed twice (before and after `keep`), nothing else.
-    assert_eq!(
-        sandbox.notifications().await.len(),
-        3,
-        "{:#?}",
-        sandbox.notifications().await
-    );
+    // Ready once, the expiry noticed twice (before and after `keep`), retired once, nothing else.
+    let sent = sandbox.notifications().await;
+    assert_eq!(sent.len(), 4, "{sent:#?}");
+    assert_eq!(sent[3].0, "Lifeboat restore lbrestore-inc481 expired", "{sent:#?}");
+    assert!(sent[3].1.contains(final_snapshot), "{}", sent[3].1);
 }
 
 #[tokio::test]
