@@ -257,11 +257,17 @@ pub fn copy_expiry(created_at: DateTime<Utc>, retain_days: u32) -> Option<DateTi
     created_at.checked_add_signed(Duration::days(i64::from(retain_days)))
 }
 
-/// The plan a source snapshot belongs to: the plan named by its `lifeboat:plan` tag ([`tags::PLAN`]); when that
+/// The plan a source snapshot belongs to (`None` for an ad-hoc restore's final snapshot): the plan named by its
+/// `lifeboat:plan` tag ([`tags::PLAN`]); when that
 /// is missing or no longer in the policy, the first plan whose selection covers the source database
 /// ([`Snapshot::database`]), judged by its identifier, its kind and the user tags the snapshot carries (snapshots
 /// carry their database's user tags; `lifeboat:` and `aws:` keys are left out, since they describe the snapshot).
 pub fn plan_for_source<'p>(policy: &'p Policy, source: &Snapshot) -> Option<&'p Plan> {
+    // The final snapshot of an expired ad-hoc restore is no recovery point of a source database: never copied,
+    // whatever a plan's patterns match.
+    if source.tags.get(tags::TRIGGER).map(String::as_str) == Some(tags::RESTORE_EXPIRY_TRIGGER) {
+        return None;
+    }
     if let Some(name) = source.tags.get(tags::PLAN)
         && let Some(plan) = policy.plans.iter().find(|plan| &plan.name == name)
     {
@@ -1093,6 +1099,16 @@ plans:
 
     fn source(database: &str, age_hours: i64) -> Snapshot {
         source_at(database, now() - Duration::hours(age_hours))
+    }
+
+    #[test]
+    fn an_adhoc_restores_final_snapshot_is_never_copied() {
+        // Even when a plan's pattern matches the restore's name.
+        let mut last = source("prod-lbrestore-x", 2);
+        assert!(plan_for_source(&policy(), &last).is_some());
+        last.tags
+            .insert(tags::TRIGGER.into(), tags::RESTORE_EXPIRY_TRIGGER.into());
+        assert!(plan_for_source(&policy(), &last).is_none());
     }
 
     fn source_at(database: &str, created_at: DateTime<Utc>) -> Snapshot {

@@ -75,6 +75,8 @@ pub const RESTORE_ATTEMPTS: &str = "lifeboat:restore-attempts";
 pub const RESTORE_NOTIFIED: &str = "lifeboat:restore-notified";
 /// The final snapshot an expired ad-hoc restore is deleted after.
 pub const RESTORE_FINAL_SNAPSHOT: &str = "lifeboat:restore-final-snapshot";
+/// `lifeboat:trigger` of an expired ad-hoc restore's final snapshot.
+pub const RESTORE_EXPIRY_TRIGGER: &str = "restore-expiry";
 /// Who asked for an ad-hoc restore (the caller's ARN, from STS).
 pub const REQUESTED_BY: &str = "lifeboat:requested-by";
 /// On a drilled snapshot: seconds its drill's restore took (requested to available); ad-hoc restore plans expect

@@ -1137,7 +1137,10 @@ impl RestoreFunction {
             (tags::POLICY.to_string(), self.services.policy.name.clone()),
             (tags::SOURCE.to_string(), restoration.id.clone()),
             (tags::TIER.to_string(), tags::MANUAL_TIER.to_string()),
-            (tags::TRIGGER.to_string(), "restore-expiry".to_string()),
+            (
+                tags::TRIGGER.to_string(),
+                tags::RESTORE_EXPIRY_TRIGGER.to_string(),
+            ),
             (tags::CREATED_AT.to_string(), tag_time(now)),
             (tags::EXPIRES_AT.to_string(), tag_time(now + retain)),
             (
