@@ -22,13 +22,15 @@ fn at(text: &str) -> DateTime<Utc> {
 /// The snapshot time of the history the tests build.
 const SNAPSHOT_TIME: &str = "2026-11-22T02:00:00Z";
 
-/// The snapshot the snapshot function takes of `booking-db` at [`SNAPSHOT_TIME`].
-const SNAPSHOT: &str = "lifeboat-booking-db-2026-11-22-0200";
+/// The snapshot the snapshot function takes of `incident-db` at [`SNAPSHOT_TIME`].
+const SNAPSHOT: &str = "lifeboat-incident-db-2026-11-22-0200";
 
 /// Who asks, as the CLI sends it.
 const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/oncall/alice";
 
-const SELECTED: [(&str, &str); 1] = [("lifeboat:backup", "true")];
+/// The tag this file's policy selects by: other test files share the emulator's regions, and their functions select
+/// `lifeboat:backup=true`; this file's databases never join their fleets.
+const SELECTED: [(&str, &str); 1] = [("restore-test", "true")];
 
 /// A policy whose plan restores into the subnet group `lifeboat-restores` and the security group `sg-0restores`,
 /// its checks reading `database` on the local PostgreSQL server.
@@ -39,7 +41,7 @@ version: 1
 name: restore-test
 plans:
   - name: production
-    select: {{tags: {{"lifeboat:backup": "true"}}}}
+    select: {{tags: {{"restore-test": "true"}}}}
     retention: {{keep_daily: 30}}
     verification:
       every: 7d
@@ -84,13 +86,13 @@ async fn run(
         .unwrap_or_else(|e| panic!("restore run {payload} at {now}: {e}"))
 }
 
-/// A sandbox with `booking-db` (PostgreSQL, selected by the plan), the restore subnet group and one snapshot by the
+/// A sandbox with `incident-db` (PostgreSQL, selected by the plan), the restore subnet group and one snapshot by the
 /// real snapshot function at [`SNAPSHOT_TIME`].
 async fn fleet(region: &str, policy: &str) -> Sandbox {
     let sandbox = Sandbox::new(region).await;
     sandbox.drill_subnet_group("lifeboat-restores").await;
     sandbox
-        .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
+        .instance_of("incident-db", "postgres", "lifeboat", &SELECTED)
         .await;
     sandbox.snapshot_history(policy, [at(SNAPSHOT_TIME)]).await;
     sandbox
@@ -144,7 +146,7 @@ async fn notifications(sandbox: &Sandbox, prefix: &str) -> Vec<(String, String)>
 fn restore_request(snapshot: &str) -> Value {
     json!({
         "action": "restore",
-        "database": "booking-db",
+        "database": "incident-db",
         "snapshot": snapshot,
         "reason": "INC-481 compare bookings",
         "requested_by": ALICE,
@@ -158,7 +160,7 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
     let database = seed_postgres(10, at(SNAPSHOT_TIME) - Duration::minutes(5)).await;
     let policy = policy(&database);
     let sandbox = fleet("eu-west-3", &policy).await;
-    let target = "lbrestore-booking-db-20261122-0200";
+    let target = "lbrestore-incident-db-20261122-0200";
 
     // 09:00 the operator asks; moto restores at once, so the same run already sets the credentials.
     let started = run(
@@ -217,7 +219,7 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
         ("lifeboat:expires-at", "2026-11-24T09:00:00Z"),
         ("lifeboat:deployment", "lifeboat"),
         ("lifeboat:home-region", "eu-west-3"),
-        ("lifeboat:source", "booking-db"),
+        ("lifeboat:source", "incident-db"),
         ("lifeboat:restore-snapshot", SNAPSHOT),
         ("lifeboat:restore-snapshot-time", SNAPSHOT_TIME),
         ("lifeboat:restore-started-at", "2026-11-22T09:00:00Z"),
@@ -243,7 +245,7 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
     assert_eq!(start_record.phase, Phase::Result);
     assert_eq!(start_record.outcome.as_deref(), Some("ok"));
     assert_eq!(start_record.resource, target);
-    assert_eq!(start_record.database, "booking-db");
+    assert_eq!(start_record.database, "incident-db");
     assert_eq!(start_record.details["requested_by"], ALICE);
     assert_eq!(start_record.details["reason"], "INC-481 compare bookings");
     assert_eq!(start_record.details["plan"]["target"], target);
@@ -293,7 +295,7 @@ async fn a_named_snapshot_is_restored_private_in_the_plans_network_secured_check
     };
     assert_eq!(
         subject,
-        &format!("Lifeboat restore ready: {target} (booking-db as of {SNAPSHOT_TIME})")
+        &format!("Lifeboat restore ready: {target} (incident-db as of {SNAPSHOT_TIME})")
     );
     assert!(body.contains(&format!("Endpoint: {endpoint}")), "{body}");
     assert!(body.contains(&format!("secret {secret_name}")), "{body}");
@@ -351,7 +353,7 @@ fn real_now() -> DateTime<Utc> {
 }
 
 fn default_name(time: DateTime<Utc>) -> String {
-    format!("lbrestore-booking-db-{}", time.format("%Y%m%d-%H%M"))
+    format!("lbrestore-incident-db-{}", time.format("%Y%m%d-%H%M"))
 }
 
 #[tokio::test]
@@ -372,7 +374,7 @@ async fn the_newest_recovery_point_and_a_point_in_time_restore_from_the_automate
         &policy,
         now,
         &[],
-        json!({"action": "restore", "database": "booking-db", "reason": "INC-9 newest",
+        json!({"action": "restore", "database": "incident-db", "reason": "INC-9 newest",
             "requested_by": ALICE}),
     )
     .await;
@@ -416,7 +418,7 @@ async fn the_newest_recovery_point_and_a_point_in_time_restore_from_the_automate
         &policy,
         now,
         &[],
-        json!({"action": "restore", "database": "booking-db", "point_in_time": requested.to_rfc3339(),
+        json!({"action": "restore", "database": "incident-db", "point_in_time": requested.to_rfc3339(),
             "reason": "INC-9 the minute before", "requested_by": ALICE}),
     )
     .await;
@@ -513,7 +515,7 @@ async fn a_copy_in_the_dr_region_is_restored_there_with_that_regions_network_and
     let dr_key = lifeboat_integration_tests::kms_key_in(dr, "alias/lifeboat-dr").await;
     let primary_key = sandbox.kms_key().await;
     sandbox
-        .instance("booking-db", &SELECTED, Some(&primary_key))
+        .instance("incident-db", &SELECTED, Some(&primary_key))
         .await;
     sandbox.drill_subnet_group("lifeboat-restores").await;
     let dr_subnets = sandbox
@@ -548,7 +550,7 @@ async fn a_copy_in_the_dr_region_is_restored_there_with_that_regions_network_and
         &policy,
         now,
         &[dr],
-        json!({"action": "restore", "database": "booking-db", "region": dr,
+        json!({"action": "restore", "database": "incident-db", "region": dr,
             "reason": "INC-77 primary region down", "requested_by": ALICE, "expires_in": "3d"}),
     )
     .await;
@@ -572,7 +574,7 @@ async fn a_copy_in_the_dr_region_is_restored_there_with_that_regions_network_and
     );
     assert_eq!(plan.expires_at, at("2026-11-25T09:00:00Z"));
     let target = plan.target.clone();
-    assert_eq!(target, "lbrestore-booking-db-20261122-0200");
+    assert_eq!(target, "lbrestore-incident-db-20261122-0200");
     let db = instance(&dr_rds, &target).await;
     assert!(
         db.db_instance_arn()
@@ -655,14 +657,14 @@ async fn a_dry_run_returns_the_plan_and_changes_nothing() {
     let sandbox = Sandbox::new("sa-east-1").await;
     sandbox.drill_subnet_group("lifeboat-restores").await;
     sandbox
-        .instance_of("booking-db", "postgres", "lifeboat", &SELECTED)
+        .instance_of("incident-db", "postgres", "lifeboat", &SELECTED)
         .await;
     sandbox
         .snapshot_history(&policy, [at("2026-11-21T02:00:00Z"), at(SNAPSHOT_TIME)])
         .await;
     // Drills recorded how long each snapshot took to restore.
     for (snapshot, seconds) in [
-        ("lifeboat-booking-db-2026-11-21-0200", "1800"),
+        ("lifeboat-incident-db-2026-11-21-0200", "1800"),
         (SNAPSHOT, "1200"),
     ] {
         sandbox
@@ -689,13 +691,13 @@ async fn a_dry_run_returns_the_plan_and_changes_nothing() {
         &policy,
         now,
         &[],
-        json!({"action": "restore", "database": "booking-db", "snapshot": "latest",
+        json!({"action": "restore", "database": "incident-db", "snapshot": "latest",
             "target": "lbrestore-inc481", "expires_in": "24h", "plan": true}),
     )
     .await;
     assert!(report.dry_run);
     let plan = report.plan.clone().expect("the plan");
-    assert_eq!(plan.database, "booking-db");
+    assert_eq!(plan.database, "incident-db");
     assert_eq!(plan.kind, lifeboat::model::DatabaseKind::Instance);
     assert_eq!(plan.region, "sa-east-1");
     assert_eq!(
@@ -981,7 +983,10 @@ async fn an_expiring_restore_is_announced_kept_then_snapshotted_and_deleted() {
     // Ready once, the expiry noticed twice (before and after `keep`), retired once, nothing else.
     let sent = sandbox.notifications().await;
     assert_eq!(sent.len(), 4, "{sent:#?}");
-    assert_eq!(sent[3].0, "Lifeboat restore lbrestore-inc481 expired", "{sent:#?}");
+    assert_eq!(
+        sent[3].0, "Lifeboat restore lbrestore-inc481 expired",
+        "{sent:#?}"
+    );
     assert!(sent[3].1.contains(final_snapshot), "{}", sent[3].1);
 }
 
@@ -1034,7 +1039,7 @@ async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made()
         (
             request(json!({"snapshot": "nope"})),
             vec![
-                "no snapshot `nope` of `booking-db` in us-east-2".into(),
+                "no snapshot `nope` of `incident-db` in us-east-2".into(),
                 "restorable in us-east-2: point in time up to ".into(),
             ],
         ),
@@ -1044,7 +1049,7 @@ async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made()
         ),
         (
             request(json!({"region": dr})),
-            vec!["no recovery point of `booking-db` exists in us-west-1".into()],
+            vec!["no recovery point of `incident-db` exists in us-west-1".into()],
         ),
         (
             request(json!({"region": bare})),
@@ -1065,11 +1070,11 @@ async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made()
             ],
         ),
         (
-            request(json!({"target": "booking-db"})),
-            vec!["`booking-db` cannot name a restore: it must start with `lbrestore-`".into()],
+            request(json!({"target": "incident-db"})),
+            vec!["`incident-db` cannot name a restore: it must start with `lbrestore-`".into()],
         ),
         (
-            request(json!({"target": "booking-db-restore"})),
+            request(json!({"target": "incident-db-restore"})),
             vec!["it must start with `lbrestore-`".into()],
         ),
         (
@@ -1104,7 +1109,7 @@ async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made()
             vec!["no ad-hoc restore `lbrestore-taken` of this deployment".into()],
         ),
         (
-            json!({"action": "restore", "database": "booking-db", "keep": true}),
+            json!({"action": "restore", "database": "incident-db", "keep": true}),
             vec!["`keep` extends an existing restore: give its `target`".into()],
         ),
         (
@@ -1112,7 +1117,7 @@ async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made()
             vec!["name the `database` to restore".into()],
         ),
         (
-            request(json!({"databse": "booking-db"})),
+            request(json!({"databse": "incident-db"})),
             vec!["unknown field `databse`".into()],
         ),
         (
@@ -1149,6 +1154,7 @@ async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made()
     let dr_rds = aws_sdk_rds::Client::new(
         &lifeboat_integration_tests::sdk_config_at(&sandbox.endpoint, dr).await,
     );
+    // Other test files share the emulator's regions: only restores count.
     assert!(
         dr_rds
             .describe_db_instances()
@@ -1156,7 +1162,11 @@ async fn bad_requests_are_rejected_saying_what_is_possible_and_nothing_is_made()
             .await
             .expect("DR instances")
             .db_instances()
-            .is_empty()
+            .iter()
+            .all(|db| !db
+                .db_instance_identifier()
+                .unwrap_or_default()
+                .starts_with("lbrestore-"))
     );
     assert!(
         sandbox
