@@ -616,6 +616,66 @@ async fn a_restore_rds_refuses_is_an_error_naming_why_and_nothing_is_made() {
 }
 
 #[tokio::test]
+async fn a_name_taken_by_someone_elses_instance_meanwhile_is_refused_never_taken_for_this_restore()
+{
+    // Between the plan and the request, another instance took the target's name: RDS answers "already exists",
+    // the instance does not carry this restore's marker, so it is not this restore's (never adopted, never
+    // secured or deleted later).
+    let [instances, clusters, snapshots, cluster_snapshots, backups] = listing(
+        vec![source_db()],
+        vec![manual_snapshot(
+            SNAPSHOT,
+            "2026-11-22T02:00:00Z",
+            "available",
+            "booking-db",
+        )],
+        None,
+    );
+    let restore = mock!(RdsClient::restore_db_instance_from_db_snapshot).then_error(|| {
+        RestoreDBInstanceFromDBSnapshotError::generic(
+            ErrorMetadata::builder()
+                .code("DBInstanceAlreadyExists")
+                .message("DB instance already exists")
+                .build(),
+        )
+    });
+    let tags = Arc::default();
+    let tagged = tag_writes(&tags);
+    let seen = Seen::default();
+    let err = function(
+        &[
+            &instances,
+            &clusters,
+            &snapshots,
+            &cluster_snapshots,
+            &backups,
+            &restore,
+            &tagged,
+        ],
+        &[],
+        &seen,
+        NOW,
+        false,
+    )
+    .handle(
+        json!({"action": "restore", "database": "booking-db", "snapshot": SNAPSHOT,
+            "reason": "INC-481", "requested_by": "alice"}),
+        &context(),
+    )
+    .await
+    .expect_err("the name is someone else's");
+    assert_eq!(err.error_type(), "Lifeboat.InvalidInput");
+    let message = err.to_string();
+    assert!(
+        message.contains("DBInstanceAlreadyExists") && message.contains("nothing was made"),
+        "{message}"
+    );
+    assert_eq!(tagged.num_calls(), 0, "nothing follows");
+    let records = seen.records();
+    assert_eq!(records[0]["outcome"], "failed", "{records:#?}");
+}
+
+#[tokio::test]
 async fn a_failed_final_snapshot_keeps_the_database_and_is_alerted_once() {
     let run = |notified: &'static str| async move {
         let [instances, clusters, snapshots, cluster_snapshots, backups] = listing(

@@ -1020,7 +1020,16 @@ impl Rds {
                     }
                 };
                 match result {
-                    Ok(()) | Err((true, _)) => Ok(()),
+                    Ok(()) => Ok(()),
+                    // An instance of this identifier exists: this very restore (an answer lost, a request
+                    // retried) only if it carries the marker with this identifier; anyone else's is an error.
+                    Err((true, error)) => match self
+                        .is_restored(DatabaseKind::Instance, spec.id, spec.marker)
+                        .await
+                    {
+                        true => Ok(()),
+                        false => Err(error),
+                    },
                     Err((false, error)) => Err(error),
                 }
             }
@@ -1103,7 +1112,10 @@ impl Rds {
                     // name, not DBClusterAlreadyExistsFault): a cluster of this identifier, tagged as this very
                     // restore, is the restore done.
                     Err((false, error)) => {
-                        if !self.is_restored_cluster(spec.id, spec.marker).await {
+                        if !self
+                            .is_restored(DatabaseKind::Cluster, spec.id, spec.marker)
+                            .await
+                        {
                             return Err(error);
                         }
                     }
@@ -1289,20 +1301,29 @@ impl Rds {
         Ok(None)
     }
 
-    /// Whether the DB cluster `id` exists and carries `marker` = `id` (an answer that cannot be had counts as no).
-    async fn is_restored_cluster(&self, id: &str, marker: &str) -> bool {
-        self.client
-            .describe_db_clusters()
-            .db_cluster_identifier(id)
-            .send()
-            .await
-            .is_ok_and(|out| {
-                out.db_clusters().iter().any(|c| {
-                    c.tag_list()
-                        .iter()
-                        .any(|t| t.key() == Some(marker) && t.value() == Some(id))
-                })
-            })
+    /// Whether the DB instance or cluster `id` exists and carries `marker` = `id`: a restore of that identifier
+    /// is this very restore (an answer that cannot be had counts as no).
+    async fn is_restored(&self, kind: DatabaseKind, id: &str, marker: &str) -> bool {
+        let marked = |tags: &[Tag]| {
+            tags.iter()
+                .any(|t| t.key() == Some(marker) && t.value() == Some(id))
+        };
+        match kind {
+            DatabaseKind::Instance => self
+                .client
+                .describe_db_instances()
+                .db_instance_identifier(id)
+                .send()
+                .await
+                .is_ok_and(|out| out.db_instances().iter().any(|db| marked(db.tag_list()))),
+            DatabaseKind::Cluster => self
+                .client
+                .describe_db_clusters()
+                .db_cluster_identifier(id)
+                .send()
+                .await
+                .is_ok_and(|out| out.db_clusters().iter().any(|c| marked(c.tag_list()))),
+        }
     }
 
     /// Create the one instance (`<id>-1`, of `instance_class`, private, tagged `tags`) of the drill cluster `id`
