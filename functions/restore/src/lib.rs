@@ -774,15 +774,7 @@ impl RestoreFunction {
                             .into(),
                     ),
                 ));
-                engine
-                    .tag(
-                        restoration,
-                        &[(
-                            tags::RESTORE_NOTIFIED.to_string(),
-                            restoration.notified_with(IMPAIRED),
-                        )],
-                    )
-                    .await
+                mark_notified(&engine, restoration, IMPAIRED).await
             }
             Step::Wait => Ok(()),
             Step::SecureCredentials => {
@@ -842,15 +834,7 @@ impl RestoreFunction {
                                 restoration.id
                             )),
                         ));
-                        engine
-                            .tag(
-                                restoration,
-                                &[(
-                                    tags::RESTORE_NOTIFIED.to_string(),
-                                    restoration.notified_with(FINAL_SNAPSHOT_FAILED),
-                                )],
-                            )
-                            .await
+                        mark_notified(&engine, restoration, FINAL_SNAPSHOT_FAILED).await
                     } else {
                         Ok(())
                     }
@@ -881,15 +865,7 @@ impl RestoreFunction {
                     ));
                     // Told once: a run that cannot delete it (its intents unrecorded, a call failed) leaves it for
                     // the next run, which must not tell again.
-                    told = engine
-                        .tag(
-                            restoration,
-                            &[(
-                                tags::RESTORE_NOTIFIED.to_string(),
-                                restoration.notified_with(FAILED),
-                            )],
-                        )
-                        .await;
+                    told = mark_notified(&engine, restoration, FAILED).await;
                 }
                 progress.step = "failed".into();
                 let cleaned = self
@@ -1018,17 +994,8 @@ impl RestoreFunction {
             expires = tag_time(restoration.expires_at),
         );
         // Announced before the phase moves on: a lost tag repeats the message, never loses it.
-        if !restoration.was_notified(READY) {
-            match self.services.notifier.publish_text(&subject, &body).await {
-                Ok(id) => run.report.notification = Some(id),
-                Err(e) => {
-                    run.report.run_errors.push(format!(
-                        "{e}: restore {} not announced (the next run tries again)",
-                        restoration.id
-                    ));
-                    return Ok(());
-                }
-            }
+        if !restoration.was_notified(READY) && !self.announce(&subject, &body, run).await {
+            return Ok(());
         }
         run.ledger.record(self.record(
             "restore-ready",
@@ -1090,26 +1057,11 @@ impl RestoreFunction {
             expires = tag_time(restoration.expires_at),
             snapshot = adhoc_final(restoration),
         );
-        match self.services.notifier.publish_text(&subject, &body).await {
-            Ok(id) => run.report.notification = Some(id),
-            Err(e) => {
-                run.report.run_errors.push(format!(
-                    "{e}: expiry of {} not announced (the next run tries again)",
-                    restoration.id
-                ));
-                return Ok(());
-            }
+        if !self.announce(&subject, &body, run).await {
+            return Ok(());
         }
         progress.step = "expiry-announced".into();
-        engine
-            .tag(
-                restoration,
-                &[(
-                    tags::RESTORE_NOTIFIED.to_string(),
-                    restoration.notified_with(EXPIRY),
-                )],
-            )
-            .await
+        mark_notified(engine, restoration, EXPIRY).await
     }
 
     /// Expired: take the final snapshot (managed, kept as a manual snapshot), then it is deleted once available.
@@ -1184,15 +1136,7 @@ impl RestoreFunction {
                         restoration.id
                     )),
                 ));
-                return engine
-                    .tag(
-                        restoration,
-                        &[(
-                            tags::RESTORE_NOTIFIED.to_string(),
-                            restoration.notified_with(FINAL_SNAPSHOT_FAILED),
-                        )],
-                    )
-                    .await;
+                return mark_notified(engine, restoration, FINAL_SNAPSHOT_FAILED).await;
             }
             Err(e) => {
                 progress.step = "final-snapshot-not-started".into();
@@ -1218,13 +1162,7 @@ impl RestoreFunction {
             expires = tag_time(restoration.expires_at),
             days = self.services.policy.manual_snapshots.retain_days,
         );
-        match self.services.notifier.publish_text(&subject, &body).await {
-            Ok(id) => run.report.notification = Some(id),
-            Err(e) => run
-                .report
-                .run_errors
-                .push(format!("{e}: expiry of {} not announced", restoration.id)),
-        }
+        self.announce(&subject, &body, run).await;
         run.report.results.push(self.outcome(
             restoration,
             &restoration.resource.region,
@@ -1282,6 +1220,23 @@ impl RestoreFunction {
             ));
         }
         Ok(())
+    }
+
+    /// Publish one message to the operator; a failure is a run error naming it (the caller's next run tries
+    /// again). Returns whether it went out.
+    async fn announce(&self, subject: &str, body: &str, run: &mut Run<'_>) -> bool {
+        match self.services.notifier.publish_text(subject, body).await {
+            Ok(id) => {
+                run.report.notification = Some(id);
+                true
+            }
+            Err(e) => {
+                run.report
+                    .run_errors
+                    .push(format!("{e}: \"{subject}\" not announced"));
+                false
+            }
+        }
     }
 
     /// `RestoreSeconds` (requested to available) of each restore announced ready this run: the measured RTO of
@@ -1356,6 +1311,23 @@ impl RestoreFunction {
             details,
         }
     }
+}
+
+/// Record on `restoration` that `announcement` was made (so no later run makes it again).
+async fn mark_notified(
+    engine: &RestoreEngine<'_>,
+    restoration: &Restoration,
+    announcement: &str,
+) -> Result<(), AwsError> {
+    engine
+        .tag(
+            restoration,
+            &[(
+                tags::RESTORE_NOTIFIED.to_string(),
+                restoration.notified_with(announcement),
+            )],
+        )
+        .await
 }
 
 /// The final snapshot of `restoration` (requested, or the one it will get).
