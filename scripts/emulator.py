@@ -1,4 +1,4 @@
-"""moto server with one test-only addition: RDS's failed snapshots.
+"""moto server with test-only additions: RDS's failed snapshots, RDS's snapshot quotas, CloudWatch alarms over CBOR.
 
 moto finishes every snapshot and copy at once and never fails one, so nothing local could show what Lifeboat does
 with a copy that RDS failed. This launcher serves moto exactly as `moto_server` does, plus one request:
@@ -12,15 +12,29 @@ when a copy fails. Answers 204, or 404 naming what it could not find. Arguments 
 It also answers RDS's DescribeAccountAttributes, which moto lacks: the AccountQuotas ManualSnapshots and
 ManualClusterSnapshots of the calling region, with Used counted from moto's manual snapshots there and Max the
 server's snapshot quota (MOTO_RDS_SNAPSHOT_LIMIT), as RDS reports them.
+
+And it serves CloudWatch's alarms in the protocol the Rust SDK speaks, Smithy RPC v2 CBOR, which moto does not (it
+answers 404): a POST with the header `smithy-protocol: rpc-v2-cbor` to
+`/service/GraniteServiceVersion20100801/operation/OP`, OP one of DescribeAlarms, PutMetricAlarm, SetAlarmState and
+DeleteAlarms, is decoded (CBOR body), carried out on moto's CloudWatch backend of the request's region (from its
+signature's credential scope) in moto's default account, and answered in RPC v2 CBOR (timestamps as tag 1, epoch
+seconds); errors are status 400 with `{"__type": "com.amazonaws.cloudwatch#CODE", "message": ...}`. Only metric
+alarms exist here: DescribeAlarms answers no composite alarms, filters by AlarmNames, AlarmNamePrefix, StateValue and
+AlarmTypes, refuses the filters it does not implement, and answers in one page. Every other CloudWatch operation is
+left to moto.
 """
 
 import io
 import re
 import uuid
+from datetime import timezone
 from urllib.parse import parse_qs
 
+import cbor2
 import moto.server as server
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.exceptions import ServiceException
 from moto.rds.models import rds_backends
 
 PATH = "/_lifeboat/snapshot-status"
@@ -50,9 +64,11 @@ def answer(start_response, status, text):
     return [body]
 
 
-def rds_region(environ):
-    """The region of an RDS request (from its signature's credential scope), or None for other services."""
-    match = re.search(r"Credential=[^/]+/[0-9]+/([a-z0-9-]+)/rds/", environ.get("HTTP_AUTHORIZATION", ""))
+def signed_region(environ, service):
+    """The region of a request to `service` (its signature's credential scope), or None for other services."""
+    match = re.search(
+        rf"Credential=[^/]+/[0-9]+/([a-z0-9-]+)/{re.escape(service)}/", environ.get("HTTP_AUTHORIZATION", "")
+    )
     return match.group(1) if match else None
 
 
@@ -79,13 +95,198 @@ def describe_account_attributes(region, start_response):
     return [body]
 
 
+CLOUDWATCH_CBOR_PATH = re.compile(r"/service/GraniteServiceVersion20100801/operation/([A-Za-z]+)")
+
+CLOUDWATCH_ERROR_NAMESPACE = "com.amazonaws.cloudwatch"
+
+
+class CloudWatchRequestError(Exception):
+    """A CloudWatch request this emulator refuses: CloudWatch's error code and message."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def cbor_cloudwatch_operation(environ):
+    """The CloudWatch operation an RPC v2 CBOR request calls, if this emulator serves it; None otherwise."""
+    if environ.get("REQUEST_METHOD") != "POST" or environ.get("HTTP_SMITHY_PROTOCOL") != "rpc-v2-cbor":
+        return None
+    match = CLOUDWATCH_CBOR_PATH.fullmatch(environ.get("PATH_INFO", ""))
+    if match is None or signed_region(environ, "monitoring") is None:
+        return None
+    operation = match.group(1)
+    return operation if operation in CLOUDWATCH_OPERATIONS else None
+
+
+def answer_cloudwatch(operation, environ, start_response):
+    """Carry out a CloudWatch alarm operation sent in RPC v2 CBOR; its WSGI answer in RPC v2 CBOR."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][signed_region(environ, "monitoring")]
+    try:
+        request = cbor2.loads(body) if body else {}
+        if not isinstance(request, dict):
+            raise CloudWatchRequestError("InvalidParameterValue", "the request body is not a CBOR map")
+        output = CLOUDWATCH_OPERATIONS[operation](backend, request)
+        status = "200 OK"
+    except cbor2.CBORDecodeError as error:
+        status, output = "400 Bad Request", cloudwatch_error("InvalidParameterValue", f"the body is not CBOR: {error}")
+    except (CloudWatchRequestError, ServiceException) as error:
+        status, output = "400 Bad Request", cloudwatch_error(error.code, error.message)
+    encoded = cbor2.dumps(output)
+    start_response(
+        status,
+        [
+            ("smithy-protocol", "rpc-v2-cbor"),
+            ("Content-Type", "application/cbor"),
+            ("Content-Length", str(len(encoded))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ],
+    )
+    return [encoded]
+
+
+def cloudwatch_error(code, message):
+    """An RPC v2 CBOR error body."""
+    return {"__type": f"{CLOUDWATCH_ERROR_NAMESPACE}#{code}", "message": message}
+
+
+def required(request, name):
+    """The request's parameter `name`, or CloudWatch's MissingParameter error."""
+    if request.get(name) is None:
+        raise CloudWatchRequestError("MissingParameter", f"the request must contain the parameter {name}")
+    return request[name]
+
+
+def cbor_timestamp(moment):
+    """A timestamp as RPC v2 CBOR carries it: tag 1, epoch seconds (moto keeps naive UTC datetimes)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return cbor2.CBORTag(1, moment.timestamp())
+
+
+def describe_alarms(backend, request):
+    """DescribeAlarms: moto's metric alarms that pass the request's filters, in one page."""
+    unsupported = [name for name in ("ActionPrefix", "ChildrenOfAlarmName", "ParentsOfAlarmName") if name in request]
+    if unsupported:
+        raise CloudWatchRequestError(
+            "InvalidParameterCombination", f"the emulator does not implement {', '.join(unsupported)}"
+        )
+    names = request.get("AlarmNames")
+    prefix = request.get("AlarmNamePrefix")
+    state = request.get("StateValue")
+    # As CloudWatch: without AlarmTypes, only metric alarms are described.
+    metric_alarms_asked = "MetricAlarm" in request.get("AlarmTypes", ["MetricAlarm"])
+    alarms = [
+        alarm
+        for alarm in backend.describe_alarms()
+        if metric_alarms_asked
+        and alarm.rule is None
+        and (not names or alarm.name in names)
+        and (prefix is None or alarm.name.startswith(prefix))
+        and (state is None or alarm.state_value == state)
+    ]
+    described = [described_metric_alarm(alarm) for alarm in sorted(alarms, key=lambda alarm: alarm.name)]
+    return {"MetricAlarms": described, "CompositeAlarms": []}
+
+
+def described_metric_alarm(alarm):
+    """A moto metric alarm as DescribeAlarms describes it (fields moto does not hold are left out)."""
+    fields = {
+        "AlarmName": alarm.name,
+        "AlarmArn": alarm.alarm_arn,
+        "AlarmDescription": alarm.description,
+        "AlarmConfigurationUpdatedTimestamp": cbor_timestamp(alarm.configuration_updated_timestamp),
+        "ActionsEnabled": bool(alarm.actions_enabled),
+        "OKActions": list(alarm.ok_actions),
+        "AlarmActions": list(alarm.alarm_actions),
+        "InsufficientDataActions": list(alarm.insufficient_data_actions),
+        "StateValue": alarm.state_value,
+        "StateReason": alarm.state_reason,
+        "StateReasonData": alarm.state_reason_data,
+        "StateUpdatedTimestamp": cbor_timestamp(alarm.state_updated_timestamp),
+        "MetricName": alarm.metric_name,
+        "Namespace": alarm.namespace,
+        "Statistic": alarm.statistic,
+        "ExtendedStatistic": alarm.extended_statistic,
+        "Dimensions": [{"Name": d.name, "Value": d.value} for d in alarm.dimensions],
+        "Period": None if alarm.period is None else int(alarm.period),
+        "Unit": alarm.unit,
+        "EvaluationPeriods": int(alarm.evaluation_periods),
+        "DatapointsToAlarm": None if alarm.datapoints_to_alarm is None else int(alarm.datapoints_to_alarm),
+        "Threshold": None if alarm.threshold is None else float(alarm.threshold),
+        "ComparisonOperator": alarm.comparison_operator,
+        "TreatMissingData": alarm.treat_missing_data,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def put_metric_alarm(backend, request):
+    """PutMetricAlarm: creates or replaces a metric alarm on one metric (metric math is not emulated)."""
+    if "Metrics" in request:
+        raise CloudWatchRequestError("InvalidParameterCombination", "the emulator does not implement Metrics")
+    backend.put_metric_alarm(
+        name=required(request, "AlarmName"),
+        namespace=request.get("Namespace"),
+        metric_name=request.get("MetricName"),
+        comparison_operator=required(request, "ComparisonOperator"),
+        evaluation_periods=required(request, "EvaluationPeriods"),
+        period=request.get("Period"),
+        threshold=request.get("Threshold"),
+        statistic=request.get("Statistic"),
+        description=request.get("AlarmDescription"),
+        dimensions=request.get("Dimensions", []),
+        alarm_actions=request.get("AlarmActions", []),
+        datapoints_to_alarm=request.get("DatapointsToAlarm"),
+        extended_statistic=request.get("ExtendedStatistic"),
+        ok_actions=request.get("OKActions", []),
+        insufficient_data_actions=request.get("InsufficientDataActions", []),
+        unit=request.get("Unit"),
+        actions_enabled=request.get("ActionsEnabled", True),
+        treat_missing_data=request.get("TreatMissingData"),
+        evaluate_low_sample_count_percentile=request.get("EvaluateLowSampleCountPercentile"),
+        tags=request.get("Tags", []),
+    )
+    return {}
+
+
+def set_alarm_state(backend, request):
+    """SetAlarmState: ResourceNotFound for an alarm that does not exist, as CloudWatch."""
+    name = required(request, "AlarmName")
+    if name not in backend.alarms:
+        raise CloudWatchRequestError("ResourceNotFound", f"alarm {name} does not exist")
+    backend.set_alarm_state(
+        name, required(request, "StateReason"), request.get("StateReasonData"), required(request, "StateValue")
+    )
+    return {}
+
+
+def delete_alarms(backend, request):
+    """DeleteAlarms: names that do not exist are ignored."""
+    backend.delete_alarms(required(request, "AlarmNames"))
+    return {}
+
+
+CLOUDWATCH_OPERATIONS = {
+    "DescribeAlarms": describe_alarms,
+    "PutMetricAlarm": put_metric_alarm,
+    "SetAlarmState": set_alarm_state,
+    "DeleteAlarms": delete_alarms,
+}
+
+
 class LifeboatEmulator(server.DomainDispatcherApplication):
-    """moto's application, with the snapshot-status request in front."""
+    """moto's application, with the test-only requests and the CBOR CloudWatch alarm operations in front."""
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "POST":
             return set_snapshot_status(environ, start_response)
-        region = rds_region(environ) if environ.get("REQUEST_METHOD") == "POST" else None
+        cloudwatch_operation = cbor_cloudwatch_operation(environ)
+        if cloudwatch_operation is not None:
+            return answer_cloudwatch(cloudwatch_operation, environ, start_response)
+        region = signed_region(environ, "rds") if environ.get("REQUEST_METHOD") == "POST" else None
         if region is not None:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""

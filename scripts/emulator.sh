@@ -1,5 +1,6 @@
 # Source this file, then call start_emulator [quota]: it starts moto server from .venv (through scripts/emulator.py,
-# which adds one test-only request: set a snapshot's status, as RDS fails a copy) on a free loopback port, waits
+# which adds a test-only request to set a snapshot's status, as RDS fails a copy, RDS's snapshot quotas, and
+# CloudWatch's alarm operations in the Rust SDK's protocol, RPC v2 CBOR) on a free loopback port, waits
 # until it answers, exports LIFEBOAT_TEST_ENDPOINT and AWS_ENDPOINT_URL, and stops the server when the calling
 # script exits. The server's log goes to .lifeboat/moto.log. start_raised_quota_emulator starts a second server whose
 # accounts have the manual snapshot quota raised to 1000 (LIFEBOAT_TEST_ENDPOINT_RAISED_QUOTA), for tests of fleets
