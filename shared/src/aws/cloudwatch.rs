@@ -1,13 +1,19 @@
-//! CloudWatch adapter: reads RDS's own metrics (`AWS/RDS`) with `GetMetricData`, many databases per call.
+//! CloudWatch adapter: reads RDS's own metrics (`AWS/RDS`) with `GetMetricData`, many databases per call, and the
+//! current state of alarms with `DescribeAlarms`.
 //!
-//! The Rust SDK speaks Smithy RPC v2 CBOR, which the local emulator does not serve: this adapter is tested with
-//! aws-smithy-mocks. Lifeboat's own metrics go out as EMF in the logs, never through this API.
+//! The Rust SDK speaks Smithy RPC v2 CBOR, which moto does not serve; the project's emulator (scripts/emulator.py)
+//! serves the alarm operations in that protocol on moto's CloudWatch backend, not `GetMetricData`. This adapter is
+//! tested with aws-smithy-mocks.
+//! Lifeboat's own metrics go out as EMF in the logs, never through this API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue,
+};
 use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::AwsError;
 
@@ -16,6 +22,57 @@ const QUERIES_PER_CALL: usize = 500;
 
 /// How far back a storage sample may be: RDS publishes `FreeStorageSpace` every minute.
 const LOOKBACK_MINUTES: i64 = 30;
+
+/// Alarm names per `DescribeAlarms` call (the API's limit for `AlarmNames` is 100).
+const ALARM_NAMES_PER_CALL: usize = 100;
+
+/// State of a CloudWatch alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    /// The metric is within the threshold (`OK`).
+    Ok,
+    /// The metric is outside the threshold (`ALARM`).
+    Alarm,
+    /// Not enough data to tell (`INSUFFICIENT_DATA`), as after an alarm is created.
+    InsufficientData,
+}
+
+impl AlarmState {
+    /// The state as CloudWatch names it: `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+
+    /// The state CloudWatch names `name`, if it is one of the three.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "OK" => Some(AlarmState::Ok),
+            "ALARM" => Some(AlarmState::Alarm),
+            "INSUFFICIENT_DATA" => Some(AlarmState::InsufficientData),
+            _ => None,
+        }
+    }
+}
+
+/// An alarm as CloudWatch describes it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmReading {
+    /// The alarm's name.
+    pub name: String,
+    /// The alarm's ARN.
+    pub arn: String,
+    /// Its current state.
+    pub state: AlarmState,
+    /// When it entered that state (or last had its state set).
+    pub updated_at: DateTime<Utc>,
+    /// CloudWatch's explanation of the state, in words.
+    pub reason: String,
+}
 
 /// CloudWatch in one region.
 #[derive(Clone, Debug)]
@@ -103,13 +160,99 @@ impl CloudWatch {
         }
         Ok(free)
     }
+
+    /// The current state of each of the alarms `names` (metric and composite alarms), one DescribeAlarms call per
+    /// 100 names (and per page), each name asked once; names CloudWatch does not know are simply absent from the
+    /// answer. Readings come in the order of their names; an alarm CloudWatch describes without a name, a state this adapter knows, or the
+    /// time of that state is left out (and logged).
+    pub async fn alarms(&self, names: &[String]) -> Result<Vec<AlarmReading>, AwsError> {
+        let unique: Vec<String> = names
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut readings = Vec::new();
+        for chunk in unique.chunks(ALARM_NAMES_PER_CALL) {
+            let mut pages = self
+                .client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                // Without AlarmTypes, CloudWatch describes metric alarms only.
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    AwsError::from_sdk("cloudwatch:DescribeAlarms", &self.region, &e)
+                })?;
+                let metric = page.metric_alarms().iter().map(|alarm| {
+                    described(
+                        alarm.alarm_name(),
+                        alarm.alarm_arn(),
+                        alarm.state_value(),
+                        alarm.state_updated_timestamp(),
+                        alarm.state_reason(),
+                    )
+                });
+                let composite = page.composite_alarms().iter().map(|alarm| {
+                    described(
+                        alarm.alarm_name(),
+                        alarm.alarm_arn(),
+                        alarm.state_value(),
+                        alarm.state_updated_timestamp(),
+                        alarm.state_reason(),
+                    )
+                });
+                readings.extend(metric.chain(composite).flatten());
+            }
+        }
+        readings.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(readings)
+    }
+}
+
+/// The reading of an alarm from the fields DescribeAlarms gives metric and composite alarms alike; `None` (logged)
+/// when it lacks a name, a known state or the time of that state.
+fn described(
+    name: Option<&str>,
+    arn: Option<&str>,
+    state: Option<&StateValue>,
+    updated_at: Option<&aws_smithy_types::DateTime>,
+    reason: Option<&str>,
+) -> Option<AlarmReading> {
+    let reading = name.zip(state.and_then(|s| AlarmState::parse(s.as_str())));
+    let updated_at =
+        updated_at.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()));
+    match (reading, updated_at) {
+        (Some((name, state)), Some(updated_at)) => Some(AlarmReading {
+            name: name.to_string(),
+            arn: arn.unwrap_or_default().to_string(),
+            state,
+            updated_at,
+            reason: reason.unwrap_or_default().to_string(),
+        }),
+        _ => {
+            tracing::warn!(
+                alarm = name.unwrap_or("(no name)"),
+                state = state.map(StateValue::as_str),
+                "CloudWatch described an alarm without a name, a known state or the time of that state; left out"
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_cloudwatch::error::ErrorMetadata;
+    use aws_sdk_cloudwatch::operation::describe_alarms::{
+        DescribeAlarmsError, DescribeAlarmsOutput,
+    };
     use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
-    use aws_sdk_cloudwatch::types::MetricDataResult;
+    use aws_sdk_cloudwatch::types::{CompositeAlarm, MetricAlarm, MetricDataResult};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     /// 501 instances take two calls of at most 500 queries; each answer maps back to its instance by query id,
@@ -144,5 +287,196 @@ mod tests {
             free,
             BTreeMap::from([("db-0".to_string(), 2048), ("db-500".to_string(), 2048)])
         );
+    }
+
+    /// A metric alarm `name` in `state`, described as CloudWatch does.
+    fn metric_alarm(name: &str, state: StateValue, reason: &str) -> MetricAlarm {
+        MetricAlarm::builder()
+            .alarm_name(name)
+            .alarm_arn(format!(
+                "arn:aws:cloudwatch:eu-north-1:123456789012:alarm:{name}"
+            ))
+            .state_value(state)
+            .state_reason(reason)
+            .state_updated_timestamp(aws_smithy_types::DateTime::from_secs(1_795_000_000))
+            .metric_name("DatabaseConnections")
+            .namespace("AWS/RDS")
+            .build()
+    }
+
+    /// Metric and composite alarms are both asked for (CloudWatch describes only metric alarms otherwise) and both
+    /// read, in the order of their names; a name CloudWatch does not know is absent.
+    #[tokio::test]
+    async fn metric_and_composite_alarms_are_read_and_unknown_names_are_absent() {
+        let rule = mock!(Client::describe_alarms)
+            .match_requests(|req| {
+                req.alarm_types() == [AlarmType::MetricAlarm, AlarmType::CompositeAlarm]
+                    && req.alarm_names() == ["db-down", "primary-gone", "unheard-of"]
+            })
+            .then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(metric_alarm(
+                        "db-down",
+                        StateValue::Alarm,
+                        "Threshold Crossed: 3 datapoints were less than the threshold (1.0)",
+                    ))
+                    .composite_alarms(
+                        CompositeAlarm::builder()
+                            .alarm_name("primary-gone")
+                            .alarm_arn(
+                                "arn:aws:cloudwatch:eu-north-1:123456789012:alarm:primary-gone",
+                            )
+                            .alarm_rule("ALARM(db-down) AND ALARM(api-down)")
+                            .state_value(StateValue::Ok)
+                            .state_reason("api-down is OK")
+                            .state_updated_timestamp(aws_smithy_types::DateTime::from_secs(
+                                1_795_000_060,
+                            ))
+                            .build(),
+                    )
+                    .build()
+            });
+        let cloudwatch = CloudWatch::new(
+            mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule]),
+            "eu-north-1",
+        );
+        let names = ["unheard-of", "primary-gone", "db-down", "db-down"].map(String::from);
+        let readings = cloudwatch.alarms(&names).await.unwrap();
+        assert_eq!(rule.num_calls(), 1);
+        assert_eq!(
+            readings,
+            [
+                AlarmReading {
+                    name: "db-down".to_string(),
+                    arn: "arn:aws:cloudwatch:eu-north-1:123456789012:alarm:db-down".to_string(),
+                    state: AlarmState::Alarm,
+                    updated_at: "2026-11-18T11:06:40Z".parse().unwrap(),
+                    reason: "Threshold Crossed: 3 datapoints were less than the threshold (1.0)"
+                        .to_string(),
+                },
+                AlarmReading {
+                    name: "primary-gone".to_string(),
+                    arn: "arn:aws:cloudwatch:eu-north-1:123456789012:alarm:primary-gone"
+                        .to_string(),
+                    state: AlarmState::Ok,
+                    updated_at: "2026-11-18T11:07:40Z".parse().unwrap(),
+                    reason: "api-down is OK".to_string(),
+                },
+            ]
+        );
+    }
+
+    /// 250 names take three calls of at most 100 names each.
+    #[tokio::test]
+    async fn names_are_asked_for_a_hundred_at_a_time() {
+        let rule = mock!(Client::describe_alarms)
+            .match_requests(|req| req.alarm_names().len() <= ALARM_NAMES_PER_CALL)
+            .then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(metric_alarm("alarm-0", StateValue::Ok, "fine"))
+                    .build()
+            });
+        let cloudwatch = CloudWatch::new(
+            mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule]),
+            "eu-north-1",
+        );
+        let names: Vec<String> = (0..250).map(|i| format!("alarm-{i}")).collect();
+        cloudwatch.alarms(&names).await.unwrap();
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    /// A page that ends with a NextToken is followed by the next page, with that token.
+    #[tokio::test]
+    async fn every_page_is_read() {
+        let first = mock!(Client::describe_alarms)
+            .match_requests(|req| req.next_token().is_none())
+            .then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(metric_alarm("db-down", StateValue::Alarm, "down"))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::describe_alarms)
+            .match_requests(|req| req.next_token() == Some("page-2"))
+            .then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(metric_alarm(
+                        "replica-lag",
+                        StateValue::InsufficientData,
+                        "Insufficient Data: 1 datapoint was unknown",
+                    ))
+                    .build()
+            });
+        let cloudwatch = CloudWatch::new(
+            mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&first, &second]),
+            "eu-north-1",
+        );
+        let readings = cloudwatch
+            .alarms(&["db-down".to_string(), "replica-lag".to_string()])
+            .await
+            .unwrap();
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+        let states: Vec<(&str, AlarmState)> = readings
+            .iter()
+            .map(|r| (r.name.as_str(), r.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("db-down", AlarmState::Alarm),
+                ("replica-lag", AlarmState::InsufficientData)
+            ]
+        );
+    }
+
+    /// A role without cloudwatch:DescribeAlarms gets a typed AccessDenied naming the operation and region.
+    #[tokio::test]
+    async fn a_denied_describe_is_a_typed_access_denied_error() {
+        let denied = mock!(Client::describe_alarms).then_error(|| {
+            DescribeAlarmsError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("User is not authorized to perform: cloudwatch:DescribeAlarms")
+                    .build(),
+            )
+        });
+        let cloudwatch = CloudWatch::new(
+            mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&denied]),
+            "eu-north-1",
+        );
+        let err = cloudwatch
+            .alarms(&["db-down".to_string()])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            AwsError::AccessDenied {
+                operation: "cloudwatch:DescribeAlarms".to_string(),
+                region: "eu-north-1".to_string(),
+                message: "User is not authorized to perform: cloudwatch:DescribeAlarms".to_string(),
+            }
+        );
+    }
+
+    /// States are named as CloudWatch names them, in text and in JSON.
+    #[test]
+    fn alarm_states_are_named_as_cloudwatch_names_them() {
+        for (state, name) in [
+            (AlarmState::Ok, "OK"),
+            (AlarmState::Alarm, "ALARM"),
+            (AlarmState::InsufficientData, "INSUFFICIENT_DATA"),
+        ] {
+            assert_eq!(state.as_str(), name);
+            assert_eq!(AlarmState::parse(name), Some(state));
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{name}\"")
+            );
+            assert_eq!(
+                serde_json::from_str::<AlarmState>(&format!("\"{name}\"")).unwrap(),
+                state
+            );
+        }
+        assert_eq!(AlarmState::parse("alarm"), None);
     }
 }
