@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use aws_sdk_rds::config::{Credentials, Region};
 use aws_sdk_rds::types::Tag;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -851,6 +852,45 @@ pub async fn set_snapshot_status(
         hyper::StatusCode::NO_CONTENT,
         "set {identifier} in {region} to {status} on the emulator (is it started by scripts/emulator.sh?)"
     );
+}
+
+/// Put the CloudWatch alarm `name` in `region` of the emulator into `state` (`OK`, `ALARM` or `INSUFFICIENT_DATA`)
+/// with `reason`, as CloudWatch does when the alarm's metric crosses its threshold. An alarm that does not exist yet
+/// is created first, on an RDS metric (a primary that accepts no connections), in moto's default account. Goes
+/// through the real aws-sdk-cloudwatch client, which the emulator answers in RPC v2 CBOR (`scripts/emulator.py`).
+pub async fn set_alarm(region: &str, name: &str, state: &str, reason: &str) {
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk_config(region).await);
+    let described = cloudwatch
+        .describe_alarms()
+        .alarm_names(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe alarm {name} in {region}: {e:?}"));
+    if described.metric_alarms().is_empty() {
+        cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .alarm_description("the primary database accepts no connections")
+            .namespace("AWS/RDS")
+            .metric_name("DatabaseConnections")
+            .statistic(Statistic::Maximum)
+            .period(60)
+            .evaluation_periods(3)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::LessThanThreshold)
+            .treat_missing_data("breaching")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create alarm {name} in {region}: {e:?}"));
+    }
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(StateValue::from(state))
+        .state_reason(reason)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("set alarm {name} in {region} to {state}: {e:?}"));
 }
 
 /// Manual DB snapshots in `region`, by identifier, with their tags.
