@@ -719,25 +719,73 @@ fn copies_read_own_sources_and_write_only_own_copy_names() {
     }
 }
 
+/// The calls to global control planes the region fence lets out of this stack's regions (the failover function's
+/// Route 53 calls and its reads of Route 53 health-check alarms, both in us-east-1), and only into us-east-1.
+const GLOBAL_CALLS: [&str; 6] = [
+    "route53:ListResourceRecordSets",
+    "route53:ChangeResourceRecordSets",
+    "route53:GetChange",
+    "route53:GetHealthCheck",
+    "route53:UpdateHealthCheck",
+    "cloudwatch:DescribeAlarms",
+];
+
 #[test]
 fn every_role_is_denied_other_regions() {
     let template = load(TEMPLATE);
     for (id, statements) in roles(&template) {
+        let in_own_regions = |s: &Statement<'_>| {
+            let regions = s.condition("StringNotEquals", "aws:RequestedRegion");
+            let joined = regions.join(" ");
+            joined.contains(REGION) && joined.contains("DrRegions")
+        };
         let fenced = statements.iter().any(|s| {
+            let all_but_global = values(s.body.get("Action")) == ["*"]
+                || (s.body.get("Action").is_none()
+                    && values(s.body.get("NotAction"))
+                        .iter()
+                        .all(|a| GLOBAL_CALLS.contains(&a.as_str())));
+            // Everything else stays in this stack's regions: us-east-1 is not one of them unless it is a
+            // DrRegions value or the stack's own region.
             let regions = s
                 .condition("StringNotEquals", "aws:RequestedRegion")
                 .join(" ");
             s.is_deny()
-                && values(s.body.get("Action")) == ["*"]
+                && all_but_global
                 && s.resources().iter().any(|r| r == "*")
-                && regions.contains(REGION)
-                && regions.contains("DrRegions")
+                && in_own_regions(s)
+                && !regions.contains("us-east-1")
         });
         assert!(
             fenced,
-            "{id} role: no Deny of Action \"*\" on Resource \"*\" with StringNotEquals aws:RequestedRegion = \
-             [{REGION}, the DrRegions parameter]"
+            "{id} role: no Deny of Action \"*\" (or NotAction of no more than {GLOBAL_CALLS:?}) on Resource \"*\" \
+             with StringNotEquals aws:RequestedRegion = [{REGION}, the DrRegions parameter]"
         );
+        for call in GLOBAL_CALLS {
+            let exempted = statements.iter().any(|s| {
+                s.is_deny()
+                    && s.body.get("NotAction").is_some()
+                    && !s.covers(call)
+                    && in_own_regions(s)
+            });
+            if !exempted {
+                continue;
+            }
+            let fenced = statements.iter().any(|s| {
+                s.is_deny()
+                    && s.covers(call)
+                    && s.resources().iter().any(|r| r == "*")
+                    && in_own_regions(s)
+                    && s.condition("StringNotEquals", "aws:RequestedRegion")
+                        .join(" ")
+                        .contains("us-east-1")
+            });
+            assert!(
+                fenced,
+                "{id} role: {call} is exempted from the region fence but no Deny keeps it to [{REGION}, \
+                 us-east-1, the DrRegions parameter]"
+            );
+        }
     }
 }
 
