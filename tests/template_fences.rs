@@ -447,6 +447,27 @@ fn stamps_own_identity(statement: &Statement<'_>) -> bool {
     })
 }
 
+/// Whether `statement` stamps what it tags with this deployment's identity (deployment, home region) in the request:
+/// what the failover role's databases carry (they are databases, not Lifeboat's recovery points, so not
+/// `lifeboat:managed`).
+fn stamps_deployment(statement: &Statement<'_>) -> bool {
+    [
+        ("lifeboat:deployment", STACK),
+        ("lifeboat:home-region", REGION),
+    ]
+    .iter()
+    .all(|(tag, expected)| {
+        statement.condition("StringEquals", &format!("aws:RequestTag/{tag}")) == [*expected]
+    })
+}
+
+/// Exactly the keys the failover function writes onto its existing databases: a run's progress.
+const FAILOVER_EXISTING_KEYS: [&str; 3] = [
+    "lifeboat:failover-phase",
+    "lifeboat:failover-available-at",
+    "lifeboat:failover-attempts",
+];
+
 #[test]
 fn snapshot_and_copy_roles_tag_only_new_snapshots() {
     let template = load(TEMPLATE);
@@ -505,12 +526,30 @@ fn tags_on_existing_resources_are_limited_to_explicit_safe_keys() {
     let mut verify_new_drills = false;
     let mut restore_keys_on: Vec<(Vec<String>, Vec<String>)> = Vec::new();
     let mut restore_new = false;
+    let mut failover_keys_on: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    let mut failover_new = false;
     for (id, statements) in roles(&template) {
         for statement in statements
             .iter()
             .filter(|s| s.is_allow() && s.covers("rds:AddTagsToResource"))
         {
             let new_only = new_resource_tags(statement);
+            if !new_only.is_empty() && id == "FailoverFunction" {
+                assert!(
+                    stamps_deployment(statement)
+                        && new_only.iter().any(|t| t == "lifeboat:failover")
+                        && statement.condition("Null", "aws:RequestTag/lifeboat:backup")
+                            == ["true"],
+                    "{}: the Allow of rds:AddTagsToResource on databases being created (Null {new_only:?}) must \
+                     require Null aws:RequestTag/lifeboat:failover = \"false\" with Null \
+                     aws:ResourceTag/lifeboat:failover = \"true\", Null aws:RequestTag/lifeboat:backup = \"true\", \
+                     and StringEquals aws:RequestTag/lifeboat:deployment = {STACK}, \
+                     aws:RequestTag/lifeboat:home-region = {REGION}",
+                    statement.place
+                );
+                failover_new = true;
+                continue;
+            }
             if !new_only.is_empty() {
                 assert!(
                     stamps_own_identity(statement),
@@ -583,6 +622,25 @@ fn tags_on_existing_resources_are_limited_to_explicit_safe_keys() {
                     statement.resources()
                 );
                 restore_keys_on.push((statement.resources(), keys));
+            } else if id == "FailoverFunction" {
+                // The failover function tags existing databases only with a run's progress, only its own.
+                let extra: Vec<&String> = keys
+                    .iter()
+                    .filter(|k| !FAILOVER_EXISTING_KEYS.contains(&k.as_str()))
+                    .collect();
+                let own = statement.condition("Null", "aws:ResourceTag/lifeboat:failover")
+                    == ["false"]
+                    && statement.condition("StringEquals", "aws:ResourceTag/lifeboat:deployment")
+                        == [STACK];
+                assert!(
+                    extra.is_empty() && own,
+                    "{}: the failover role may write onto existing resources only {FAILOVER_EXISTING_KEYS:?}, only \
+                     on its own databases (Null aws:ResourceTag/lifeboat:failover = \"false\", StringEquals \
+                     aws:ResourceTag/lifeboat:deployment = {STACK}); it writes {extra:?} on {:?}",
+                    statement.place,
+                    statement.resources()
+                );
+                failover_keys_on.push((statement.resources(), keys));
             }
         }
     }
@@ -635,6 +693,28 @@ fn tags_on_existing_resources_are_limited_to_explicit_safe_keys() {
         "RestoreFunction role: no Allow of rds:AddTagsToResource for new restored databases (db and cluster \
          resources, Null aws:ResourceTag/lifeboat:restore = \"true\"): restores could not tag them"
     );
+    // What the failover function writes: tags of its new databases, a run's progress on its existing ones.
+    assert!(
+        failover_new,
+        "FailoverFunction role: no Allow of rds:AddTagsToResource for new failover databases: restores and the \
+         failback replica could not tag them"
+    );
+    for kind in [
+        ":db:lbfailover-*",
+        ":db:lbfodrill-*",
+        ":cluster:lbfailover-*",
+        ":cluster:lbfodrill-*",
+    ] {
+        for key in FAILOVER_EXISTING_KEYS {
+            assert!(
+                failover_keys_on.iter().any(|(resources, keys)| {
+                    resources.iter().any(|r| r.ends_with(kind)) && keys.iter().any(|k| k == key)
+                }),
+                "FailoverFunction role: no Allow of rds:AddTagsToResource of {key} on {kind} (the failover \
+                 function writes it on its databases)"
+            );
+        }
+    }
 }
 
 #[test]
@@ -812,17 +892,23 @@ fn drill_databases_are_created_and_destroyed_only_with_drill_tags() {
                 }
                 for resource in statement.resources() {
                     if resource.contains(":subgrp:") {
+                        let failover_network = id == "FailoverFunction"
+                            && resource.ends_with(":subgrp:${FailoverSubnetGroupName}");
                         assert!(
-                            resource.ends_with(":subgrp:${DrillSubnetGroupName}"),
+                            resource.ends_with(":subgrp:${DrillSubnetGroupName}")
+                                || failover_network,
                             "{}: {action} may use subnet group {resource}; only \
-                             subgrp:${{DrillSubnetGroupName}} is allowed",
+                             subgrp:${{DrillSubnetGroupName}} (and for the failover role \
+                             subgrp:${{FailoverSubnetGroupName}}) is allowed",
                             statement.place
                         );
                     }
                 }
                 // The restore role's databases carry the restore tag instead: see
-                // restored_databases_are_created_modified_snapshotted_and_deleted_only_with_restore_tags.
-                if !on_databases || id == "RestoreFunction" {
+                // restored_databases_are_created_modified_snapshotted_and_deleted_only_with_restore_tags; the
+                // failover role's the failover marker: see
+                // failover::the_failover_role_restores_only_its_own_names_with_this_deployments_tags.
+                if !on_databases || id == "RestoreFunction" || id == "FailoverFunction" {
                     continue;
                 }
                 seen_create |= id == "VerifyFunction";
@@ -847,7 +933,11 @@ fn drill_databases_are_created_and_destroyed_only_with_drill_tags() {
                 "rds:DeleteDBInstance",
                 "rds:DeleteDBCluster",
             ] {
-                if !statement.covers(action) || !on_databases || id == "RestoreFunction" {
+                if !statement.covers(action)
+                    || !on_databases
+                    || id == "RestoreFunction"
+                    || id == "FailoverFunction"
+                {
                     continue;
                 }
                 seen_destroy |= id == "VerifyFunction";
@@ -1321,6 +1411,7 @@ fn role_arns_are_outputs_for_dr_key_policies() {
         "VerifyFunction",
         "RetentionFunction",
         "RestoreFunction",
+        "FailoverFunction",
     ] {
         let expected = format!("${{{function}Role.Arn}}");
         let output = outputs
@@ -1520,6 +1611,7 @@ fn reconcilers_run_one_at_a_time() {
         "RetentionFunction",
         "VerifyFunction",
         "RestoreFunction",
+        "FailoverFunction",
     ];
     let functions = functions(&template);
     for id in one_at_a_time {
