@@ -11,6 +11,17 @@
 //! onto a resource being created; copies read only this deployment's snapshots and write only its copy names. And
 //! the alarms: every function's errors and throttles, the dead-letter queue, stale drill evidence, all to the alert
 //! topic both ways; a deployment without any alert subscriber says so in its outputs.
+//!
+//! The failover role's fences are evaluated request by request ([`iam`], tests in [`failover`]): it changes only
+//! the named records in the named zone, deletes only this deployment's drill databases, no recovery point and
+//! nothing the policy backs up, stops only the named old primaries and its own DR databases, restores only under
+//! its own names with this deployment's tags, keeps credentials under lifeboat/failover/ and its state under
+//! failover/ in the reports bucket; and for each of these an explicit Deny holds whatever an Allow says.
+
+#[path = "template_fences/failover.rs"]
+mod failover;
+#[path = "template_fences/iam.rs"]
+mod iam;
 
 use serde_yaml_ng::Value;
 
@@ -18,6 +29,10 @@ const TEMPLATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.y
 const DR_EVENTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../infra/dr-region-events.yaml"
+);
+const DR_FAILOVER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../infra/dr-region-failover.yaml"
 );
 
 const STACK: &str = "${AWS::StackName}";
