@@ -22,6 +22,10 @@ seconds); errors are status 400 with `{"__type": "com.amazonaws.cloudwatch#CODE"
 alarms exist here: DescribeAlarms answers no composite alarms, filters by AlarmNames, AlarmNamePrefix, StateValue and
 AlarmTypes, refuses the filters it does not implement, and answers in one page. Every other CloudWatch operation is
 left to moto.
+
+One fix of moto's RDS, so that failback behaves as on RDS: a promoted read replica stops reporting its source
+(`ReadReplicaSourceDBInstanceIdentifier`; moto keeps it, and a second promotion is then accepted where RDS refuses
+it).
 """
 
 import io
@@ -35,7 +39,7 @@ import moto.server as server
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.exceptions import ServiceException
-from moto.rds.models import rds_backends
+from moto.rds.models import RDSBackend, rds_backends
 
 PATH = "/_lifeboat/snapshot-status"
 
@@ -296,6 +300,17 @@ class LifeboatEmulator(server.DomainDispatcherApplication):
         return super().__call__(environ, start_response)
 
 
+def promote_read_replica(backend, db_kwargs):
+    """moto's PromoteReadReplica, after which the instance reports no source, as on RDS."""
+    database = PROMOTE_READ_REPLICA(backend, db_kwargs)
+    database.source_db_instance_identifier = None
+    return database
+
+
+PROMOTE_READ_REPLICA = RDSBackend.promote_read_replica
+
+
 if __name__ == "__main__":
+    RDSBackend.promote_read_replica = promote_read_replica
     server.DomainDispatcherApplication = LifeboatEmulator
     server.main()

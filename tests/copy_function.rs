@@ -9,16 +9,12 @@ use chrono::{DateTime, Duration, Utc};
 use lifeboat::model::DatabaseKind;
 use lifeboat::report::ItemStatus;
 use lifeboat_integration_tests::{
-    Sandbox, adapter, context, event, kms_key_in, sdk_config_at, set_snapshot_status,
+    Sandbox, adapter, at, context, event, kms_key_in, sdk_config_at, set_snapshot_status,
     snapshot_keys_in,
 };
 use serde_json::json;
 
 const SELECTED: [(&str, &str); 1] = [("lifeboat:backup", "true")];
-
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().expect("timestamp")
-}
 
 fn policy(copies: &[(&str, &str)]) -> String {
     let targets: String = copies

@@ -12,7 +12,7 @@ use lifeboat::aws::cloudwatch::CloudWatch;
 use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA, RUN_SCHEMA, RunRecord};
 use lifeboat::model::DatabaseKind;
 use lifeboat::monitor::{ConditionKind, RpoStatus, Source};
-use lifeboat_integration_tests::{Sandbox, adapter, context, event, sdk_config_at};
+use lifeboat_integration_tests::{Sandbox, adapter, at, context, event, sdk_config_at};
 use lifeboat_monitor::{
     MonitorFunction, MonitorReport, REPORT_HTML_KEY, REPORT_JSON_KEY, STATE_KEY,
 };
@@ -23,10 +23,6 @@ use aws_sdk_cloudwatch::types::MetricDataResult;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 const SELECTED: [(&str, &str); 1] = [("lifeboat:backup", "true")];
-
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().expect("timestamp")
-}
 
 fn policy(dr: &str, rpo: &str, quota: f64) -> String {
     format!(

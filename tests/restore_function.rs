@@ -11,13 +11,9 @@ use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase};
 use lifeboat::report::ItemStatus;
 use lifeboat::restore::adhoc::Source;
-use lifeboat_integration_tests::{Sandbox, context, event, seed_postgres};
+use lifeboat_integration_tests::{Sandbox, at, context, event, seed_postgres};
 use lifeboat_restore::RestoreReport;
 use serde_json::{Value, json};
-
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().expect("timestamp")
-}
 
 /// The snapshot time of the history the tests build.
 const SNAPSHOT_TIME: &str = "2026-11-22T02:00:00Z";

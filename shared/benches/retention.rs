@@ -35,6 +35,7 @@ fn history(database: &str, count: usize, step_minutes: i64) -> Vec<Snapshot> {
                 created_at,
                 status: "available".into(),
                 encrypted: true,
+                engine: None,
                 copied_from: None,
                 tags,
             }

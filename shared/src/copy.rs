@@ -284,6 +284,8 @@ pub fn plan_for_source<'p>(policy: &'p Policy, source: &Snapshot) -> Option<&'p 
         cluster: None,
         endpoint: None,
         master_username: None,
+        engine_version: None,
+        replica_source: None,
         tags: source
             .tags
             .iter()
@@ -1133,6 +1135,7 @@ plans:
             created_at,
             status: "available".into(),
             encrypted: true,
+            engine: None,
             copied_from: None,
             tags,
         }
@@ -1150,6 +1153,7 @@ plans:
             created_at: source.created_at,
             status: status.into(),
             encrypted: source.encrypted,
+            engine: None,
             copied_from: Some(source.arn.clone()),
             tags: source.tags.clone(),
         }

@@ -224,6 +224,8 @@ mod tests {
             cluster: None,
             endpoint: None,
             master_username: None,
+            engine_version: None,
+            replica_source: None,
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -249,6 +251,7 @@ mod tests {
             created_at: created.parse().unwrap(),
             status: "available".into(),
             encrypted: true,
+            engine: None,
             copied_from: None,
             tags,
         }

@@ -13,6 +13,10 @@ pub enum HandlerError {
     /// AWS could not be read or written at all; nothing was changed, or the changes are in the ledger.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// Something needed could not be read or written now (state, an alarm); nothing was changed; trying again
+    /// can help.
+    #[error("{0}")]
+    Retryable(String),
 }
 
 impl HandlerError {
@@ -22,6 +26,7 @@ impl HandlerError {
         match self {
             HandlerError::InvalidInput(_) => "Lifeboat.InvalidInput",
             HandlerError::Aws(e) if e.is_retryable() => "Lifeboat.Retryable",
+            HandlerError::Retryable(_) => "Lifeboat.Retryable",
             HandlerError::Aws(_) => "Lifeboat.AwsError",
         }
     }

@@ -10,6 +10,8 @@
 //! - [`ownership`]: which deployment made a resource (each touches only its own);
 //! - [`services`]: what every function shares (policy, ledger, alert topic, clock) and its run summary;
 //! - [`restore`]: the one restore engine of drills, ad-hoc restores and failover; [`drill`] schedules drills;
+//! - [`failover`]: failover, failover drill and failback planning (pure); [`state`]: state objects in S3 written
+//!   only if unchanged since read;
 //! - `checks` (feature `sql-checks`): SQL checks of restored databases, linked only by functions that run them.
 
 pub mod aws;
@@ -19,6 +21,8 @@ pub mod clock;
 pub mod config;
 pub mod copy;
 pub mod drill;
+#[cfg(feature = "failover")]
+pub mod failover;
 pub mod input;
 pub mod lambda;
 pub mod ledger;
@@ -34,5 +38,6 @@ pub mod restore;
 pub mod retention;
 pub mod services;
 pub mod snapshot;
+pub mod state;
 pub mod tags;
 pub mod telemetry;

@@ -69,6 +69,13 @@ pub struct Database {
     /// Its master user name.
     #[serde(default)]
     pub master_username: Option<String>,
+    /// Its engine version, as RDS reports it.
+    #[serde(default)]
+    pub engine_version: Option<String>,
+    /// For a read replica: its source (`ReadReplicaSourceDBInstanceIdentifier`, an ARN for a cross-region
+    /// replica); for a cluster replicating from another: `ReplicationSourceIdentifier`. `None` once promoted.
+    #[serde(default)]
+    pub replica_source: Option<String>,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -116,6 +123,9 @@ pub struct Snapshot {
     pub encrypted: bool,
     /// For a copy: the ARN of the snapshot it was copied from.
     pub copied_from: Option<String>,
+    /// Engine of the database it was taken of, as RDS reports it (`None` where not read).
+    #[serde(default)]
+    pub engine: Option<String>,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -218,6 +228,7 @@ mod tests {
             created_at: DateTime::<Utc>::MIN_UTC,
             status: "available".into(),
             encrypted: true,
+            engine: None,
             copied_from: None,
             tags: BTreeMap::new(),
         };

@@ -14,6 +14,10 @@ use serde::{Deserialize, Deserializer};
 
 use crate::model::{Database, DatabaseKind};
 
+mod failover;
+
+pub use failover::{Failover, FailoverDns, FailoverMode, StrategyKind, normalize_name};
+
 /// The default policy shipped with Lifeboat (`infra/policy.yaml`), compiled into every function.
 pub const DEFAULT_POLICY_YAML: &str = include_str!("../../infra/policy.yaml");
 
@@ -116,6 +120,9 @@ pub struct Plan {
     /// Alert thresholds.
     #[serde(default)]
     pub alerts: Alerts,
+    /// Failover of the application's database to a DR region.
+    #[serde(default)]
+    pub failover: Option<Failover>,
 }
 
 /// Which databases a plan covers. A database is selected when it matches any of `tags`, `identifiers` or
@@ -248,7 +255,7 @@ fn de_month<'de, D: Deserializer<'de>>(d: D) -> Result<Month, D::Error> {
     })
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map_err(|e| {
         serde::de::Error::custom(format!(
@@ -257,7 +264,9 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     })
 }
 
-fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
     de_duration(d).map(Some)
 }
 
@@ -981,6 +990,10 @@ impl Plan {
                 format!("{quota} is not a fraction between 0 (exclusive) and 1"),
             ));
         }
+        if let Some(failover) = &self.failover {
+            let regions: Vec<&str> = self.copies.iter().map(|c| c.region.as_str()).collect();
+            failover.validate(&format!("{at}.failover"), &regions)?;
+        }
         Ok(())
     }
 }
@@ -1133,7 +1146,7 @@ impl Verification {
 }
 
 /// A plausible AWS region name such as `us-west-2` or `ap-southeast-1`.
-fn is_region(name: &str) -> bool {
+pub(crate) fn is_region(name: &str) -> bool {
     let parts: Vec<&str> = name.split('-').collect();
     parts.len() >= 3
         && parts.iter().all(|p| {
@@ -1275,6 +1288,73 @@ mod tests {
             plan.point_in_time.as_ref().map(|p| p.min_retention_days),
             Some(35)
         );
+        // "Route 53 DNS failover ... to us-west-2", confirmed by the on-call engineer, tested quarterly.
+        let failover = plan.failover.as_ref().unwrap();
+        assert_eq!(failover.region, "us-west-2");
+        assert_eq!(failover.mode, FailoverMode::Approval);
+        assert_eq!(failover.drill_every, Some(Duration::from_secs(90 * 86400)));
+        assert_eq!(plan.objectives.rto, Duration::from_secs(15 * 60));
+    }
+
+    #[test]
+    fn failover_sections_are_checked() {
+        let section = |body: &str| {
+            minimal("").replace(
+                "    objectives:",
+                &format!(
+                    "    copies: [{{region: us-west-2, kms_key_id: alias/dr, retain_days: 7}}]\n    failover:\n{body}    objectives:"
+                ),
+            )
+        };
+        let ok = "      region: us-west-2\n      database: db-1\n      dns: {hosted_zone_id: Z1, records: [db.example.com], drill_record: drill.example.com}\n";
+        let policy = Policy::from_yaml(&section(ok)).unwrap();
+        let failover = policy.plans[0].failover.as_ref().unwrap();
+        assert_eq!(failover.mode, FailoverMode::Approval);
+        assert_eq!(
+            failover.strategies,
+            [
+                StrategyKind::GlobalDatabase,
+                StrategyKind::Replica,
+                StrategyKind::Restore
+            ]
+        );
+        assert_eq!(failover.dns.ttl, 60);
+        for (change, field, problem) in [
+            (
+                ok.replace("us-west-2", "eu-west-1"),
+                "failover.region",
+                "not a region this plan copies to",
+            ),
+            (
+                ok.replace("drill.example.com", "DB.example.com."),
+                "failover.dns.drill_record",
+                "production record",
+            ),
+            (
+                format!("{ok}      mode: automatic\n"),
+                "failover.alarms",
+                "automatic mode",
+            ),
+            (
+                format!("{ok}      drill_every: 1h\n"),
+                "failover.drill_every",
+                "at least 1d",
+            ),
+            (
+                ok.replace("records: [db.example.com]", "records: []"),
+                "failover.dns.records",
+                "at least one",
+            ),
+            (
+                format!("{ok}      strategies: [restore, restore]\n"),
+                "failover.strategies[1]",
+                "twice",
+            ),
+        ] {
+            let err = Policy::from_yaml(&section(&change)).unwrap_err();
+            assert!(err.field.ends_with(field), "{field}: {err}");
+            assert!(err.problem.contains(problem), "{field}: {err}");
+        }
     }
 
     #[test]

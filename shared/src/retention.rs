@@ -738,6 +738,7 @@ mod tests {
             created_at,
             status: "available".into(),
             encrypted: true,
+            engine: None,
             copied_from: None,
             tags,
         }

@@ -570,6 +570,8 @@ mod tests {
             cluster: None,
             endpoint: None,
             master_username: None,
+            engine_version: None,
+            replica_source: None,
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -777,6 +779,7 @@ mod tests {
             created_at: at("2026-11-22T02:00:07Z"),
             status: status.into(),
             encrypted: true,
+            engine: None,
             copied_from: None,
             tags: [(tags::MANAGED.to_string(), tags::TRUE.to_string())]
                 .into_iter()

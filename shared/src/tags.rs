@@ -55,6 +55,27 @@ pub const DRILL_AVAILABLE_AT: &str = "lifeboat:drill-available-at";
 /// authentication): the checks are retried on the same temporary database, up to
 /// [`crate::restore::MAX_INFRASTRUCTURE_ATTEMPTS`].
 pub const DRILL_ATTEMPTS: &str = "lifeboat:drill-attempts";
+/// Marks a database the failover function made in a DR region (restored or a replica); the value is its
+/// identifier.
+pub const FAILOVER: &str = "lifeboat:failover";
+/// The recovery point a failover database was restored from (`point-in-time` for replicated backups).
+pub const FAILOVER_SNAPSHOT: &str = "lifeboat:failover-snapshot";
+/// The ARN of that recovery point.
+pub const FAILOVER_SNAPSHOT_ARN: &str = "lifeboat:failover-snapshot-arn";
+/// The time of a failover database's data (RFC 3339, UTC).
+pub const FAILOVER_SNAPSHOT_TIME: &str = "lifeboat:failover-snapshot-time";
+/// Where a failover database's restore is (`restoring`, `securing`, `ready`).
+pub const FAILOVER_PHASE: &str = "lifeboat:failover-phase";
+/// When a failover database was requested (RFC 3339, UTC).
+pub const FAILOVER_STARTED_AT: &str = "lifeboat:failover-started-at";
+/// When a failover database was first seen available (RFC 3339, UTC).
+pub const FAILOVER_AVAILABLE_AT: &str = "lifeboat:failover-available-at";
+/// Check attempts of a failover database that failed for infrastructure reasons.
+pub const FAILOVER_ATTEMPTS: &str = "lifeboat:failover-attempts";
+/// The failover (or drill, or failback) that made a database: its identifier in the failover state.
+pub const FAILOVER_RUN: &str = "lifeboat:failover-run";
+/// On a failover drill's database: `true`. Drill databases are deleted when the drill ends; others never are.
+pub const FAILOVER_DRILL: &str = "lifeboat:failover-drill";
 /// Marks a database an operator restored ad hoc (the restore function); the value is its identifier.
 pub const RESTORE: &str = "lifeboat:restore";
 /// The snapshot an ad-hoc restore restored (`point-in-time` for a restore to a time).

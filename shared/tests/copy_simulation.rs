@@ -178,6 +178,7 @@ fn sources_of(n: usize, per_db: usize) -> Vec<Snapshot> {
                 created_at,
                 status: "available".into(),
                 encrypted: true,
+                engine: None,
                 copied_from: None,
                 tags: [
                     (tags::MANAGED, tags::TRUE.to_string()),
@@ -313,6 +314,7 @@ fn simulate(scenario: &Scenario, seed: u64) -> Outcome {
                 created_at: copy.source.created_at,
                 status: "copying".into(),
                 encrypted: copy.source.encrypted,
+                engine: None,
                 copied_from: Some(copy.source.arn.clone()),
                 tags: copy.tags.iter().cloned().collect(),
             });
@@ -670,6 +672,7 @@ fn copies_already_in_flight_take_their_slots() {
             created_at: t0() - Duration::hours(1),
             status: "copying".into(),
             encrypted: true,
+            engine: None,
             copied_from: Some(format!(
                 "arn:aws:rds:{PRIMARY}:123456789012:snapshot:manual-{i}"
             )),

@@ -44,6 +44,8 @@ impl Side {
             cluster: None,
             endpoint: None,
             master_username: None,
+            engine_version: None,
+            replica_source: None,
             tags: [("lifeboat:backup".to_string(), "true".to_string())].into(),
         };
         Self {
@@ -107,6 +109,7 @@ fn day(side: &Side, account: &mut Account, at: DateTime<Utc>) -> Vec<(String, St
             created_at: at + Duration::seconds(7),
             status: "available".into(),
             encrypted: true,
+            engine: None,
             copied_from: None,
             tags: snapshot.tags.into_iter().collect(),
         });
@@ -134,6 +137,7 @@ fn day(side: &Side, account: &mut Account, at: DateTime<Utc>) -> Vec<(String, St
             created_at: copy.source.created_at,
             status: "available".into(),
             encrypted: true,
+            engine: None,
             copied_from: Some(copy.source.arn.clone()),
             tags: copy.tags.into_iter().collect(),
         });

@@ -62,6 +62,11 @@ fn endpoint_from(var: &str) -> String {
     })
 }
 
+/// An RFC 3339 time of a test's simulated clock.
+pub fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("timestamp")
+}
+
 /// SDK configuration for `region` pointing at the emulator, with dummy credentials.
 pub async fn sdk_config(region: &str) -> SdkConfig {
     sdk_config_at(&endpoint(), region).await
@@ -329,6 +334,22 @@ impl Sandbox {
             .send()
             .await
             .unwrap_or_else(|e| panic!("create instance {id}: {e:?}"));
+    }
+
+    /// The address of the DB instance `id` in the sandbox's region.
+    pub async fn endpoint_of(&self, id: &str) -> String {
+        self.rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe instance {id}: {e:?}"))
+            .db_instances()
+            .first()
+            .and_then(|db| db.endpoint())
+            .and_then(|e| e.address())
+            .unwrap_or_else(|| panic!("instance {id} has no endpoint"))
+            .to_string()
     }
 
     /// Create a DB instance of `engine` with the master user `user` and `tags`.
@@ -973,4 +994,101 @@ pub async fn seed_postgres(rows: i64, newest: DateTime<Utc>) -> String {
         .expect("insert booking");
     }
     name
+}
+
+/// The Route 53 adapter over the emulator (Route 53 is global: one zone store for every region).
+pub async fn route53() -> lifeboat::aws::route53::Route53 {
+    lifeboat::aws::route53::Route53::new(
+        AwsClients::from_sdk_config(sdk_config("us-east-1").await).route53(),
+    )
+}
+
+/// Create the public hosted zone `name` in the emulator; returns its ID (without `/hostedzone/`).
+pub async fn hosted_zone(name: &str) -> String {
+    let client = AwsClients::from_sdk_config(sdk_config("us-east-1").await).route53();
+    let zone = client
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(unique("zone"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create hosted zone {name}: {e:?}"));
+    zone.hosted_zone()
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+        .expect("hosted zone ID")
+}
+
+/// Create a Route 53 health check (HTTPS on a documentation address); returns its ID.
+pub async fn health_check() -> String {
+    use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
+    let client = AwsClients::from_sdk_config(sdk_config("us-east-1").await).route53();
+    client
+        .create_health_check()
+        .caller_reference(unique("check"))
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .r#type(HealthCheckType::Https)
+                .ip_address("192.0.2.10")
+                .port(443)
+                .resource_path("/health")
+                .build()
+                .expect("health check config"),
+        )
+        .send()
+        .await
+        .expect("create health check")
+        .health_check()
+        .map(|h| h.id().to_string())
+        .expect("health check ID")
+}
+
+/// The record sets named `name` in hosted zone `zone`.
+pub async fn route53_records(zone: &str, name: &str) -> Vec<lifeboat::aws::route53::RecordSet> {
+    route53()
+        .await
+        .records(zone, name)
+        .await
+        .unwrap_or_else(|e| panic!("records {name} in {zone}: {e}"))
+}
+
+/// Point the CNAME `name` of hosted zone `zone` at `value` (TTL 60).
+pub async fn upsert_cname(zone: &str, name: &str, value: &str) {
+    let record = lifeboat::aws::route53::RecordSet {
+        name: name.into(),
+        record_type: "CNAME".into(),
+        ttl: Some(60),
+        values: vec![value.into()],
+        set_identifier: None,
+        failover: None,
+        health_check_id: None,
+        alias: false,
+    };
+    route53()
+        .await
+        .upsert(zone, &[record], "test fixture")
+        .await
+        .unwrap_or_else(|e| panic!("upsert {name}: {e}"));
+}
+
+/// Run `test` on a thread of its own with an 8 MiB stack (Lambda's main thread has as much), on a current-thread
+/// runtime. For scenarios that drive a whole handler through many steps in one poll: in debug builds the AWS SDK's
+/// response deserializers and the handler's nested futures take stack frames that outgrow a test thread's 2 MiB.
+pub fn on_large_stack<F, Fut>(test: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let runner = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("test runtime")
+                .block_on(test())
+        })
+        .expect("test thread");
+    if let Err(panic) = runner.join() {
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -35,6 +35,7 @@ use lifeboat::monitor::{
 };
 use lifeboat::posture::{Report, Status, Totals};
 use lifeboat::services::Services;
+use lifeboat::state::{StateStore, StateWriteError};
 
 /// Name of this function in metrics and notifications.
 pub const FUNCTION: &str = "monitor";
@@ -480,43 +481,28 @@ impl MonitorFunction {
         self.primary.region()
     }
 
+    /// The alert state store (the reports bucket).
+    fn state_store(&self) -> StateStore {
+        StateStore::new(self.s3.clone(), &self.reports_bucket, self.region())
+    }
+
     async fn read_state(&self, run_errors: &mut Vec<String>) -> Result<StoredState, AwsError> {
-        let result = self
-            .s3
-            .get_object()
-            .bucket(&self.reports_bucket)
-            .key(STATE_KEY)
-            .send()
-            .await;
-        let out = match result {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                return Ok(StoredState {
-                    state: MonitorState::default(),
-                    etag: None,
-                });
-            }
-            Err(e) => return Err(AwsError::from_sdk("s3:GetObject", self.region(), &e)),
+        let Some(stored) = self.state_store().read::<MonitorState>(STATE_KEY).await? else {
+            return Ok(StoredState {
+                state: MonitorState::default(),
+                etag: None,
+            });
         };
-        let etag = out.e_tag().map(str::to_string);
-        let body = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| AwsError::Unreachable {
-                operation: "s3:GetObject".into(),
-                region: self.region().into(),
-                message: e.to_string(),
-            })?;
-        let state = serde_json::from_slice(&body.into_bytes()).unwrap_or_else(|e| {
+        let state = stored.value.unwrap_or_else(|e| {
             run_errors.push(format!(
-                "s3://{}/{STATE_KEY} is not a monitor state ({e}): started afresh, so open conditions are \
-                 announced again",
-                self.reports_bucket
+                "{e}: started afresh, so open conditions are announced again"
             ));
             MonitorState::default()
         });
-        Ok(StoredState { state, etag })
+        Ok(StoredState {
+            state,
+            etag: Some(stored.etag),
+        })
     }
 
     async fn write_state(
@@ -524,32 +510,7 @@ impl MonitorFunction {
         state: &MonitorState,
         etag: Option<&str>,
     ) -> Result<String, StateWriteError> {
-        let body = serde_json::to_vec(state).expect("the monitor state always serializes");
-        let mut put = self
-            .s3
-            .put_object()
-            .bucket(&self.reports_bucket)
-            .key(STATE_KEY)
-            .content_type("application/json")
-            .body(ByteStream::from(body));
-        put = match etag {
-            Some(etag) => put.if_match(etag),
-            None => put.if_none_match("*"),
-        };
-        match put.send().await {
-            Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
-            Err(e)
-                if e.raw_response()
-                    .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
-            {
-                Err(StateWriteError::Conflict)
-            }
-            Err(e) => Err(StateWriteError::Aws(AwsError::from_sdk(
-                "s3:PutObject",
-                self.region(),
-                &e,
-            ))),
-        }
+        self.state_store().write(STATE_KEY, state, etag).await
     }
 
     /// Restore-drill results (`restore-drill` result records of the verify function with a verdict) in the ledger
@@ -661,26 +622,6 @@ impl MonitorFunction {
             }
         }
         written
-    }
-}
-
-/// Why the state was not written.
-#[derive(Debug)]
-enum StateWriteError {
-    /// Another run wrote it since it was read.
-    Conflict,
-    /// Any other failure.
-    Aws(AwsError),
-}
-
-impl std::fmt::Display for StateWriteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StateWriteError::Conflict => {
-                f.write_str("another run wrote the state since it was read")
-            }
-            StateWriteError::Aws(e) => e.fmt(f),
-        }
     }
 }
 
@@ -1319,6 +1260,8 @@ mod tests {
             cluster: None,
             endpoint: None,
             master_username: None,
+            engine_version: None,
+            replica_source: None,
             tags: BTreeMap::new(),
         };
         assert!(storage_readable(&db("available")));

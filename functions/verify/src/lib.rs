@@ -1335,6 +1335,8 @@ mod tests {
             cluster: None,
             endpoint: None,
             master_username: None,
+            engine_version: None,
+            replica_source: None,
             tags: [
                 (
                     lifeboat::tags::DRILL.to_string(),

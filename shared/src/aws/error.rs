@@ -96,12 +96,14 @@ impl AwsError {
                         region,
                         message,
                     },
-                    // S3 throttles with 503 `SlowDown`.
+                    // S3 throttles with 503 `SlowDown`; Route 53 answers `PriorRequestNotComplete` while it is
+                    // still processing an earlier change (the SDK retries it as throttling).
                     "Throttling"
                     | "ThrottlingException"
                     | "SlowDown"
                     | "RequestLimitExceeded"
-                    | "TooManyRequestsException" => AwsError::Throttled {
+                    | "TooManyRequestsException"
+                    | "PriorRequestNotComplete" => AwsError::Throttled {
                         operation,
                         region,
                         message,
@@ -152,8 +154,10 @@ impl AwsError {
                 "transient: the next scheduled run retries; invoke by hand if it cannot wait"
                     .to_string()
             }
-            AwsError::Service { code, .. } => {
-                format!("look up RDS error `{code}` and fix its cause")
+            AwsError::Service {
+                code, operation, ..
+            } => {
+                format!("look up AWS error `{code}` of {operation} and fix its cause")
             }
         }
     }

@@ -3,7 +3,11 @@
 
 pub mod cloudwatch;
 pub mod error;
+#[cfg(feature = "failover")]
+pub mod kms;
 pub mod rds;
+#[cfg(feature = "failover")]
+pub mod route53;
 pub mod secrets;
 
 use aws_config::retry::RetryConfig;
@@ -95,6 +99,33 @@ impl AwsClients {
     /// CloudWatch client (RDS's own metrics).
     pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.config)
+    }
+
+    /// CloudWatch client for `region` (alarms of another region: Route 53 health checks' are in us-east-1).
+    pub fn cloudwatch_in(&self, region: &str) -> aws_sdk_cloudwatch::Client {
+        let config = aws_sdk_cloudwatch::config::Builder::from(&self.config)
+            .region(aws_sdk_cloudwatch::config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(config)
+    }
+
+    /// KMS client for `region` (the DR regions' copy keys).
+    #[cfg(feature = "failover")]
+    pub fn kms_in(&self, region: &str) -> aws_sdk_kms::Client {
+        let config = aws_sdk_kms::config::Builder::from(&self.config)
+            .region(aws_sdk_kms::config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
+    }
+
+    /// Route 53 client. Route 53 is global and its control plane is in us-east-1, so the client talks to
+    /// us-east-1 whatever the function's region (an endpoint override is kept).
+    #[cfg(feature = "failover")]
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        let config = aws_sdk_route53::config::Builder::from(&self.config)
+            .region(aws_sdk_route53::config::Region::new("us-east-1"))
+            .build();
+        aws_sdk_route53::Client::from_conf(config)
     }
 
     /// SNS client.

@@ -16,8 +16,13 @@ use chrono::{DateTime, Utc};
 
 use super::AwsError;
 use crate::copy::PlannedCopy;
+
+#[cfg(feature = "failover")]
+mod failover;
 use crate::model::{Database, DatabaseKind, Endpoint, Snapshot};
 use crate::tags;
+#[cfg(feature = "failover")]
+pub use failover::{GlobalDatabase, GlobalMember, Replica, ReplicaSpec};
 
 /// Engines that DescribeDBInstances/DescribeDBClusters also return but that are not RDS databases.
 const NON_RDS_ENGINES: [&str; 2] = ["neptune", "docdb"];
@@ -220,6 +225,10 @@ impl Rds {
                         })
                     }),
                     master_username: db.master_username().map(str::to_string),
+                    engine_version: db.engine_version().map(str::to_string),
+                    replica_source: db
+                        .read_replica_source_db_instance_identifier()
+                        .map(str::to_string),
                     tags: tag_map(db.tag_list()),
                 });
             }
@@ -270,6 +279,8 @@ impl Rds {
                             .unwrap_or(0),
                     }),
                     master_username: cluster.master_username().map(str::to_string),
+                    engine_version: cluster.engine_version().map(str::to_string),
+                    replica_source: cluster.replication_source_identifier().map(str::to_string),
                     tags: tag_map(cluster.tag_list()),
                 });
             }
@@ -341,10 +352,7 @@ impl Rds {
         snapshot_id: &str,
         tags: &[(String, String)],
     ) -> Result<String, CreateSnapshotError> {
-        let tags: Vec<Tag> = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
+        let tags = tag_list(tags);
         match db.kind {
             DatabaseKind::Instance => {
                 let result = self
@@ -595,6 +603,7 @@ impl Rds {
             status: snap.status().unwrap_or_default().to_string(),
             encrypted: snap.encrypted().unwrap_or(false),
             copied_from: snap.source_db_snapshot_identifier().map(str::to_string),
+            engine: snap.engine().map(str::to_string),
             tags,
         }
     }
@@ -618,6 +627,7 @@ impl Rds {
             status: snap.status().unwrap_or_default().to_string(),
             encrypted: snap.storage_encrypted().unwrap_or(false),
             copied_from: snap.source_db_cluster_snapshot_arn().map(str::to_string),
+            engine: snap.engine().map(str::to_string),
             tags,
         }
     }
@@ -733,11 +743,7 @@ impl Rds {
     }
 
     async fn request_copy(&self, copy: &PlannedCopy) -> Result<String, CopySnapshotError> {
-        let tags: Vec<Tag> = copy
-            .tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
+        let tags = tag_list(&copy.tags);
         let region = &self.region;
         let key_error = |message: Option<&str>| CopySnapshotError::KeyNotAccessible {
             key: copy
@@ -936,11 +942,7 @@ impl Rds {
     /// `spec.tags`. Aurora: a cluster plus one instance ([`cluster_member`]). A restore that exists already
     /// (answer lost, request retried) counts as done.
     pub async fn restore(&self, spec: &RestoreSpec<'_>) -> Result<(), AwsError> {
-        let tags: Vec<Tag> = spec
-            .tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
+        let tags = tag_list(spec.tags);
         let groups = (!spec.security_groups.is_empty()).then(|| spec.security_groups.to_vec());
         match spec.kind {
             DatabaseKind::Instance => {
@@ -1337,10 +1339,7 @@ impl Rds {
         instance_class: &str,
         tags: &[(String, String)],
     ) -> Result<(), AwsError> {
-        let tags: Vec<Tag> = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
+        let tags = tag_list(tags);
         let result = self
             .client
             .create_db_instance()
@@ -1369,12 +1368,14 @@ impl Rds {
         }
     }
 
-    /// Give the temporary database drill-only credentials (and, for an instance, switch automated backups off).
+    /// Give a restored database credentials of Lifeboat's own; unless `keep_backups` (a failover's database, the
+    /// application's from then on), an instance's automated backups are switched off (a temporary database).
     pub async fn set_master_password(
         &self,
         kind: DatabaseKind,
         id: &str,
         password: &str,
+        keep_backups: bool,
     ) -> Result<(), AwsError> {
         match kind {
             DatabaseKind::Instance => self
@@ -1382,7 +1383,7 @@ impl Rds {
                 .modify_db_instance()
                 .db_instance_identifier(id)
                 .master_user_password(password)
-                .backup_retention_period(0)
+                .set_backup_retention_period((!keep_backups).then_some(0))
                 .apply_immediately(true)
                 .send()
                 .await
@@ -1498,10 +1499,7 @@ impl Rds {
 
     /// Add `tags` to the resource `arn` (a drill's phase; a snapshot's verification result).
     pub async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
-        let tags: Vec<Tag> = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
+        let tags = tag_list(tags);
         self.client
             .add_tags_to_resource()
             .resource_name(arn)
@@ -1615,6 +1613,13 @@ fn is_rds_engine(engine: &str) -> bool {
     !NON_RDS_ENGINES
         .iter()
         .any(|other| engine.starts_with(other))
+}
+
+/// Tags as RDS takes them.
+fn tag_list(tags: &[(String, String)]) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
@@ -1882,6 +1887,8 @@ mod tests {
             cluster: None,
             endpoint: None,
             master_username: None,
+            engine_version: None,
+            replica_source: None,
             tags: BTreeMap::new(),
         }
     }

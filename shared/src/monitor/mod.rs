@@ -1537,6 +1537,8 @@ mod tests {
                 cluster: None,
                 endpoint: None,
                 master_username: None,
+                engine_version: None,
+                replica_source: None,
                 tags,
             },
             point_in_time: PointInTimeFacts {
@@ -1576,6 +1578,7 @@ mod tests {
             status: status.into(),
             encrypted: true,
             copied_from,
+            engine: None,
             tags,
         }
     }

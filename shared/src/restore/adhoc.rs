@@ -528,6 +528,8 @@ mod tests {
             cluster: None,
             endpoint: None,
             master_username: Some("lifeboat".into()),
+            engine_version: None,
+            replica_source: None,
             tags: BTreeMap::new(),
         }
     }
@@ -599,6 +601,7 @@ mod tests {
             created_at: minutes(offset),
             status: if available { "available" } else { "creating" }.into(),
             encrypted: true,
+            engine: None,
             copied_from: None,
             tags: identity
                 .iter()

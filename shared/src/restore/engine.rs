@@ -10,6 +10,7 @@ use crate::aws::rds::{CreateSnapshotError, Rds, RestoreSpec};
 use crate::aws::secrets::Secrets;
 use crate::model::{Database, DatabaseKind, Snapshot};
 use crate::ownership::Deployment;
+use crate::restore::Purpose;
 use crate::restore::{Phase, Restoration, tag_time};
 use crate::tags;
 
@@ -158,7 +159,12 @@ impl RestoreEngine<'_> {
             )
             .await?;
         self.rds
-            .set_master_password(restoration.resource.kind, &restoration.id, &password)
+            .set_master_password(
+                restoration.resource.kind,
+                &restoration.id,
+                &password,
+                restoration.purpose == Purpose::Failover,
+            )
             .await?;
         let mut phase = vec![(keys.phase.to_string(), Phase::Securing.as_str().to_string())];
         if restoration.available_at.is_none() {

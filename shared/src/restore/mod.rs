@@ -33,6 +33,8 @@ pub enum Purpose {
     Drill,
     /// An operator's ad-hoc restore: announced when ready, kept until it expires, then snapshotted and deleted.
     Restore,
+    /// A failover's DR database (or a failover drill's): checked, then the application's names point at it.
+    Failover,
 }
 
 /// The tag keys of one purpose. Drill keys are `lifeboat:drill…`, ad-hoc restore keys `lifeboat:restore…`: the IAM
@@ -63,6 +65,7 @@ impl Purpose {
         match self {
             Purpose::Drill => &DRILL_KEYS,
             Purpose::Restore => &RESTORE_KEYS,
+            Purpose::Failover => &FAILOVER_KEYS,
         }
     }
 
@@ -71,12 +74,13 @@ impl Purpose {
         match self {
             Purpose::Drill => "drill",
             Purpose::Restore => "restore",
+            Purpose::Failover => "failover",
         }
     }
 
     /// The purpose of a database Lifeboat restored, from its tags (`None`: not a restored database).
     pub fn of(tags: &BTreeMap<String, String>) -> Option<Purpose> {
-        [Purpose::Drill, Purpose::Restore]
+        [Purpose::Drill, Purpose::Restore, Purpose::Failover]
             .into_iter()
             .find(|p| tags.contains_key(p.keys().id))
     }
@@ -109,10 +113,26 @@ const RESTORE_KEYS: PurposeKeys = PurposeKeys {
     attempts: tags::RESTORE_ATTEMPTS,
 };
 
-/// Whether a database is one Lifeboat restored (a drill or an ad-hoc restore): never backed up, drilled or
-/// monitored as a source database.
+const FAILOVER_KEYS: PurposeKeys = PurposeKeys {
+    id: tags::FAILOVER,
+    snapshot: tags::FAILOVER_SNAPSHOT,
+    snapshot_arn: tags::FAILOVER_SNAPSHOT_ARN,
+    snapshot_time: tags::FAILOVER_SNAPSHOT_TIME,
+    phase: tags::FAILOVER_PHASE,
+    started_at: tags::FAILOVER_STARTED_AT,
+    available_at: tags::FAILOVER_AVAILABLE_AT,
+    attempts: tags::FAILOVER_ATTEMPTS,
+};
+
+/// Whether a database is one Lifeboat restored for a while (a drill, an ad-hoc restore or a failover drill's):
+/// never backed up, drilled or monitored as a source database. A real failover's database is the application's
+/// database from then on, and is not one of these.
 pub fn is_restored(database: &Database) -> bool {
-    Purpose::of(&database.tags).is_some()
+    match Purpose::of(&database.tags) {
+        Some(Purpose::Failover) => database.tags.contains_key(tags::FAILOVER_DRILL),
+        Some(_) => true,
+        None => false,
+    }
 }
 
 /// Why a restore's check did not pass.
@@ -411,6 +431,8 @@ mod tests {
             cluster: None,
             endpoint: None,
             master_username: None,
+            engine_version: None,
+            replica_source: None,
             tags,
         };
         Restoration::from_resource(&resource).expect("restored")
