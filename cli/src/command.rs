@@ -64,6 +64,59 @@ pub enum Command {
     Keep(KeepArgs),
     /// Advance the restores in progress and list them.
     Restores,
+    /// Fail the application's database over to its DR region, approve, drill, fail back, or see where it is.
+    #[command(subcommand)]
+    Failover(FailoverCommand),
+}
+
+/// `lifeboat failover ...`.
+#[derive(Debug, Subcommand)]
+pub enum FailoverCommand {
+    /// Ask for a failover of a plan's database: an approval request (what happens, the data lost) goes to on-call.
+    Start(FailoverPlanArgs),
+    /// Approve a failover, failback or cutover with the token from its approval request.
+    Approve(ApproveArgs),
+    /// Withdraw a request that awaits approval (nothing has changed yet).
+    Cancel(FailoverPlanArgs),
+    /// Run a failover drill now: the whole procedure on a drill database and the drill record, then cleaned up.
+    Drill(FailoverPlanArgs),
+    /// Ask to move the database back to the primary region (approval, then a cutover approval).
+    Failback(FailoverPlanArgs),
+    /// Where each plan's database is, the run in progress and the last one, what the names answer.
+    Status(StatusArgs),
+}
+
+/// A failover action on one plan.
+#[derive(Debug, Args)]
+pub struct FailoverPlanArgs {
+    /// The plan (its failover section says which database, region and names).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: String,
+    /// Why (an incident reference), recorded with the run.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+/// `lifeboat failover approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The one-time token from the approval request.
+    #[arg(value_name = "TOKEN")]
+    pub token: String,
+    /// Accept the data loss the request stated (required when it exceeds the RPO or writes may be lost).
+    #[arg(long)]
+    pub accept_data_loss: bool,
+    /// Point the names at the new database even if the plan's checks fail.
+    #[arg(long)]
+    pub ignore_checks: bool,
+}
+
+/// `lifeboat failover status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this plan (default: every plan with a failover section).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<String>,
 }
 
 /// `lifeboat snapshot`.
@@ -162,6 +215,8 @@ pub enum Function {
     Monitor,
     /// Restores databases for real.
     Restore,
+    /// Fails over, drills failovers and fails back.
+    Failover,
 }
 
 impl Function {
@@ -173,6 +228,7 @@ impl Function {
             Function::Verify => "verify",
             Function::Monitor => "monitor",
             Function::Restore => "restore",
+            Function::Failover => "failover",
         }
     }
 }
@@ -250,6 +306,7 @@ impl Command {
             Command::Restore(args) => restore_request(args),
             Command::Keep(args) => keep_request(args),
             Command::Restores => restores_request(),
+            Command::Failover(command) => failover_request(command),
         }
     }
 }
@@ -307,6 +364,29 @@ fn restores_request() -> Request {
     Payload::action("restore").sent_to(Function::Restore)
 }
 
+fn failover_request(command: &FailoverCommand) -> Request {
+    let on_plan = |action: &str, args: &FailoverPlanArgs| {
+        Payload::action(action)
+            .field("plan", args.plan.clone())
+            .optional("reason", args.reason.clone())
+            .sent_naming_the_caller_to(Function::Failover)
+    };
+    match command {
+        FailoverCommand::Start(args) => on_plan("failover", args),
+        FailoverCommand::Cancel(args) => on_plan("cancel", args),
+        FailoverCommand::Drill(args) => on_plan("drill", args),
+        FailoverCommand::Failback(args) => on_plan("failback", args),
+        FailoverCommand::Approve(args) => Payload::action("approve")
+            .field("token", args.token.clone())
+            .field("accept_data_loss", args.accept_data_loss)
+            .field("ignore_checks", args.ignore_checks)
+            .sent_naming_the_caller_to(Function::Failover),
+        FailoverCommand::Status(args) => Payload::action("status")
+            .optional("plan", args.plan.clone())
+            .sent_to(Function::Failover),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +440,53 @@ mod tests {
         );
         assert_eq!(
             usage_error(&["snapshot"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[test]
+    fn failover_actions_send_the_plan_token_and_caller() {
+        assert_eq!(
+            sent(&[
+                "failover",
+                "start",
+                "--plan",
+                "liveevent",
+                "--reason",
+                "INC-1"
+            ]),
+            (
+                Function::Failover,
+                json!({"action": "failover", "plan": "liveevent", "reason": "INC-1", "requested_by": CALLER})
+            )
+        );
+        assert_eq!(
+            sent(&["failover", "approve", "abc123", "--accept-data-loss"]),
+            (
+                Function::Failover,
+                json!({"action": "approve", "token": "abc123", "accept_data_loss": true,
+                       "ignore_checks": false, "requested_by": CALLER})
+            )
+        );
+        for (word, action) in [
+            ("drill", "drill"),
+            ("failback", "failback"),
+            ("cancel", "cancel"),
+        ] {
+            assert_eq!(
+                sent(&["failover", word, "--plan", "liveevent"]),
+                (
+                    Function::Failover,
+                    json!({"action": action, "plan": "liveevent", "requested_by": CALLER})
+                )
+            );
+        }
+        assert_eq!(
+            sent(&["failover", "status"]),
+            (Function::Failover, json!({"action": "status"}))
+        );
+        assert_eq!(
+            usage_error(&["failover", "drill"]).kind(),
             ErrorKind::MissingRequiredArgument
         );
     }
