@@ -395,7 +395,10 @@ fn an_approved_failover_restores_checks_points_the_name_at_the_dr_region_and_fen
             panic!("one DR database: {approved:#?}");
         };
         let dr_endpoint = scene.endpoint_of(&scene.dr, target).await;
-        assert_eq!(scene.record_value(&scene.name).await, std::slice::from_ref(&dr_endpoint));
+        assert_eq!(
+            scene.record_value(&scene.name).await,
+            std::slice::from_ref(&dr_endpoint)
+        );
         assert_eq!(done.checks_passed, Some(true), "{:#?}", done.checks);
         assert_eq!(done.rto_seconds, Some(180), "alarm to names in sync");
         assert_eq!(
@@ -894,5 +897,53 @@ fn bad_requests_name_the_problem_and_change_nothing() {
         assert!(scene.state().await.active.is_none());
         assert!(scene.messages("Lifeboat").await.is_empty());
         let _ = &scene.postgres_database;
+    });
+}
+
+#[test]
+fn the_schedule_acts_on_an_alarm_whose_event_never_came_once_per_alarm() {
+    on_large_stack(|| async {
+        let scene = Scene::new("ap-southeast-3", "ap-northeast-2", "").await;
+        set_alarm(
+            &scene.primary,
+            &scene.alarm,
+            "ALARM",
+            "primary does not answer",
+        )
+        .await;
+        // No event reached the function (a health-check alarm in us-east-1): the schedule reads the alarm itself.
+        let polled = scene
+            .run(at(ALARM_TIME), event("failover/scheduled.json"))
+            .await;
+        let state = scene.state().await;
+        assert_eq!(
+            state.active.as_ref().map(|r| r.phase),
+            Some(Phase::AwaitingApproval),
+            "{polled:#?}"
+        );
+        assert_eq!(scene.messages("approve failover").await.len(), 1);
+        // Withdrawn by the operator while the alarm stays in ALARM: not asked again every minute.
+        scene
+            .run(
+                at(ALARM_TIME) + Duration::minutes(1),
+                json!({"action": "cancel", "plan": "app", "requested_by": BOB}),
+            )
+            .await;
+        for minute in 2..5 {
+            scene
+                .run(
+                    at(ALARM_TIME) + Duration::minutes(minute),
+                    event("failover/scheduled.json"),
+                )
+                .await;
+        }
+        let state = scene.state().await;
+        assert!(state.active.is_none(), "{state:#?}");
+        assert_eq!(
+            scene.messages("approve failover").await.len(),
+            1,
+            "asked once"
+        );
+        assert_eq!(scene.messages("withdrawn").await.len(), 1);
     });
 }

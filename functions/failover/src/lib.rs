@@ -258,6 +258,8 @@ impl FailoverFunction {
                     .await?;
                 }
                 Ask::Schedule => {
+                    Box::pin(self.poll_alarms(plan, settings, &mut loaded, &mut report, now))
+                        .await?;
                     Box::pin(self.start_due_drill(plan, settings, &mut loaded, &mut report, now))
                         .await;
                     Box::pin(self.sweep_drills(
@@ -661,6 +663,21 @@ impl FailoverFunction {
         if state != AlarmState::Alarm {
             return Ok(());
         }
+        // One request per time the alarm went into ALARM (its state-change time names the episode): a request that
+        // was cancelled, expired or failed is not asked again every minute while the alarm stays there (the
+        // operator starts one by hand if needed).
+        if let Some(handled) = loaded.state.history.iter().rev().find(|r| {
+            matches!(&r.trigger, Trigger::Alarm { name: n, at: since } if n == name && *since >= at)
+        }) {
+            report.actions.push(format!(
+                "plan {}: alarm {name} in ALARM since {}: already handled by {} ({})",
+                plan.name,
+                tag_time(at),
+                handled.id,
+                handled.phase.as_str()
+            ));
+            return Ok(());
+        }
         if let Some(serving) = &loaded.state.serving
             && serving.region == settings.region
         {
@@ -1031,6 +1048,56 @@ impl FailoverFunction {
             history: vec![(now, "proposed".to_string())],
             ended_at: None,
         })
+    }
+
+    /// The schedule's look at the plan's alarms: an alarm whose state-change event never arrived (a Route 53
+    /// health-check alarm lives in us-east-1, and EventBridge delivers its events there only) is acted on as if
+    /// the event had come, once no run is in progress and the database is in the primary region.
+    async fn poll_alarms(
+        &self,
+        plan: &Plan,
+        settings: &Failover,
+        loaded: &mut Loaded,
+        report: &mut FailoverReport,
+        now: DateTime<Utc>,
+    ) -> Result<(), HandlerError> {
+        let primary_serving = loaded
+            .state
+            .serving
+            .as_ref()
+            .is_none_or(|s| s.region == self.primary.region());
+        if settings.alarms.is_empty() || loaded.state.active.is_some() || !primary_serving {
+            return Ok(());
+        }
+        let mut firing = None;
+        for cloudwatch in &self.alarms {
+            match cloudwatch.alarms(&settings.alarms).await {
+                Ok(readings) => {
+                    if let Some(alarm) = readings.into_iter().find(|a| a.state == AlarmState::Alarm)
+                    {
+                        firing = Some(alarm);
+                        break;
+                    }
+                }
+                Err(e) => report
+                    .run_errors
+                    .push(format!("alarms of plan {} not read: {e}", plan.name)),
+            }
+        }
+        match firing {
+            Some(alarm) => {
+                Box::pin(self.apply_alarm(
+                    plan,
+                    settings,
+                    (&alarm.name, AlarmState::Alarm, alarm.updated_at),
+                    loaded,
+                    report,
+                    now,
+                ))
+                .await
+            }
+            None => Ok(()),
+        }
     }
 
     /// Start a failover drill of a plan whose `drill_every` has passed since the last one.
@@ -1636,6 +1703,7 @@ impl FailoverFunction {
                 instance_class,
                 subnet_group,
                 security_groups,
+                kms_key,
                 ..
             } => {
                 let tags = self.failover_tags(plan, run, now);
@@ -1646,7 +1714,7 @@ impl FailoverFunction {
                     instance_class,
                     subnet_group,
                     security_groups,
-                    kms_key: None,
+                    kms_key: kms_key.as_deref(),
                     tags: &tags,
                 })
                 .await

@@ -22,6 +22,8 @@ pub const FAILOVER_PREFIX: &str = "lbfailover-";
 pub const DRILL_PREFIX: &str = "lbfodrill-";
 /// Identifier prefix of the replicas a failback makes in the primary region (the application's database after it).
 pub const FAILBACK_PREFIX: &str = "lbfailback-";
+/// The failback replica's key when the policy names none: RDS's own key in the primary region.
+pub const DEFAULT_FAILBACK_KEY: &str = "alias/aws/rds";
 /// Finished runs kept in the state object, newest last.
 pub const HISTORY: usize = 10;
 
@@ -216,6 +218,9 @@ pub enum Action {
         subnet_group: String,
         /// Security groups in the primary region.
         security_groups: Vec<String>,
+        /// KMS key in the primary region when the DR database is encrypted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kms_key: Option<String>,
     },
 }
 
@@ -729,6 +734,12 @@ fn propose_failback(situation: &Situation<'_>) -> Result<Proposal, Vec<String>> 
             instance_class: instance_class.to_string(),
             subnet_group: subnet_group.to_string(),
             security_groups: situation.network.security_groups.to_vec(),
+            kms_key: serving.encrypted.then(|| {
+                settings
+                    .failback_kms_key_id
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_FAILBACK_KEY.to_string())
+            }),
         },
         target: target_name(FAILBACK_PREFIX, &settings.database, situation.now),
         target_kind: DatabaseKind::Instance,

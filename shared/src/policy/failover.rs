@@ -46,6 +46,10 @@ pub struct Failover {
     /// Instance class of a restored or replica database; the source's by default.
     #[serde(default)]
     pub instance_class: Option<String>,
+    /// KMS key in the primary region for the failback replica of an encrypted DR database; RDS's own key there
+    /// (`alias/aws/rds`) by default.
+    #[serde(default)]
+    pub failback_kms_key_id: Option<String>,
     /// How often a failover drill runs on its own (`90d`: the quarterly cross-region test); never when absent.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub drill_every: Option<Duration>,
