@@ -1,6 +1,5 @@
 //! The Route 53 adapter against the emulator: a plain CNAME and PRIMARY/SECONDARY failover CNAMEs with a health
-//! check are upserted, read back, changed and deleted, and the health check is inverted (failover) and set back
-//! (failback), as the failover function does it.
+//! check are upserted, read back, changed and deleted, as the failover function does it.
 //!
 //! Route 53 is global in the emulator too: every test makes its own hosted zone (a unique name) and health check.
 
@@ -27,7 +26,7 @@ fn sorted(mut records: Vec<RecordSet>) -> Vec<RecordSet> {
 }
 
 #[tokio::test]
-async fn failover_records_are_written_read_back_flipped_and_deleted() {
+async fn failover_records_are_written_read_back_changed_and_deleted() {
     let zone_name = format!("{}.example.com", unique("lifeboat"));
     let zone = hosted_zone(&zone_name).await;
     let check = health_check().await;
@@ -74,20 +73,8 @@ async fn failover_records_are_written_read_back_flipped_and_deleted() {
             .is_empty()
     );
 
-    // Failover: the PRIMARY's health check inverted, Route 53 answers with the SECONDARY.
-    let before = adapter.health_check(&check).await.expect("health check");
-    assert!(!before.inverted && !before.disabled, "{before:?}");
-    adapter
-        .set_health_check_inverted(&check, true)
-        .await
-        .expect("invert");
-    let inverted = adapter.health_check(&check).await.expect("health check");
-    assert_eq!(
-        (inverted.id.as_str(), inverted.inverted),
-        (check.as_str(), true)
-    );
-    let unhealthy = |id: &str| id == inverted.id && inverted.inverted;
-    assert_eq!(answer(&read, "CNAME", unhealthy), Some(&secondary));
+    // A failing PRIMARY check answers with the SECONDARY.
+    assert_eq!(answer(&read, "CNAME", |id| id == check), Some(&secondary));
 
     // An upsert changes a record in place.
     let moved = RecordSet {
@@ -115,24 +102,12 @@ async fn failover_records_are_written_read_back_flipped_and_deleted() {
     assert!(route53_records(&zone, &drill.name).await.is_empty());
     assert_eq!(route53_records(&zone, &name).await.len(), 2);
 
-    // Failback.
-    adapter
-        .set_health_check_inverted(&check, false)
-        .await
-        .expect("set back");
-    assert!(
-        !adapter
-            .health_check(&check)
-            .await
-            .expect("health check")
-            .inverted
-    );
     let read = route53_records(&zone, &name).await;
     assert_eq!(answer(&read, "CNAME", |_| false), Some(&primary));
 }
 
 #[tokio::test]
-async fn a_zone_or_health_check_that_does_not_exist_is_named_in_the_error() {
+async fn a_zone_that_does_not_exist_is_named_in_the_error() {
     let adapter = route53().await;
     let err = adapter
         .records("ZNOSUCHZONE0000", "db.example.com")
@@ -141,14 +116,6 @@ async fn a_zone_or_health_check_that_does_not_exist_is_named_in_the_error() {
     assert!(
         matches!(&err, AwsError::Service { operation, code, .. }
             if operation == "route53:ListResourceRecordSets" && code == "NoSuchHostedZone"),
-        "{err:?}"
-    );
-    let err = adapter
-        .set_health_check_inverted("00000000-0000-0000-0000-000000000000", true)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, AwsError::Service { code, .. } if code == "NoSuchHealthCheck"),
         "{err:?}"
     );
 }

@@ -816,12 +816,10 @@ fn copies_read_own_sources_and_write_only_own_copy_names() {
 
 /// The calls to global control planes the region fence lets out of this stack's regions (the failover function's
 /// Route 53 calls and its reads of Route 53 health-check alarms, both in us-east-1), and only into us-east-1.
-const GLOBAL_CALLS: [&str; 6] = [
+const GLOBAL_CALLS: [&str; 4] = [
     "route53:ListResourceRecordSets",
     "route53:ChangeResourceRecordSets",
     "route53:GetChange",
-    "route53:GetHealthCheck",
-    "route53:UpdateHealthCheck",
     "cloudwatch:DescribeAlarms",
 ];
 

@@ -14,7 +14,8 @@
 //! request (method, path, query, body; not the signature or date headers) and how many times that same request was
 //! seen before, so a retry of a faulted request gets a fresh draw and concurrent requests do not change each
 //! other's fate. The proxy counts requests and faults by kind and by operation (the `Action` of query-protocol
-//! bodies, the `X-Amz-Target` of JSON-protocol requests, method and path shape for S3).
+//! bodies, the `X-Amz-Target` of JSON-protocol requests, the path of Route 53's record-set and change requests, method
+//! and path shape for S3).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -313,7 +314,7 @@ enum Protocol {
     Query,
     /// awsJson 1.0 / 1.1 (SQS, KMS, Secrets Manager): `X-Amz-Target`, JSON errors.
     Json,
-    /// restXml (S3).
+    /// restXml (S3; Route 53 too, whose 5xx answers the SDK retries by status alone).
     S3,
 }
 
@@ -411,6 +412,20 @@ fn classify(request: &Buffered) -> (Protocol, String) {
             })
             .unwrap_or_else(|| "unknown".into());
         return (Protocol::Query, format!("{service}:{action}"));
+    }
+    // Route 53 (REST-XML): the record-set and change operations the failover function makes, by path.
+    if service == "route53" {
+        let path = request.path_and_query.split('?').next().unwrap_or_default();
+        let operation = match (
+            request.method.as_str(),
+            path.ends_with("/rrset") || path.ends_with("/rrset/"),
+        ) {
+            ("POST", true) => "ChangeResourceRecordSets",
+            ("GET", true) => "ListResourceRecordSets",
+            ("GET", false) if path.contains("/change/") => "GetChange",
+            _ => "unknown",
+        };
+        return (Protocol::S3, format!("route53:{operation}"));
     }
     // S3, path-style: /{bucket}[/{key}][?subresource...]
     let (path, query) = request

@@ -54,6 +54,12 @@ pub const ACTIONS: [&str; 6] = [
 /// EventBridge detail type of alarm state changes.
 pub const ALARM_EVENT: &str = "CloudWatch Alarm State Change";
 
+/// Failed attempts of one step in a row after which the on-call person is told.
+const STUCK_AFTER: u32 = 3;
+
+/// `notified` entry: the run was announced stuck.
+const STUCK: &str = "stuck";
+
 /// Steps one invocation takes at most (each is one idempotent AWS action); the schedule takes the rest.
 const MAX_STEPS: usize = 24;
 
@@ -77,6 +83,9 @@ pub struct PlanState {
     /// When the last failover drill started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drill_at: Option<DateTime<Utc>>,
+    /// Alarms whose failover could not even be proposed, by the time they went into ALARM: announced once.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub refused: std::collections::BTreeMap<String, DateTime<Utc>>,
 }
 
 /// The application's database after a failover (or a failback to a new primary).
@@ -258,8 +267,12 @@ impl FailoverFunction {
                     .await?;
                 }
                 Ask::Schedule => {
-                    Box::pin(self.poll_alarms(plan, settings, &mut loaded, &mut report, now))
-                        .await?;
+                    if let Err(e) =
+                        Box::pin(self.poll_alarms(plan, settings, &mut loaded, &mut report, now))
+                            .await
+                    {
+                        report.run_errors.push(format!("plan {}: {e}", plan.name));
+                    }
                     Box::pin(self.start_due_drill(plan, settings, &mut loaded, &mut report, now))
                         .await;
                     Box::pin(self.sweep_drills(
@@ -435,18 +448,38 @@ impl FailoverFunction {
                         plan.name
                     )));
                 };
-                if run.phase != Phase::AwaitingApproval {
-                    return Err(HandlerError::InvalidInput(format!(
-                        "{} {} is {}: only a request awaiting approval can be cancelled (nothing has changed \
-                         then); let it finish, then fail back",
-                        run.kind.as_str(),
-                        run.id,
-                        run.phase.as_str()
-                    )));
-                }
-                run.end(Phase::Cancelled, format!("cancelled by {by}"), now);
+                // Before approval nothing has changed: withdrawn. A drill is cleaned up. Anything else is stopped
+                // where it is (nothing is undone) and the end message lists what was done.
+                let outcome = match (run.phase, run.kind) {
+                    (Phase::AwaitingApproval, _) => {
+                        run.end(Phase::Cancelled, format!("cancelled by {by}"), now);
+                        "withdrawn"
+                    }
+                    (Phase::CleaningUp, _) => {
+                        return Err(HandlerError::InvalidInput(format!(
+                            "drill {} is being cleaned up already",
+                            run.id
+                        )));
+                    }
+                    (_, Kind::Drill) => {
+                        run.note(now, format!("stopped by {by}: cleaning up"));
+                        run.phase = Phase::CleaningUp;
+                        "stopped; its database and record are being removed"
+                    }
+                    _ => {
+                        run.end(
+                            Phase::Failed,
+                            format!(
+                                "stopped by {by} while {}: nothing done so far is undone",
+                                run.phase.as_str()
+                            ),
+                            now,
+                        );
+                        "stopped"
+                    }
+                };
                 report.actions.push(format!(
-                    "plan {}: {} {} cancelled",
+                    "plan {}: {} {} {outcome}",
                     plan.name,
                     run.kind.as_str(),
                     run.id
@@ -521,7 +554,7 @@ impl FailoverFunction {
         if !cutover && let Trigger::Alarm { name, .. } = &run.trigger {
             let name = name.clone();
             match self.alarm_state(&name).await {
-                Ok(Some((AlarmState::Alarm, _))) => {}
+                Ok(Some((AlarmState::Alarm | AlarmState::InsufficientData, _))) => {}
                 Ok(state) => {
                     let why = format!(
                         "alarm {name} is {} now: nothing was changed. If the database must move anyway, ask \
@@ -628,9 +661,10 @@ impl FailoverFunction {
         // An alarm that clears while its request awaits approval withdraws the request (once re-read as OK).
         if let Some(run) = loaded.state.active.as_mut() {
             let started_it = matches!(&run.trigger, Trigger::Alarm { name: n, .. } if n == name);
-            if state != AlarmState::Alarm && started_it && run.phase == Phase::AwaitingApproval {
+            // INSUFFICIENT_DATA is no all-clear: a dead database often stops sending the alarm's metric.
+            if state == AlarmState::Ok && started_it && run.phase == Phase::AwaitingApproval {
                 match self.alarm_state(name).await {
-                    Ok(Some((AlarmState::Alarm, _))) => {}
+                    Ok(Some((AlarmState::Alarm | AlarmState::InsufficientData, _))) => {}
                     Ok(current) => {
                         run.end(
                             Phase::Cancelled,
@@ -649,6 +683,35 @@ impl FailoverFunction {
                         .run_errors
                         .push(format!("alarm {name} not re-read: {e}")),
                 }
+            } else if state == AlarmState::Alarm
+                && run.kind == Kind::Drill
+                && run.phase != Phase::CleaningUp
+                && matches!(
+                    self.alarm_state(name).await,
+                    Ok(Some((AlarmState::Alarm, _)))
+                )
+            {
+                // A real incident beats a drill: the drill is cleaned up at once, and the schedule proposes the
+                // failover as soon as the drill's database is gone.
+                run.note(now, format!("interrupted by alarm {name}: cleaning up"));
+                run.phase = Phase::CleaningUp;
+                let subject = format!(
+                    "Lifeboat: failover drill of {} interrupted by alarm {name}",
+                    run.database
+                );
+                let body = format!(
+                    "Alarm {name} went into ALARM during failover drill {} of plan {}. The drill is being cleaned up; \
+                     the failover request follows within minutes (or now: lifeboat failover start --plan {}).\n",
+                    run.id, plan.name, plan.name
+                );
+                if let Err(e) = self.services.notifier.publish_text(&subject, &body).await {
+                    report.run_errors.push(format!("not announced: {e}"));
+                }
+                report.actions.push(format!(
+                    "plan {}: drill {} interrupted by alarm {name}",
+                    plan.name, run.id
+                ));
+                self.save(&plan.name, loaded, report).await;
             } else if state == AlarmState::Alarm {
                 report.actions.push(format!(
                     "plan {}: alarm {name} in ALARM, {} {} already {}",
@@ -727,6 +790,18 @@ impl FailoverFunction {
             }
             Err(HandlerError::InvalidInput(why)) => {
                 // The alarm is real but nothing can be done: the on-call person must hear why, once per alarm.
+                if loaded
+                    .state
+                    .refused
+                    .get(name)
+                    .is_some_and(|since| *since >= at)
+                {
+                    report.actions.push(format!(
+                        "plan {}: alarm {name}: {why} (announced already)",
+                        plan.name
+                    ));
+                    return Ok(());
+                }
                 let subject = format!(
                     "Lifeboat: cannot fail over {} ({})",
                     settings.database, plan.name
@@ -736,8 +811,12 @@ impl FailoverFunction {
                      then: lifeboat failover start --plan {}",
                     settings.database, settings.region, plan.name
                 );
-                if let Err(e) = self.services.notifier.publish_text(&subject, &body).await {
-                    report.run_errors.push(format!("not announced: {e}"));
+                match self.services.notifier.publish_text(&subject, &body).await {
+                    Ok(_) => {
+                        loaded.state.refused.insert(name.to_string(), at);
+                        self.save(&plan.name, loaded, report).await;
+                    }
+                    Err(e) => report.run_errors.push(format!("not announced: {e}")),
                 }
                 report.actions.push(format!("plan {}: {why}", plan.name));
                 Ok(())
@@ -1045,6 +1124,7 @@ impl FailoverFunction {
             rpo_seconds: None,
             outcome: None,
             notified: Vec::new(),
+            failures: 0,
             history: vec![(now, "proposed".to_string())],
             ended_at: None,
         })
@@ -1253,8 +1333,9 @@ impl FailoverFunction {
             ))
             .await
             {
-                Ok(()) => {}
+                Ok(()) => self.unstuck(plan, loaded, report).await,
                 Err(e) => {
+                    self.stuck(plan, &e, loaded, report).await;
                     report.run_errors.push(e);
                     self.save(&plan.name, loaded, report).await;
                     return;
@@ -1263,6 +1344,78 @@ impl FailoverFunction {
             if !self.save(&plan.name, loaded, report).await {
                 return;
             }
+        }
+    }
+
+    /// A step failed: counted; at [`STUCK_AFTER`] failures in a row the on-call person is told once, with the
+    /// error and what to do.
+    async fn stuck(
+        &self,
+        plan: &Plan,
+        error: &str,
+        loaded: &mut Loaded,
+        report: &mut FailoverReport,
+    ) {
+        let Some(run) = loaded.state.active.as_mut() else {
+            return;
+        };
+        run.failures += 1;
+        if run.failures < STUCK_AFTER || run.was_notified(STUCK) {
+            return;
+        }
+        let subject = format!(
+            "Lifeboat: {} of {} is stuck ({})",
+            run.kind.as_str(),
+            run.database,
+            run.phase.as_str()
+        );
+        let body = format!(
+            "{} {} of plan {} failed the same step {} times in a row ({}); it is retried every minute.\n\nLast \
+             error: {error}\n\nFix the cause (the error names the call and the region), or stop the run where it \
+             is: lifeboat failover cancel --plan {} (nothing done so far is undone).\nStatus: lifeboat failover \
+             status --plan {}\n",
+            capitalize(run.kind.as_str()),
+            run.id,
+            plan.name,
+            run.failures,
+            run.phase.as_str(),
+            plan.name,
+            plan.name
+        );
+        match self.services.notifier.publish_text(&subject, &body).await {
+            Ok(_) => run.notified.push(STUCK.into()),
+            Err(e) => report
+                .run_errors
+                .push(format!("stuck run not announced: {e}")),
+        }
+    }
+
+    /// A step succeeded: the failure count starts again, and a run announced stuck is announced moving again.
+    async fn unstuck(&self, plan: &Plan, loaded: &mut Loaded, report: &mut FailoverReport) {
+        let Some(run) = loaded.state.active.as_mut() else {
+            return;
+        };
+        run.failures = 0;
+        if !run.was_notified(STUCK) {
+            return;
+        }
+        let subject = format!(
+            "Lifeboat: {} of {} is moving again ({})",
+            run.kind.as_str(),
+            run.database,
+            run.phase.as_str()
+        );
+        let body = format!(
+            "{} {} of plan {} took its next step.\n",
+            capitalize(run.kind.as_str()),
+            run.id,
+            plan.name
+        );
+        match self.services.notifier.publish_text(&subject, &body).await {
+            Ok(_) => run.notified.retain(|n| n != STUCK),
+            Err(e) => report
+                .run_errors
+                .push(format!("recovery not announced: {e}")),
         }
     }
 
@@ -1498,7 +1651,7 @@ impl FailoverFunction {
                             .map_err(|e| format!("{label}: {e}"))?,
                     );
                 }
-                let plan_dns = dns::switch(settings, run.kind, &names, &current, &endpoint)
+                let upserts = dns::switch(settings, &names, &current, &endpoint)
                     .map_err(|e| format!("{label}: {e}"))?;
                 let record = self.record("switch-dns", "global", &names.join(","), &run.id, now);
                 ledger
@@ -1506,12 +1659,12 @@ impl FailoverFunction {
                     .await
                     .map_err(|e| format!("{label}: {e}"))?;
                 let mut result = Ok(());
-                if !plan_dns.upserts.is_empty() {
+                if !upserts.is_empty() {
                     match self
                         .route53
                         .upsert(
                             &settings.dns.hosted_zone_id,
-                            &plan_dns.upserts,
+                            &upserts,
                             &format!("Lifeboat {} {}", run.kind.as_str(), run.id),
                         )
                         .await
@@ -1519,14 +1672,6 @@ impl FailoverFunction {
                         Ok(change) => run.dns_change = Some(change),
                         Err(e) => result = Err(e),
                     }
-                }
-                if result.is_ok()
-                    && let Some((check, inverted)) = &plan_dns.health_check
-                {
-                    result = self
-                        .route53
-                        .set_health_check_inverted(check, *inverted)
-                        .await;
                 }
                 ledger.record(with_result(
                     record,
@@ -1856,7 +2001,8 @@ impl FailoverFunction {
                     Ok(_) => (
                         format!(
                             "{old} in {} was stopped so it takes no writes if it comes back; it is kept (Lifeboat never \
-                             deletes it)",
+                             deletes it). RDS starts a stopped instance again after 7 days: delete it, or stop it \
+                             again, before then",
                             run.from_region
                         ),
                         Some(with_result(record, None)),
@@ -1966,17 +2112,9 @@ impl FailoverFunction {
                 .records(&settings.dns.hosted_zone_id, name)
                 .await
             {
-                let check = settings.dns.health_check_id.clone();
-                let inverted = match &check {
-                    Some(id) => self
-                        .route53
-                        .health_check(id)
-                        .await
-                        .is_ok_and(|h| h.inverted || h.disabled),
-                    None => false,
-                };
-                let unhealthy = |id: &str| inverted && Some(id) == check.as_deref();
-                if let Some(answer) = route53::answer(&records, "CNAME", unhealthy) {
+                // With failover routing: the PRIMARY's value while its health check passes (after a failover both
+                // records hold the DR database's).
+                if let Some(answer) = route53::answer(&records, "CNAME", |_| false) {
                     resolves_to.push((name.clone(), answer.values.join(",")));
                 }
             }
@@ -2106,11 +2244,7 @@ fn approval_request(plan: &Plan, settings: &Failover, run: &Run, token: &str) ->
         p.action.describe(&p.target, &run.to_region),
         p.target,
         run.record_names(settings).join(", "),
-        match &settings.dns.health_check_id {
-            Some(id) if run.kind != Kind::Drill =>
-                format!("SECONDARY records, health check {id} inverted"),
-            _ => "CNAME records rewritten".into(),
-        },
+        "CNAME records rewritten; with failover routing, both PRIMARY and SECONDARY",
     );
     if run.kind == Kind::Failover {
         body.push_str(&format!(

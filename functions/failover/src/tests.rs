@@ -149,6 +149,7 @@ fn approval_requests_state_the_loss_and_the_command() {
         rpo_seconds: None,
         outcome: None,
         notified: vec![],
+        failures: 0,
         history: vec![],
         ended_at: None,
     };

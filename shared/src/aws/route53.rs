@@ -1,8 +1,7 @@
-//! Route 53 adapter: reads and writes the record sets of one name, follows a change until it is in sync, and flips
-//! health checks, translating between SDK types and plain [`RecordSet`]s and [`HealthCheck`]s.
+//! Route 53 adapter: reads and writes the record sets of one name and follows a change until it is in sync,
+//! translating between SDK types and plain [`RecordSet`]s.
 //!
-//! Route 53 is a global service whose control plane lives in us-east-1 ([`super::AwsClients::route53`]). Failover
-//! that must work while us-east-1 is down flips health checks (the data plane answers by them) rather than records.
+//! Route 53 is a global service whose control plane lives in us-east-1 ([`super::AwsClients::route53`]).
 
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
@@ -47,18 +46,6 @@ pub struct RecordSet {
     pub health_check_id: Option<String>,
     /// Whether it is an alias record.
     pub alias: bool,
-}
-
-/// A health check's switches Lifeboat flips.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HealthCheck {
-    /// Health check ID.
-    pub id: String,
-    /// Whether Route 53 inverts its status (healthy reads as unhealthy). Lifeboat fails over by inverting the
-    /// PRIMARY record's health check, and treats an inverted check as unhealthy.
-    pub inverted: bool,
-    /// Whether it is disabled (Route 53 then considers it healthy, before any inversion).
-    pub disabled: bool,
 }
 
 /// Route 53, through a client configured for its control plane.
@@ -210,46 +197,11 @@ impl Route53 {
             .change_info()
             .is_some_and(|c| *c.status() == ChangeStatus::Insync))
     }
-
-    /// The health check `id`'s switches (GetHealthCheck).
-    pub async fn health_check(&self, id: &str) -> Result<HealthCheck, AwsError> {
-        let out = self
-            .client
-            .get_health_check()
-            .health_check_id(id)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("route53:GetHealthCheck", &self.region, &e))?;
-        let config = out.health_check().and_then(|c| c.health_check_config());
-        Ok(HealthCheck {
-            id: out.health_check().map_or(id, |c| c.id()).to_string(),
-            inverted: config.and_then(|c| c.inverted()).unwrap_or(false),
-            disabled: config.and_then(|c| c.disabled()).unwrap_or(false),
-        })
-    }
-
-    /// Set the health check `id`'s `Inverted` flag (UpdateHealthCheck; nothing else changes). Inverting the
-    /// PRIMARY record's health check makes Route 53 answer with the SECONDARY record; setting it back fails back.
-    /// Health checks are answered by Route 53's data plane, so the flip takes effect without waiting for a change.
-    pub async fn set_health_check_inverted(
-        &self,
-        id: &str,
-        inverted: bool,
-    ) -> Result<(), AwsError> {
-        self.client
-            .update_health_check()
-            .health_check_id(id)
-            .inverted(inverted)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("route53:UpdateHealthCheck", &self.region, &e))
-    }
 }
 
 /// Which of `records` (the record sets of one name, as [`Route53::records`] returns them) Route 53 answers a query
 /// of type `record_type` with, given which health checks are unhealthy (`unhealthy(id)`; Lifeboat passes "is
-/// inverted", since it inverts a health check to fail over):
+/// failing"):
 /// - the simple record of that type;
 /// - of failover records, the PRIMARY unless its health check is unhealthy and the SECONDARY's is not (when every
 ///   record of a group is unhealthy Route 53 considers them all healthy); a record without a health check is
@@ -366,10 +318,8 @@ mod tests {
     use super::*;
     use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput;
     use aws_sdk_route53::operation::get_change::GetChangeOutput;
-    use aws_sdk_route53::operation::get_health_check::GetHealthCheckOutput;
     use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
-    use aws_sdk_route53::operation::update_health_check::UpdateHealthCheckOutput;
-    use aws_sdk_route53::types::{AliasTarget, ChangeInfo, HealthCheckConfig, HealthCheckType};
+    use aws_sdk_route53::types::{AliasTarget, ChangeInfo};
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use proptest::prelude::*;
 
@@ -457,13 +407,13 @@ mod tests {
     }
 
     #[test]
-    fn an_inverted_primary_check_answers_with_the_secondary() {
+    fn a_failing_primary_check_answers_with_the_secondary() {
         let records = vec![
             failover(FailoverRole::Primary, "primary.example.net", Some("hc-1")),
             failover(FailoverRole::Secondary, "dr.example.net", None),
         ];
-        let inverted: BTreeSet<&str> = BTreeSet::from(["hc-1"]);
-        let chosen = answer(&records, "CNAME", |id| inverted.contains(id)).unwrap();
+        let failing: BTreeSet<&str> = BTreeSet::from(["hc-1"]);
+        let chosen = answer(&records, "CNAME", |id| failing.contains(id)).unwrap();
         assert_eq!(chosen.values, ["dr.example.net"]);
         let chosen = answer(&records, "CNAME", |_| false).unwrap();
         assert_eq!(chosen.values, ["primary.example.net"]);
@@ -715,66 +665,6 @@ mod tests {
         assert_eq!(get.num_calls(), 2);
     }
 
-    #[tokio::test]
-    async fn health_checks_are_read_and_inverted() {
-        let get = mock!(Client::get_health_check).then_output(|| {
-            GetHealthCheckOutput::builder()
-                .health_check(
-                    aws_sdk_route53::types::HealthCheck::builder()
-                        .id("hc-1")
-                        .caller_reference("ref")
-                        .health_check_version(3)
-                        .health_check_config(
-                            HealthCheckConfig::builder()
-                                .r#type(HealthCheckType::Https)
-                                .fully_qualified_domain_name("primary.example.net")
-                                .inverted(true)
-                                .build()
-                                .unwrap(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-        });
-        let update = mock!(Client::update_health_check)
-            .match_requests(|req| {
-                req.health_check_id() == Some("hc-1")
-                    && req.inverted() == Some(false)
-                    && req.disabled().is_none()
-                    && req.fully_qualified_domain_name().is_none()
-            })
-            .then_output(|| UpdateHealthCheckOutput::builder().build());
-        let missing = mock!(Client::get_health_check)
-            .match_requests(|req| req.health_check_id() == Some("hc-9"))
-            .then_http_response(|| {
-                error(
-                    404,
-                    "NoSuchHealthCheck",
-                    "No health check exists with the specified ID hc-9",
-                )
-            });
-        let route53 = route53(&[&missing, &get, &update]);
-        assert_eq!(
-            route53.health_check("hc-1").await.unwrap(),
-            HealthCheck {
-                id: "hc-1".into(),
-                inverted: true,
-                disabled: false,
-            }
-        );
-        route53
-            .set_health_check_inverted("hc-1", false)
-            .await
-            .unwrap();
-        assert_eq!(update.num_calls(), 1);
-        let err = route53.health_check("hc-9").await.unwrap_err();
-        assert!(
-            matches!(&err, AwsError::Service { code, .. } if code == "NoSuchHealthCheck"),
-            "{err:?}"
-        );
-    }
-
     /// How one record type of a name is set up in the generated zones.
     #[derive(Debug, Clone)]
     enum Group {
@@ -869,8 +759,8 @@ mod tests {
             prop_assert_eq!(chosen.is_some(), answerable);
         }
 
-        /// With a PRIMARY and a SECONDARY whose health check (if any) is healthy, marking the PRIMARY's health check
-        /// unhealthy (Lifeboat inverts it) answers with the SECONDARY, and healthy again with the PRIMARY; the
+        /// With a PRIMARY and a SECONDARY whose health check (if any) is healthy, a failing PRIMARY health check
+        /// answers with the SECONDARY, and healthy again with the PRIMARY; the
         /// SECONDARY's health never matters while the PRIMARY is healthy.
         #[test]
         fn failing_the_primary_check_answers_with_the_secondary(

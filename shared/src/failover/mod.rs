@@ -867,7 +867,10 @@ pub struct Run {
     /// Why it stopped (cancelled or failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
-    /// Messages sent (`approval`, `cutover`, `done`, `failed`, `cancelled`): each is sent once.
+    /// Failed attempts of the current step in a row.
+    #[serde(default)]
+    pub failures: u32,
+    /// Messages sent (`approval`, `cutover`, `done`, `failed`, `cancelled`, `stuck`): each is sent once.
     #[serde(default)]
     pub notified: Vec<String>,
     /// What happened, in order: `(time, what)`.
@@ -1008,9 +1011,11 @@ pub fn next_step(run: &Run, observed: &Observed, now: DateTime<Utc>) -> Step {
                 ));
             }
             if !observed.exists || !observed.acted {
+                // RDS takes minutes to show a promotion or switchover done (modifying, switching-over): the
+                // request is repeated (idempotent) only if nothing shows it done after 15 minutes.
                 if run
                     .acted_at
-                    .is_some_and(|t| now - t < TimeDelta::minutes(2))
+                    .is_some_and(|t| now - t < TimeDelta::minutes(15))
                     && observed.exists
                 {
                     return Step::Wait(format!("RDS to carry out: {}", action_name(run)));

@@ -313,6 +313,7 @@ fn run_of(proposal: Proposal, phase: Phase) -> Run {
         rpo_seconds: None,
         outcome: None,
         notified: Vec::new(),
+        failures: 0,
         history: Vec::new(),
         ended_at: None,
     }

@@ -117,17 +117,13 @@ fn default_approval_expires() -> Duration {
 pub struct FailoverDns {
     /// The hosted zone holding the records.
     pub hosted_zone_id: String,
-    /// The names the application connects to (CNAME records to the database's endpoint). The only records a
-    /// real failover changes.
+    /// The names the application connects to (CNAME records to the database's endpoint, plain or with Route 53
+    /// failover routing: both of a PRIMARY/SECONDARY pair are pointed at the new database). The only records a real
+    /// failover changes.
     pub records: Vec<String>,
     /// TTL of the records Lifeboat writes (AWS advises 60 s or less for failover).
     #[serde(default = "default_ttl")]
     pub ttl: u32,
-    /// Health check of the PRIMARY record where the names use Route 53 failover routing (PRIMARY and SECONDARY
-    /// records): Lifeboat points the SECONDARY record at the DR database and inverts this health check rather than
-    /// rewriting the PRIMARY record.
-    #[serde(default)]
-    pub health_check_id: Option<String>,
     /// The name a failover drill points at its DR database (never one of `records`); drills need it.
     #[serde(default)]
     pub drill_record: Option<String>,
