@@ -1059,6 +1059,7 @@ impl FailoverFunction {
             primary_region: &primary_region,
             now,
             primary: primary.as_ref(),
+            incident: matches!(trigger, Trigger::Alarm { .. }),
             global: global.as_ref(),
             replicas: &replicas,
             copies: &copies,
@@ -1820,11 +1821,9 @@ impl FailoverFunction {
                     RecoveryPoint::Snapshot { identifier, .. } => {
                         RestoreSource::Snapshot(identifier)
                     }
-                    RecoveryPoint::ReplicatedBackup { arn, time } => {
-                        RestoreSource::ReplicatedBackup {
-                            arn,
-                            time: Some(*time),
-                        }
+                    // The newest restorable time when the restore starts (newer than at the proposal).
+                    RecoveryPoint::ReplicatedBackup { arn, .. } => {
+                        RestoreSource::ReplicatedBackup { arn, time: None }
                     }
                 };
                 self.engine(rds)

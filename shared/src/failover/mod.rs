@@ -314,6 +314,9 @@ pub struct Situation<'a> {
     pub now: DateTime<Utc>,
     /// The application's database in the primary region (`None`: not readable, the region may be down).
     pub primary: Option<&'a Database>,
+    /// An alarm says the primary is unhealthy (an Aurora cluster may still report `available` when its writer is
+    /// gone): a global database then fails over rather than switching over.
+    pub incident: bool,
     /// The Aurora global database the primary cluster belongs to.
     pub global: Option<&'a GlobalDatabase>,
     /// Cross-region read replicas of the primary database in the DR region.
@@ -422,7 +425,8 @@ fn propose_global(situation: &Situation<'_>) -> Result<Option<Proposal>, Vec<Str
         .next()
         .unwrap_or_default()
         .to_string();
-    let primary_healthy = situation.primary.is_some_and(|db| db.status == "available");
+    let primary_healthy =
+        !situation.incident && situation.primary.is_some_and(|db| db.status == "available");
     let (action, loss) = if primary_healthy {
         (
             Action::GlobalSwitchover {

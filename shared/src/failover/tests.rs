@@ -100,6 +100,7 @@ struct World {
     global: Option<GlobalDatabase>,
     replicas: Vec<Replica>,
     copies: Vec<Snapshot>,
+    incident: bool,
 }
 
 impl World {
@@ -110,6 +111,7 @@ impl World {
             global: None,
             replicas: Vec::new(),
             copies: vec![copy(120)],
+            incident: false,
         }
     }
 
@@ -123,6 +125,7 @@ impl World {
             primary_region: "us-east-1",
             now: now(),
             primary: self.primary.as_ref(),
+            incident: self.incident,
             global: self.global.as_ref(),
             replicas: &self.replicas,
             copies: &self.copies,
@@ -171,6 +174,14 @@ fn a_healthy_global_database_switches_over_without_data_loss() {
     assert!(matches!(proposal.action, Action::GlobalSwitchover { .. }));
     assert_eq!(proposal.target, "app-db-west");
     assert!(!proposal.loss.needs_acceptance);
+    // An alarm says the primary is unhealthy, whatever its cluster reports: no switchover (it would wait for a
+    // writer that is gone); without allow_data_loss the next strategy, a restore of the newest copy, is proposed.
+    world.incident = true;
+    let proposal = world.propose(Kind::Failover).unwrap();
+    assert!(
+        matches!(proposal.action, Action::Restore { .. }),
+        "{proposal:?}"
+    );
 }
 
 #[test]
@@ -233,6 +244,7 @@ fn missing_network_blocks_a_restore() {
         primary_region: "us-east-1",
         now: now(),
         primary: world.primary.as_ref(),
+        incident: false,
         global: None,
         replicas: &[],
         copies: &world.copies,
