@@ -13,7 +13,8 @@ use lifeboat::model::DatabaseKind;
 use lifeboat::report::{ItemOutcome, ItemStatus};
 use lifeboat_copy::CopyReport;
 use lifeboat_integration_tests::{
-    Sandbox, context, event, kms_key_in, set_snapshot_status, snapshot_keys_in,
+    Sandbox, context, event, hosted_zone, kms_key_in, route53_records, set_alarm,
+    set_snapshot_status, snapshot_keys_in, upsert_cname,
 };
 use lifeboat_retention::RetentionReport;
 use lifeboat_snapshot::SnapshotReport;
@@ -46,6 +47,10 @@ async fn run() -> Outcome<()> {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     if std::env::args().nth(1).as_deref() == Some(NEIGHBOUR) {
         return neighbour(&region).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some(LIVE_EVENT_HISTORY) {
+        let policy_file = std::env::args().nth(2).ok_or("the policy file")?;
+        return live_event_history(&region, &std::fs::read_to_string(policy_file)?).await;
     }
     let port = std::env::var("LIFEBOAT_INVOKE_PORT")
         .map_err(|_| "LIFEBOAT_INVOKE_PORT is not set (run scripts/dr-run)")?;
@@ -462,7 +467,245 @@ async fn run() -> Outcome<()> {
     );
     screenshot(saved);
 
-    incident(&sandbox).await
+    incident(&sandbox).await?;
+    failover(&sandbox, &port).await
+}
+
+/// The Live Event Service's plan, added to the policy file the functions read (`LIFEBOAT_POLICY_FILE`) before the
+/// failover function's first start, as an operator adds a plan and redeploys: `liveevent-db` in the primary region,
+/// DR in us-west-2, RPO 5 minutes and RTO 15 minutes, Route 53 failover of `db.liveevent.lifeboat.example`.
+fn live_event_plan(zone: &str, alarm: &str) -> String {
+    format!(
+        r#"  - name: liveevent
+    select: {{identifiers: [liveevent-db]}}
+    retention: {{daily: 35d, min_count: 7}}
+    copies:
+      - {{region: {DR_REGION}, kms_key_id: alias/lifeboat-dr, retain_days: 90}}
+    verification:
+      every: 7d
+      instance_class: db.t3.micro
+      subnet_group: lifeboat-drills
+      security_groups: [sg-0liveeventdrills]
+      database_name: lifeboat_liveevent
+      checks:
+        - {{kind: tables_present, tables: [tickets]}}
+        - {{kind: min_rows, table: tickets, at_least: 100}}
+    objectives: {{rpo: 5m, rto: 15m}}
+    failover:
+      region: {DR_REGION}
+      database: liveevent-db
+      mode: approval
+      alarms: [{alarm}]
+      subnet_group: lifeboat-failover
+      security_groups: [sg-0liveeventapp]
+      drill_every: 90d
+      dns:
+        hosted_zone_id: {zone}
+        records: [{LIVE_EVENT_NAME}]
+        drill_record: {LIVE_EVENT_DRILL_NAME}
+"#
+    )
+}
+
+/// The name the Live Event application connects to, and the failover drill's.
+const LIVE_EVENT_NAME: &str = "db.liveevent.lifeboat.example";
+const LIVE_EVENT_DRILL_NAME: &str = "failover-drill.db.liveevent.lifeboat.example";
+
+/// Step 14: the Live Event Service's failover, end to end: a failover drill on the drill record, then the primary's
+/// alarm fires, the on-call approves through the CLI, the DR database is restored from the newest copy, checked, and
+/// `db.liveevent.lifeboat.example` resolves to us-west-2 (RTO and RPO against 15 and 5 minutes); then failback.
+async fn failover(sandbox: &Sandbox, port: &str) -> Outcome<()> {
+    heading(
+        "Step 14: Live Event Service: failover drill, then a real failover on an alarm with approval, then failback",
+    );
+    let alarm = "liveevent-primary-unhealthy";
+    let zone = hosted_zone("lifeboat.example").await;
+    let policy_file = std::env::var("LIFEBOAT_POLICY_FILE")
+        .map_err(|_| "LIFEBOAT_POLICY_FILE is not set (run scripts/dr-run)")?;
+    let mut policy = std::fs::read_to_string(&policy_file)?;
+    policy.push_str(&live_event_plan(&zone, alarm));
+    lifeboat::policy::Policy::from_yaml(&policy)?;
+    std::fs::write(&policy_file, &policy)?;
+    println!(
+        "  plan liveevent added to {policy_file} (RPO 5m, RTO 15m, failover to {DR_REGION}, approval mode)"
+    );
+
+    // The application's database and its data (the checks read it on the local PostgreSQL server, which stands in
+    // for every restored database of the local run).
+    sandbox
+        .instance_of(
+            "liveevent-db",
+            "postgres",
+            "lifeboat",
+            &[("team", "live-events")],
+        )
+        .await;
+    let admin = local_postgres("user=postgres dbname=postgres").await?;
+    sql(
+        &admin,
+        "DROP DATABASE IF EXISTS lifeboat_liveevent WITH (FORCE)",
+    )
+    .await?;
+    sql(&admin, "CREATE DATABASE lifeboat_liveevent OWNER lifeboat").await?;
+    let app = local_postgres("user=lifeboat dbname=lifeboat_liveevent").await?;
+    sql(
+        &app,
+        "CREATE TABLE tickets (id int PRIMARY KEY, event text NOT NULL); \
+         INSERT INTO tickets SELECT n, 'final-' || (n % 4) FROM generate_series(1, 250) n",
+    )
+    .await?;
+    sandbox
+        .drill_subnet_group_in(DR_REGION, "lifeboat-failover")
+        .await;
+    sandbox
+        .drill_subnet_group_in(DR_REGION, "lifeboat-drills")
+        .await;
+
+    // Its newest recovery point in us-west-2: a snapshot 3 minutes ago and its copy, by the real snapshot and copy
+    // handlers in a child process (their metrics would crowd this output).
+    let status = Command::new(std::env::current_exe()?)
+        .args([LIVE_EVENT_HISTORY, &policy_file])
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(format!("the Live Event snapshot and copy failed ({status})").into());
+    }
+    let primary_endpoint = sandbox.endpoint_of("liveevent-db").await;
+    upsert_cname(&zone, LIVE_EVENT_NAME, &primary_endpoint).await;
+    set_alarm(&sandbox.region, alarm, "OK", "the primary answers").await;
+    println!(
+        "  liveevent-db (postgres) with a copy in {DR_REGION} taken 3 minutes ago; {LIVE_EVENT_NAME} -> {primary_endpoint}; \
+         alarm {alarm} OK"
+    );
+
+    println!(
+        "\n  -- the quarterly failover test: a drill on the drill record, production untouched"
+    );
+    println!("  $ lifeboat --local failover drill --plan liveevent");
+    cli(&["failover", "drill", "--plan", "liveevent"])?;
+    print_messages(sandbox, "failover drill").await;
+    println!(
+        "  {LIVE_EVENT_NAME} -> {}; drill record: {}",
+        record_of(&zone, LIVE_EVENT_NAME).await,
+        match record_of(&zone, LIVE_EVENT_DRILL_NAME).await.as_str() {
+            "" => "removed".to_string(),
+            other => other.to_string(),
+        }
+    );
+
+    println!("\n  -- the primary stops answering: the alarm fires");
+    set_alarm(
+        &sandbox.region,
+        alarm,
+        "ALARM",
+        "3 datapoints below threshold",
+    )
+    .await;
+    let mut alarm_event = event("failover/alarm-state-change.json");
+    alarm_event["detail"]["alarmName"] = alarm.into();
+    alarm_event["detail"]["state"]["timestamp"] = Value::from(Utc::now().to_rfc3339());
+    alarm_event["time"] = Value::from(Utc::now().to_rfc3339());
+    let detected: lifeboat_failover::FailoverReport =
+        invoke("lifeboat-failover", port, &Data::Json(alarm_event))?;
+    for action in &detected.actions {
+        println!("  {action}");
+    }
+    let request = print_messages(sandbox, "approve failover").await;
+    let token = token_of(&request)?;
+    let accept = request.contains("--accept-data-loss");
+
+    println!("\n  -- the on-call engineer confirms the incident and approves");
+    let mut approve = vec!["failover", "approve", token.as_str()];
+    if accept {
+        approve.push("--accept-data-loss");
+    }
+    println!("  $ lifeboat --local {}", approve.join(" "));
+    cli(&approve)?;
+    print_messages(sandbox, "failover of").await;
+    println!("  $ lifeboat --local failover status --plan liveevent");
+    cli(&["failover", "status", "--plan", "liveevent"])?;
+    let answer = record_of(&zone, LIVE_EVENT_NAME).await;
+    if !answer.contains(DR_REGION) {
+        return Err(format!("{LIVE_EVENT_NAME} resolves to {answer}, not to {DR_REGION}").into());
+    }
+    println!("  {LIVE_EVENT_NAME} resolves to {answer} ({DR_REGION})");
+
+    println!(
+        "\n  -- us-east-1 is healthy again: failback, through the same approval, then the cutover"
+    );
+    set_alarm(&sandbox.region, alarm, "OK", "recovered").await;
+    println!("  $ lifeboat --local failover failback --plan liveevent");
+    cli(&["failover", "failback", "--plan", "liveevent"])?;
+    let token = token_of(&print_messages(sandbox, "approve failback").await)?;
+    println!("  $ lifeboat --local failover approve {token}");
+    cli(&["failover", "approve", &token])?;
+    let token = token_of(&print_messages(sandbox, "ready for the cutover").await)?;
+    println!(
+        "  (the on-call stops the writes here and sees ReplicaLag at 0; the emulator's replica has no lag)"
+    );
+    println!("  $ lifeboat --local failover approve {token}");
+    cli(&["failover", "approve", &token])?;
+    print_messages(sandbox, "failback of").await;
+    let answer = record_of(&zone, LIVE_EVENT_NAME).await;
+    if !answer.contains(&sandbox.region) {
+        return Err(format!("{LIVE_EVENT_NAME} resolves to {answer} after failback").into());
+    }
+    println!(
+        "  {LIVE_EVENT_NAME} resolves to {answer} ({}) again",
+        sandbox.region
+    );
+    drop(app);
+    sql(
+        &admin,
+        "DROP DATABASE IF EXISTS lifeboat_liveevent WITH (FORCE)",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Print the notifications whose subject contains `text` that were not printed before; returns the newest body.
+async fn print_messages(sandbox: &Sandbox, text: &str) -> String {
+    let mut newest = String::new();
+    for (subject, body) in sandbox
+        .notifications()
+        .await
+        .iter()
+        .filter(|(s, _)| s.contains(text))
+    {
+        if PRINTED.with(|printed| printed.borrow_mut().insert(subject.clone() + body)) {
+            println!(
+                "  SNS: {subject}\n{}",
+                indent(&format!("  {}", body.trim_end()).replace('\n', "\n  "))
+            );
+        }
+        newest.clone_from(body);
+    }
+    newest
+}
+
+thread_local! {
+    /// The messages already printed (the sandbox returns every message received so far).
+    static PRINTED: std::cell::RefCell<std::collections::BTreeSet<String>> = Default::default();
+}
+
+/// The token in an approval request.
+fn token_of(request: &str) -> Outcome<String> {
+    Ok(request
+        .split("lifeboat failover approve ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .ok_or("the request has no token")?
+        .to_string())
+}
+
+/// What the CNAME `name` in `zone` holds ("" when it does not exist).
+async fn record_of(zone: &str, name: &str) -> String {
+    route53_records(zone, name)
+        .await
+        .into_iter()
+        .flat_map(|r| r.values)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Step 13: an incident, handled with the operator CLI (`lifeboat --local`, which invokes the served functions):
@@ -477,12 +720,7 @@ async fn incident(sandbox: &Sandbox) -> Outcome<()> {
     heading(
         "Step 13: incident INC-481: a deploy deletes bookings; the on-call restores the minute before with the CLI",
     );
-    let (admin, connection) = tokio_postgres::connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
-        tokio_postgres::NoTls,
-    )
-    .await?;
-    tokio::spawn(connection);
+    let admin = local_postgres("user=postgres dbname=postgres").await?;
     // One statement per call: PostgreSQL runs several in one implicit transaction, where CREATE DATABASE fails.
     for statement in [
         "DROP DATABASE IF EXISTS lifeboat_incident WITH (FORCE)",
@@ -491,12 +729,7 @@ async fn incident(sandbox: &Sandbox) -> Outcome<()> {
     ] {
         sql(&admin, statement).await?;
     }
-    let (app, connection) = tokio_postgres::connect(
-        "host=127.0.0.1 port=5432 user=lifeboat dbname=lifeboat_incident",
-        tokio_postgres::NoTls,
-    )
-    .await?;
-    tokio::spawn(connection);
+    let app = local_postgres("user=lifeboat dbname=lifeboat_incident").await?;
     sql(
         &app,
         "CREATE TABLE bookings (id int PRIMARY KEY, guest text NOT NULL, night date NOT NULL); \
@@ -511,12 +744,7 @@ async fn incident(sandbox: &Sandbox) -> Outcome<()> {
         "CREATE DATABASE lifeboat_incident_asof TEMPLATE lifeboat_incident OWNER lifeboat",
     )
     .await?;
-    let (app, connection) = tokio_postgres::connect(
-        "host=127.0.0.1 port=5432 user=lifeboat dbname=lifeboat_incident",
-        tokio_postgres::NoTls,
-    )
-    .await?;
-    tokio::spawn(connection);
+    let app = local_postgres("user=lifeboat dbname=lifeboat_incident").await?;
     let damaged_at = Utc::now();
     let deleted = app
         .execute("DELETE FROM bookings WHERE night >= date '2026-12-20'", &[])
@@ -637,6 +865,17 @@ async fn incident(sandbox: &Sandbox) -> Outcome<()> {
     )
     .await?;
     Ok(())
+}
+
+/// A connection to the local PostgreSQL server as `who` (`user=... dbname=...`), its driver task spawned.
+async fn local_postgres(who: &str) -> Outcome<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port=5432 {who}"),
+        tokio_postgres::NoTls,
+    )
+    .await?;
+    tokio::spawn(connection);
+    Ok(client)
 }
 
 /// Run `statement` on `client`; an error names the statement and PostgreSQL's message.
@@ -902,6 +1141,37 @@ fn print_policy() {
 
 /// The argument that makes this driver run the neighbouring deployment's history (in a child process).
 const NEIGHBOUR: &str = "neighbour";
+/// The argument that makes the driver take the Live Event database's snapshot and copy (a child process).
+const LIVE_EVENT_HISTORY: &str = "live-event-history";
+
+/// The Live Event database's recovery point: a snapshot before a deployment 3 minutes ago (the real snapshot
+/// handler, manual request) and its copy in the DR region (the real copy handler), as this deployment.
+async fn live_event_history(region: &str, policy: &str) -> Outcome<()> {
+    let sandbox = Sandbox::named(region, LEDGER_BUCKET, ALERT_TOPIC).await;
+    let taken_at = Utc::now() - Duration::minutes(3);
+    let mut request = event("snapshot/manual-pre-deploy.json");
+    request["databases"] = serde_json::json!(["liveevent-db"]);
+    request["reason"] = "pre-deploy of the ticketing release".into();
+    let snapshot = sandbox
+        .snapshot_function(policy, taken_at, &Default::default())
+        .handle(request, &context("liveevent-snapshot"))
+        .await?;
+    if snapshot.counts.failed > 0 {
+        return Err(format!("the Live Event snapshot failed: {:?}", snapshot.results).into());
+    }
+    let copied = sandbox
+        .copy_function(policy, taken_at + Duration::seconds(30), &[DR_REGION], 20)
+        .await
+        .handle(
+            event("copy/scheduled-hourly.json"),
+            &context("liveevent-copy"),
+        )
+        .await?;
+    if copied.counts.failed > 0 {
+        return Err(format!("the Live Event copy failed: {:?}", copied.results).into());
+    }
+    Ok(())
+}
 
 /// The second deployment: `lifeboat` at home in the DR region, with its own `booking-db` and DR to `home`; 45 days
 /// of its real snapshot and copy handlers, in this process, as that deployment.
