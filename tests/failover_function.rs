@@ -45,7 +45,6 @@ struct Scene {
     alarm: String,
     reports: String,
     policy: String,
-    postgres_database: String,
 }
 
 impl Scene {
@@ -130,7 +129,6 @@ plans:
             alarm,
             reports,
             policy,
-            postgres_database,
             sandbox,
         };
         // The application's name points at the primary database.
@@ -900,7 +898,6 @@ fn bad_requests_name_the_problem_and_change_nothing() {
         }
         assert!(scene.state().await.active.is_none());
         assert!(scene.messages("Lifeboat").await.is_empty());
-        let _ = &scene.postgres_database;
     });
 }
 

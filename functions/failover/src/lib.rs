@@ -487,10 +487,7 @@ impl FailoverFunction {
                 self.save(&plan.name, loaded, report).await;
                 Ok(())
             }
-            "approve" => {
-                self.approve(plan, settings, request, &by, loaded, report, now)
-                    .await
-            }
+            "approve" => self.approve(plan, request, &by, loaded, report, now).await,
             other => Err(input::unknown_action(other, &ACTIONS)),
         }
     }
@@ -500,7 +497,6 @@ impl FailoverFunction {
     async fn approve(
         &self,
         plan: &Plan,
-        settings: &Failover,
         request: &Request,
         by: &str,
         loaded: &mut Loaded,
@@ -604,7 +600,6 @@ impl FailoverFunction {
             run.id,
             if cutover { "cutover" } else { "run" }
         ));
-        let _ = settings;
         self.save(&plan.name, loaded, report).await;
         Ok(())
     }
@@ -1307,7 +1302,7 @@ impl FailoverFunction {
                 return;
             };
             if run.phase.is_final() {
-                self.announce_end(plan, settings, loaded, report, now).await;
+                self.announce_end(plan, settings, loaded, report).await;
                 return;
             }
             let observed = match Box::pin(self.observe(run)).await {
@@ -2044,7 +2039,6 @@ impl FailoverFunction {
         settings: &Failover,
         loaded: &mut Loaded,
         report: &mut FailoverReport,
-        now: DateTime<Utc>,
     ) {
         let Some(run) = loaded.state.active.as_mut() else {
             return;
@@ -2068,7 +2062,6 @@ impl FailoverFunction {
         loaded.state.history.push(run);
         let excess = loaded.state.history.len().saturating_sub(failover::HISTORY);
         loaded.state.history.drain(..excess);
-        let _ = now;
         self.save(&plan.name, loaded, report).await;
     }
 
@@ -2420,7 +2413,7 @@ fn ask_of(payload: Value) -> Result<Ask, HandlerError> {
             serde_json::from_value(payload).map_err(|e| {
                 HandlerError::InvalidInput(format!("malformed CloudWatch alarm action: {e}"))
             })?;
-        return alarm_ask(alarm.alarm_data, alarm.time);
+        return alarm_ask(alarm.alarm_data);
     }
     match input::classify(payload)? {
         Incoming::Event(event) if event.detail_type == input::SCHEDULED_EVENT => Ok(Ask::Schedule),
@@ -2429,7 +2422,7 @@ fn ask_of(payload: Value) -> Result<Ask, HandlerError> {
                 .map_err(|e| {
                     HandlerError::InvalidInput(format!("malformed `{ALARM_EVENT}` detail: {e}"))
                 })?;
-            alarm_ask(data, event.time.unwrap_or_default())
+            alarm_ask(data)
         }
         Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
             "unexpected event `{}`: this function handles `{}` and `{ALARM_EVENT}`",
@@ -2445,10 +2438,8 @@ fn ask_of(payload: Value) -> Result<Ask, HandlerError> {
     }
 }
 
-fn alarm_ask(
-    data: CloudWatchAlarmData<Value, Value>,
-    time: DateTime<Utc>,
-) -> Result<Ask, HandlerError> {
+/// The alarm and its state change (the state's timestamp starts the measured recovery time).
+fn alarm_ask(data: CloudWatchAlarmData<Value, Value>) -> Result<Ask, HandlerError> {
     use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarmStateValue as Value_;
     let state = data.state.ok_or_else(|| {
         HandlerError::InvalidInput(format!("alarm {} event has no state", data.alarm_name))
@@ -2460,11 +2451,7 @@ fn alarm_ask(
             Value_::Ok => AlarmState::Ok,
             _ => AlarmState::InsufficientData,
         },
-        at: if state.timestamp > DateTime::<Utc>::MIN_UTC {
-            state.timestamp
-        } else {
-            time
-        },
+        at: state.timestamp,
     })
 }
 
