@@ -9,6 +9,16 @@ which sets the status of the manual DB snapshot (or, with kind=cluster, DB clust
 account A (moto's default account unless given) to S, for example `failed` or `incompatible-restore`, as RDS does
 when a copy fails. Answers 204, or 404 naming what it could not find. Arguments are moto_server's (-H, -p).
 
+For benchmarks of large fleets (scripts/bench), one more request seeds snapshot history at once, without one
+CreateDBSnapshot per snapshot and dated in the past, as RDS would have made it:
+
+    POST /_lifeboat/seed-snapshots   {"snapshots": [{"region": R, "database": DB, "identifier": ID,
+                                      "created_at": "2026-11-20T02:00:00Z", "tags": {"k": "v"},
+                                      "database_region": R2, "kms_key_id": K}, ...]}
+
+makes each manual DB snapshot ID of DB instance DB (in database_region, R when absent) in region R, available,
+created at created_at, with the tags and, when given, the KMS key. Answers 204, or 400/404 naming what it could not do.
+
 It also answers RDS's DescribeAccountAttributes, which moto lacks: the AccountQuotas ManualSnapshots and
 ManualClusterSnapshots of the calling region, with Used counted from moto's manual snapshots there and Max the
 server's snapshot quota (MOTO_RDS_SNAPSHOT_LIMIT), as RDS reports them.
@@ -23,15 +33,20 @@ alarms exist here: DescribeAlarms answers no composite alarms, filters by AlarmN
 AlarmTypes, refuses the filters it does not implement, and answers in one page. Every other CloudWatch operation is
 left to moto.
 
+Pages as RDS does: moto answers DescribeDBSnapshots, DescribeDBClusterSnapshots and DescribeDBClusters in one page
+however many there are; here they are paged by MaxRecords (100 by default) with a Marker, as RDS pages them, so that
+a listing costs here the requests it costs on RDS.
+
 One fix of moto's RDS, so that failback behaves as on RDS: a promoted read replica stops reporting its source
 (`ReadReplicaSourceDBInstanceIdentifier`; moto keeps it, and a second promotion is then accepted where RDS refuses
 it).
 """
 
 import io
+import json
 import re
 import uuid
-from datetime import timezone
+from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
 import cbor2
@@ -39,9 +54,12 @@ import moto.server as server
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.exceptions import ServiceException
-from moto.rds.models import RDSBackend, rds_backends
+from moto.core.responses import ActionResult
+from moto.rds.responses import RDSResponse
+from moto.rds.models import DBSnapshot, RDSBackend, rds_backends
 
 PATH = "/_lifeboat/snapshot-status"
+SEED_PATH = "/_lifeboat/seed-snapshots"
 
 
 def set_snapshot_status(environ, start_response):
@@ -58,6 +76,32 @@ def set_snapshot_status(environ, start_response):
             start_response, "404 Not Found", f"no {query.get('kind', 'instance')} snapshot {query['identifier']} in {query['region']}"
         )
     snapshot.status = query["status"]
+    return answer(start_response, "204 No Content", "")
+
+
+def seed_snapshots(environ, start_response):
+    """Create the snapshots of the request's JSON body directly in moto's RDS backends; the WSGI answer."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        snapshots = request["snapshots"]
+    except (ValueError, KeyError) as error:
+        return answer(start_response, "400 Bad Request", f"a JSON body with a `snapshots` list is needed: {error}")
+    for item in snapshots:
+        missing = [name for name in ("region", "database", "identifier", "created_at") if name not in item]
+        if missing:
+            return answer(start_response, "400 Bad Request", f"snapshot {item}: missing {', '.join(missing)}")
+        backend = rds_backends[DEFAULT_ACCOUNT_ID][item["region"]]
+        source = rds_backends[DEFAULT_ACCOUNT_ID][item.get("database_region", item["region"])]
+        database = source.databases.get(item["database"])
+        if database is None:
+            return answer(start_response, "404 Not Found", f"no DB instance {item['database']}")
+        created = datetime.fromisoformat(item["created_at"].replace("Z", "+00:00")).astimezone(timezone.utc)
+        created = created.replace(tzinfo=None)
+        tags = [{"Key": key, "Value": value} for key, value in item.get("tags", {}).items()]
+        snapshot = DBSnapshot(backend, database, item["identifier"], "manual", tags, created, item.get("kms_key_id"))
+        snapshot.created = created
+        backend.database_snapshots[snapshot.db_snapshot_identifier] = snapshot
     return answer(start_response, "204 No Content", "")
 
 
@@ -287,6 +331,8 @@ class LifeboatEmulator(server.DomainDispatcherApplication):
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "POST":
             return set_snapshot_status(environ, start_response)
+        if environ.get("PATH_INFO") == SEED_PATH and environ.get("REQUEST_METHOD") == "POST":
+            return seed_snapshots(environ, start_response)
         cloudwatch_operation = cbor_cloudwatch_operation(environ)
         if cloudwatch_operation is not None:
             return answer_cloudwatch(cloudwatch_operation, environ, start_response)
@@ -310,7 +356,42 @@ def promote_read_replica(backend, db_kwargs):
 PROMOTE_READ_REPLICA = RDSBackend.promote_read_replica
 
 
+LISTINGS = {}
+
+
+def paged(describe, key):
+    """moto's `describe` answer, its list `key` paged by MaxRecords (20 to 100, 100 by default) and an opaque
+    Marker, as RDS pages it. A listing's first page lists and keeps the whole answer; its further pages are cut
+    from that (moto would filter every snapshot again for each page)."""
+
+    def answer(self):
+        asked = {name: value for name, value in self.params.items() if name not in ("Marker", "MaxRecords")}
+        listing = (key, self.region, json.dumps(asked, sort_keys=True, default=str))
+        try:
+            limit = min(max(int(self.params.get("MaxRecords") or 100), 20), 100)
+            start = int(self.params.get("Marker") or 0)
+        except ValueError:
+            start, limit = 0, 100
+        if start == 0 or listing not in LISTINGS:
+            LISTINGS[listing] = list(describe(self)._result[key])
+        items = LISTINGS[listing]
+        result = {key: items[start : start + limit]}
+        if start + limit < len(items):
+            result["Marker"] = str(start + limit)
+        else:
+            LISTINGS.pop(listing, None)
+        return ActionResult(result)
+
+    return answer
+
+
 if __name__ == "__main__":
     RDSBackend.promote_read_replica = promote_read_replica
+    for name, key in (
+        ("describe_db_snapshots", "DBSnapshots"),
+        ("describe_db_cluster_snapshots", "DBClusterSnapshots"),
+        ("describe_db_clusters", "DBClusters"),
+    ):
+        setattr(RDSResponse, name, paged(getattr(RDSResponse, name), key))
     server.DomainDispatcherApplication = LifeboatEmulator
     server.main()
