@@ -326,6 +326,7 @@ impl Cycle {
                     .services(&self.policy, day + Duration::hours(2)),
                 primary: self.sandbox.primary_adapter(),
                 dr_regions: self.dr_adapters(),
+                continuations: None,
             }
             .handle(event("retention/scheduled-daily.json"), &context)
             .await

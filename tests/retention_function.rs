@@ -555,6 +555,7 @@ async fn when_a_dr_region_cannot_be_listed_nothing_is_deleted_anywhere() {
         services: sandbox.services(&policy, at("2026-11-10T04:00:00Z")),
         primary: sandbox.primary_adapter(),
         dr_regions: vec![lifeboat_integration_tests::adapter(unreachable, dr)],
+        continuations: None,
     };
     let report = function
         .handle(event("retention/scheduled-daily.json"), &context("doubt"))
@@ -596,4 +597,123 @@ async fn when_a_dr_region_cannot_be_listed_nothing_is_deleted_anywhere() {
         .await
         .expect("run");
     assert_eq!(report.counts.done, 7, "{report:#?}");
+}
+
+#[tokio::test]
+async fn a_run_out_of_time_defers_its_deletions_to_a_continuation_that_finishes_them() {
+    use aws_sdk_lambda::operation::invoke::InvokeOutput;
+    use aws_sdk_lambda::types::InvocationType;
+    use aws_smithy_mocks::{mock, mock_client};
+    use lifeboat::aws::lambda::Continuations;
+    use lifeboat_retention::{Continuation, MAX_CONTINUATIONS};
+
+    // On the raised-quota emulator, whose region this is only.
+    let region = "eu-west-1";
+    let policy = "version: 1\nname: continued\nplans:\n  - name: p\n    select: {tags: {\"lifeboat:backup\": \"true\"}}\n    retention: {keep_daily: 3, min_count: 1, max_delete_fraction: 1.0}\n    objectives: {rpo: 1h, rto: 4h}\n";
+    let sandbox = Sandbox::with_raised_quota(region).await;
+    sandbox.instance("continued-db", &SELECTED, None).await;
+    sandbox
+        .snapshot_history(policy, daily("2026-11-01T02:00:00Z", 10))
+        .await;
+    let before = ids(sandbox.instance_snapshots("continued-db").await.into_keys());
+    let now = at("2026-11-10T04:00:00Z");
+
+    // Lambda takes the continuation: an asynchronous invocation of this very function, the same request, number 1.
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .match_requests(|req| {
+            let payload: serde_json::Value =
+                serde_json::from_slice(req.payload().expect("a payload").as_ref()).unwrap();
+            req.function_name() == Some("lifeboat-retention")
+                && req.invocation_type() == Some(&InvocationType::Event)
+                && payload["action"] == "retention"
+                && payload["continuation"] == 1
+                && payload["allow_large_deletions"] == false
+        })
+        .then_output(|| InvokeOutput::builder().status_code(202).build());
+    let mut function = sandbox.retention_function(policy, now, &[]).await;
+    function.continuations = Some(Continuations::new(
+        mock_client!(aws_sdk_lambda, [&invoke]),
+        region,
+        "lifeboat-retention",
+    ));
+
+    // The invocation's deadline is 30 s away, inside the reserve: no deletion starts, each is deferred.
+    let mut short = context("short-of-time");
+    short.deadline = (now + Duration::seconds(30)).timestamp_millis() as u64;
+    let report = function
+        .handle(event("retention/scheduled-daily.json"), &short)
+        .await
+        .expect("run");
+    assert_eq!(
+        report.continuation,
+        Some(Continuation {
+            deferred: 7,
+            number: 1,
+            started: true
+        })
+    );
+    assert_eq!(
+        (report.counts.done, report.counts.waiting),
+        (0, 7),
+        "{report:#?}"
+    );
+    assert!(report.run_errors.is_empty(), "{:?}", report.run_errors);
+    assert_eq!(invoke.num_calls(), 1);
+    assert_eq!(
+        ids(sandbox.instance_snapshots("continued-db").await.into_keys()),
+        before,
+        "nothing deleted"
+    );
+    let records = retention_records(&sandbox).await;
+    let deferred = records
+        .iter()
+        .filter(|r| r.outcome.as_deref() == Some("deferred"))
+        .count();
+    assert_eq!(deferred, 7, "each deferral is on record: {records:#?}");
+
+    // The continuation (what Lambda runs next) plans again from what is listed and deletes the rest.
+    let continued = json!({"action": "retention", "databases": [], "allow_large_deletions": false, "continuation": 1});
+    let report = function
+        .handle(continued, &context("continuation-1"))
+        .await
+        .expect("continuation");
+    assert_eq!(report.trigger, "continuation");
+    assert_eq!(report.counts.done, 7, "{report:#?}");
+    assert_eq!(report.continuation, None, "complete");
+    assert_eq!(
+        sandbox.instance_snapshots("continued-db").await.len(),
+        3,
+        "keep_daily: 3"
+    );
+
+    // A request that has continued too often stops chaining and says so (alerted), and a dry run never continues.
+    sandbox
+        .snapshot_history(policy, daily("2026-10-20T02:00:00Z", 2))
+        .await;
+    let mut last = context("the-last");
+    last.deadline = short.deadline;
+    let report = function
+        .handle(
+            json!({"action": "retention", "continuation": MAX_CONTINUATIONS}),
+            &last,
+        )
+        .await
+        .expect("run");
+    assert_eq!(report.continuation.map(|c| c.started), Some(false));
+    assert!(
+        report
+            .run_errors
+            .iter()
+            .any(|e| e.contains("already continued")),
+        "{:?}",
+        report.run_errors
+    );
+    assert_eq!(invoke.num_calls(), 1, "no further continuation");
+    let refused = function
+        .handle(
+            json!({"action": "retention", "dry_run": true, "continuation": 1}),
+            &context("dry"),
+        )
+        .await;
+    assert!(refused.is_err());
 }

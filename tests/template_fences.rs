@@ -16,8 +16,11 @@
 //! the named records in the named zone, deletes only this deployment's drill databases, no recovery point and
 //! nothing the policy backs up, stops only the named old primaries and its own DR databases, restores only under
 //! its own names with this deployment's tags, keeps credentials under lifeboat/failover/ and its state under
-//! failover/ in the reports bucket; and for each of these an explicit Deny holds whatever an Allow says.
+//! failover/ in the reports bucket; and for each of these an explicit Deny holds whatever an Allow says. The
+//! retention role invokes only its own function, for continuations ([`continuation`]).
 
+#[path = "template_fences/continuation.rs"]
+mod continuation;
 #[path = "template_fences/failover.rs"]
 mod failover;
 #[path = "template_fences/iam.rs"]

@@ -40,3 +40,38 @@ impl From<HandlerError> for Diagnostic {
         }
     }
 }
+
+/// The time after which a run starts no new work, so that it can still record what it did and hand the rest to a
+/// continuation: the invocation's deadline (`Context::deadline`, milliseconds since the epoch) less `reserve`.
+/// `None` when the invocation has no deadline (0: run outside Lambda).
+pub fn work_cutoff(
+    deadline_ms: u64,
+    reserve: std::time::Duration,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let deadline = chrono::DateTime::from_timestamp_millis(i64::try_from(deadline_ms).ok()?)?;
+    (deadline_ms > 0).then(|| deadline - chrono::Duration::from_std(reserve).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cutoff_is_the_deadline_less_the_reserve() {
+        let deadline: chrono::DateTime<chrono::Utc> = "2026-11-22T04:15:00Z".parse().unwrap();
+        let cutoff = work_cutoff(
+            deadline.timestamp_millis() as u64,
+            std::time::Duration::from_secs(60),
+        );
+        assert_eq!(cutoff, Some("2026-11-22T04:14:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn no_deadline_no_cutoff() {
+        assert_eq!(work_cutoff(0, std::time::Duration::from_secs(60)), None);
+        assert_eq!(
+            work_cutoff(u64::MAX, std::time::Duration::from_secs(60)),
+            None
+        );
+    }
+}

@@ -577,6 +577,7 @@ impl Sandbox {
             services: self.services(policy_yaml, now),
             primary: self.primary_adapter(),
             dr_regions: dr_adapters_at(&self.endpoint, dr_regions).await,
+            continuations: None,
         }
     }
 

@@ -7,6 +7,11 @@
 //! to the ledger as one intent object before any is deleted and their results as one object after; without the
 //! intents on record nothing is deleted, and when a DR region cannot be listed nothing is deleted anywhere.
 //! `dry_run` returns the plan and changes nothing.
+//!
+//! A run that would outlast its invocation (a first run after a policy change over a large fleet) starts no new
+//! deletion once the invocation's deadline is [`RESERVE`] away: the rest are recorded as deferred, in the ledger and
+//! the response (`continuation`), and a new asynchronous invocation of the function, a continuation, plans again
+//! from what is then listed and goes on, up to [`MAX_CONTINUATIONS`] times in a row.
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
@@ -15,9 +20,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use lifeboat::aws::lambda::Continuations;
 use lifeboat::aws::rds::{DeleteSnapshotError, Rds};
 use lifeboat::input::{self, Incoming};
-use lifeboat::lambda::HandlerError;
+use lifeboat::lambda::{HandlerError, work_cutoff};
 use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA};
 use lifeboat::metrics::{Metrics, Unit};
 use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
@@ -30,6 +36,12 @@ pub const FUNCTION: &str = "retention";
 
 /// The manual action this function performs.
 pub const ACTION: &str = "retention";
+
+/// Time kept back from the invocation's deadline to record the run's results and start its continuation.
+pub const RESERVE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Continuations one request may chain before the run is reported as unable to finish.
+pub const MAX_CONTINUATIONS: u32 = 24;
 
 /// An operator's request, for example `{"action":"retention","dry_run":true}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +59,20 @@ pub struct RetentionRequest {
     /// change that shortens retention a lot).
     #[serde(default)]
     pub allow_large_deletions: bool,
+    /// Set by the function itself on a continuation: how many runs of this request came before.
+    #[serde(default)]
+    pub continuation: u32,
+}
+
+/// A run that stopped at its time budget with deletions left.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Continuation {
+    /// Deletions this run did not start (recorded as deferred).
+    pub deferred: usize,
+    /// Which continuation of the request the next run is (1 for the first).
+    pub number: u32,
+    /// Whether the continuation was started; when not, `run_errors` says why and the next run picks the rest up.
+    pub started: bool,
 }
 
 /// The function's response.
@@ -80,6 +106,9 @@ pub struct RetentionReport {
     /// Message ID of the SNS summary, when one was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification: Option<String>,
+    /// Present when the run stopped at its time budget with deletions left: the run is not complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<Continuation>,
 }
 
 /// Everything the handler needs, built once per container.
@@ -90,6 +119,8 @@ pub struct RetentionFunction {
     pub primary: Rds,
     /// RDS in each disaster-recovery region of the policy.
     pub dr_regions: Vec<Rds>,
+    /// Invocations of this function, for continuations (`None` outside Lambda: the next run picks the rest up).
+    pub continuations: Option<Continuations>,
 }
 
 /// What one run was asked to do.
@@ -97,6 +128,8 @@ struct Run {
     trigger: &'static str,
     dry_run: bool,
     request: RunRequest,
+    /// How many runs of this request came before (0 unless this is a continuation).
+    continuation: u32,
 }
 
 /// One deletion to carry out.
@@ -116,6 +149,7 @@ impl RetentionFunction {
         let run = self.run_of(payload)?;
         let run_id = context.request_id.clone();
         let now = self.services.clock.now();
+        let cutoff = work_cutoff(context.deadline, RESERVE);
         let databases = self.primary.list_databases().await?;
         let mut snapshots = self.primary.list_snapshots().await?;
         let mut run_errors = Vec::new();
@@ -197,7 +231,7 @@ impl RetentionFunction {
             match ledger.intend(intents).await {
                 Ok(()) => {
                     let outcomes: Vec<(ItemOutcome, LedgerRecord)> = stream::iter(deletions)
-                        .map(|deletion| self.delete(deletion))
+                        .map(|deletion| self.delete(deletion, cutoff))
                         .buffer_unordered(self.services.concurrency)
                         .collect()
                         .await;
@@ -227,6 +261,16 @@ impl RetentionFunction {
             (&a.region, &a.database, &a.resource).cmp(&(&b.region, &b.database, &b.resource))
         });
 
+        let deferred = results
+            .iter()
+            .filter(|r| r.action == "delete-snapshot" && r.status == ItemStatus::Waiting)
+            .count();
+        let continuation = if deferred > 0 {
+            Some(self.continue_run(&run, deferred, &mut run_errors).await)
+        } else {
+            None
+        };
+
         self.emit_metrics(&groups, &results, now);
         let mut report = RetentionReport {
             run_id,
@@ -241,6 +285,7 @@ impl RetentionFunction {
             results,
             run_errors,
             notification: None,
+            continuation,
         };
         let run = RunOutcome {
             function: FUNCTION,
@@ -260,6 +305,7 @@ impl RetentionFunction {
                 trigger: "schedule",
                 dry_run: false,
                 request: RunRequest::default(),
+                continuation: 0,
             }),
             Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
                 "the retention function handles EventBridge `{}` events, not `{}` (from {})",
@@ -275,8 +321,18 @@ impl RetentionFunction {
                             .into(),
                     ));
                 }
+                if request.continuation > 0 && request.dry_run {
+                    return Err(HandlerError::InvalidInput(
+                        "continuation: a dry run deletes nothing, so it never continues".into(),
+                    ));
+                }
                 Ok(Run {
-                    trigger: "manual",
+                    continuation: request.continuation,
+                    trigger: if request.continuation > 0 {
+                        "continuation"
+                    } else {
+                        "manual"
+                    },
                     dry_run: request.dry_run,
                     request: RunRequest {
                         only: request.databases.into_iter().collect(),
@@ -328,10 +384,79 @@ impl RetentionFunction {
         }
     }
 
-    /// Delete one snapshot (its intent is on record); returns its outcome and its result record.
-    async fn delete(&self, deletion: Deletion<'_>) -> (ItemOutcome, LedgerRecord) {
+    /// Start the continuation of `run`, which stopped with `deferred` deletions left; a continuation that cannot
+    /// start is a run error (alerted), and the next scheduled run picks the rest up.
+    async fn continue_run(
+        &self,
+        run: &Run,
+        deferred: usize,
+        run_errors: &mut Vec<String>,
+    ) -> Continuation {
+        let number = run.continuation + 1;
+        let left = format!(
+            "{deferred} deletion(s) were not started before this run's time ran out (they are recorded as deferred)"
+        );
+        let started = if number > MAX_CONTINUATIONS {
+            run_errors.push(format!(
+                "{left}, and this request has already continued {MAX_CONTINUATIONS} times: the next scheduled run \
+                 goes on; if it never finishes, raise the function's timeout or its LIFEBOAT_CONCURRENCY"
+            ));
+            false
+        } else if let Some(continuations) = &self.continuations {
+            let payload = serde_json::json!({
+                "action": ACTION,
+                "databases": run.request.only,
+                "allow_large_deletions": run.request.allow_large_deletions,
+                "continuation": number,
+            });
+            match continuations.start(&payload).await {
+                Ok(()) => {
+                    info!(
+                        deferred,
+                        number,
+                        function = continuations.function_name(),
+                        "continuation started"
+                    );
+                    true
+                }
+                Err(e) => {
+                    run_errors.push(format!(
+                        "{left}, and the continuation could not be started: {e}; the next scheduled run goes on"
+                    ));
+                    false
+                }
+            }
+        } else {
+            run_errors.push(format!(
+                "{left}; no continuation outside Lambda: the next run goes on"
+            ));
+            false
+        };
+        Continuation {
+            deferred,
+            number,
+            started,
+        }
+    }
+
+    /// Delete one snapshot (its intent is on record), unless the run's time is up (`cutoff`): then it is deferred
+    /// to the continuation, untouched. Returns its outcome and its result record.
+    async fn delete(
+        &self,
+        deletion: Deletion<'_>,
+        cutoff: Option<DateTime<Utc>>,
+    ) -> (ItemOutcome, LedgerRecord) {
         let group = deletion.group;
         let mut outcome = outcome_of(&deletion);
+        if cutoff.is_some_and(|cutoff| self.services.clock.now() >= cutoff) {
+            outcome.status = ItemStatus::Waiting;
+            outcome.detail = Some(
+                "not started: the run stopped at its time budget; its continuation deletes it"
+                    .into(),
+            );
+            let record = self.record(&deletion, Some("deferred"), None);
+            return (outcome, record);
+        }
         let result = deletion
             .rds
             .delete_snapshot(group.kind, &deletion.snapshot)

@@ -16,6 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let function = Arc::new(RetentionFunction {
         primary: aws.primary_rds(),
         dr_regions: aws.dr_rds(&config.regions_to_list()),
+        continuations: aws.continuations(),
         services,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

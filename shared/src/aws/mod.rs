@@ -5,6 +5,8 @@ pub mod cloudwatch;
 pub mod error;
 #[cfg(feature = "failover")]
 pub mod kms;
+#[cfg(feature = "continuation")]
+pub mod lambda;
 pub mod rds;
 #[cfg(feature = "failover")]
 pub mod route53;
@@ -126,6 +128,18 @@ impl AwsClients {
             .region(aws_sdk_route53::config::Region::new("us-east-1"))
             .build();
         aws_sdk_route53::Client::from_conf(config)
+    }
+
+    /// Continuations of the running function (`AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets), or `None` outside
+    /// Lambda.
+    #[cfg(feature = "continuation")]
+    pub fn continuations(&self) -> Option<lambda::Continuations> {
+        let name = env_var("AWS_LAMBDA_FUNCTION_NAME")?;
+        Some(lambda::Continuations::new(
+            aws_sdk_lambda::Client::new(&self.config),
+            self.region(),
+            name,
+        ))
     }
 
     /// SNS client.
