@@ -51,6 +51,22 @@ impl ItemOutcome {
     }
 }
 
+/// The most per-item results a function's answer carries. Lambda answers a synchronous invoke with at most 6 MB, and
+/// a first retention run over a large fleet can delete tens of thousands of snapshots; the ledger and the counts hold
+/// every result.
+pub const ANSWER_RESULTS: usize = 2_000;
+
+/// Keep at most [`ANSWER_RESULTS`] of `results` for a function's answer: those that need attention first, then the
+/// rest in their order. Returns how many were left out.
+pub fn bound_for_answer(results: &mut Vec<ItemOutcome>) -> usize {
+    let omitted = results.len().saturating_sub(ANSWER_RESULTS);
+    if omitted > 0 {
+        results.sort_by_key(|item| !item.needs_attention());
+        results.truncate(ANSWER_RESULTS);
+    }
+    omitted
+}
+
 /// Counts of outcomes by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
@@ -80,5 +96,39 @@ impl Counts {
             }
             c
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(n: usize, status: ItemStatus) -> ItemOutcome {
+        ItemOutcome {
+            database: format!("db-{n}"),
+            kind: DatabaseKind::Instance,
+            region: "us-east-1".into(),
+            action: "delete-snapshot".into(),
+            status,
+            resource: Some(format!("snap-{n}")),
+            detail: None,
+            next_step: None,
+        }
+    }
+
+    #[test]
+    fn an_answer_keeps_what_needs_attention_and_says_how_many_it_left_out() {
+        let mut results: Vec<ItemOutcome> = (0..ANSWER_RESULTS + 10)
+            .map(|n| item(n, ItemStatus::Done))
+            .collect();
+        results.push(item(99_999, ItemStatus::Failed));
+        assert_eq!(bound_for_answer(&mut results), 11);
+        assert_eq!(results.len(), ANSWER_RESULTS);
+        assert_eq!(results[0].database, "db-99999");
+        assert_eq!(results[1].database, "db-0", "the rest keep their order");
+
+        let mut few = vec![item(1, ItemStatus::Done), item(2, ItemStatus::Failed)];
+        assert_eq!(bound_for_answer(&mut few), 0);
+        assert_eq!(few[0].database, "db-1", "a short list is left as it is");
     }
 }

@@ -26,7 +26,7 @@ use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::{HandlerError, work_cutoff};
 use lifeboat::ledger::{LedgerRecord, Phase, RECORD_SCHEMA};
 use lifeboat::metrics::{Metrics, Unit};
-use lifeboat::report::{Counts, ItemOutcome, ItemStatus};
+use lifeboat::report::{Counts, ItemOutcome, ItemStatus, bound_for_answer};
 use lifeboat::retention::{self, RunPlan, RunRequest};
 pub use lifeboat::retention::{DatabaseRetention, LeftAlone};
 use lifeboat::services::{RunOutcome, Services};
@@ -96,9 +96,12 @@ pub struct RetentionReport {
     /// Things an operator should know that are not failures (a `lifeboat:created-at` tag disagreeing with RDS).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
-    /// Per deletion (and per refused database).
+    /// Per deletion (and per refused database); at most [`lifeboat::report::ANSWER_RESULTS`], those that need attention first.
     pub results: Vec<ItemOutcome>,
-    /// Counts of `results` by outcome.
+    /// Results left out of `results` to keep the answer within Lambda's limit (the ledger holds them all).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub results_omitted: usize,
+    /// Counts of every result by outcome.
     pub counts: Counts,
     /// Problems with the run itself (a region that could not be listed, ledger or notification failures).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -109,6 +112,10 @@ pub struct RetentionReport {
     /// Present when the run stopped at its time budget with deletions left: the run is not complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuation: Option<Continuation>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Everything the handler needs, built once per container.
@@ -283,6 +290,7 @@ impl RetentionFunction {
             left_alone,
             findings,
             results,
+            results_omitted: 0,
             run_errors,
             notification: None,
             continuation,
@@ -295,6 +303,7 @@ impl RetentionFunction {
             items: &report.results,
         };
         report.notification = self.services.summarize(run, &mut report.run_errors).await;
+        report.results_omitted = bound_for_answer(&mut report.results);
         info!(counts = ?report.counts, "retention run finished");
         Ok(report)
     }
