@@ -354,7 +354,7 @@ impl Cycle {
         let mut results = Results::new();
         for (role, rds) in [("primary", &self.look_primary), ("dr", &self.look_dr)] {
             for s in rds.list_snapshots().await.expect("list snapshots") {
-                copied_from.extend(s.tags.get("lifeboat:copied-from").cloned());
+                copied_from.extend(s.tags.get("lifeboat:copied-from").map(str::to_owned));
                 if let Some(result) = s.tags.get(tags::VERIFY_RESULT) {
                     let verified_on = s
                         .tags
@@ -372,7 +372,7 @@ impl Cycle {
                     self.normalise(&s.identifier),
                     s.tags
                         .get("lifeboat:created-at")
-                        .cloned()
+                        .map(str::to_owned)
                         .unwrap_or_default(),
                 ));
             }
@@ -386,8 +386,12 @@ impl Cycle {
         for rds in [&self.look_primary, &self.look_dr] {
             for db in rds.list_databases().await.expect("list databases") {
                 if let Some(drill) = db.tags.get(tags::DRILL) {
-                    let source = db.tags.get(tags::SOURCE).cloned().unwrap_or_default();
-                    left.databases.insert((source, drill.clone()));
+                    let source = db
+                        .tags
+                        .get(tags::SOURCE)
+                        .map(str::to_owned)
+                        .unwrap_or_default();
+                    left.databases.insert((source, drill.to_owned()));
                 }
             }
         }

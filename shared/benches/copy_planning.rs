@@ -3,13 +3,12 @@
 //!
 //! `cargo bench -p lifeboat --bench copy_planning`
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use lifeboat::copy::{self, CopyLimits, plan_copies};
-use lifeboat::model::{DatabaseKind, Snapshot};
+use lifeboat::model::{DatabaseKind, Snapshot, Tags};
 use lifeboat::ownership::Deployment;
 use lifeboat::policy::Policy;
 use lifeboat::tags;
@@ -30,7 +29,7 @@ fn original(db: usize, days_ago: i64) -> Snapshot {
     let database = format!("db-{db:05}");
     let created_at = now() - Duration::hours(1) - Duration::days(days_ago);
     let identifier = format!("lifeboat-{database}-{}", created_at.format("%Y-%m-%d-%H%M"));
-    let tags: BTreeMap<String, String> = [
+    let tags: Tags = [
         (tags::MANAGED, tags::TRUE.to_string()),
         (tags::PLAN, "fleet".into()),
         (tags::SOURCE, database.clone()),

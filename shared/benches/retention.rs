@@ -2,12 +2,11 @@
 //!
 //! `cargo bench -p lifeboat --bench retention`
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use lifeboat::model::{DatabaseKind, Snapshot};
+use lifeboat::model::{DatabaseKind, Snapshot, Tags};
 use lifeboat::policy::Policy;
 use lifeboat::retention::{self, Context, Rules};
 use lifeboat::tags;
@@ -21,11 +20,7 @@ fn history(database: &str, count: usize, step_minutes: i64) -> Vec<Snapshot> {
     (0..count)
         .map(|n| {
             let created_at = now() - Duration::minutes(60 + step_minutes * n as i64);
-            let tags: BTreeMap<String, String> =
-                [(tags::MANAGED, tags::TRUE), (tags::TIER, "daily")]
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
+            let tags = Tags::from([(tags::MANAGED, tags::TRUE), (tags::TIER, "daily")]);
             Snapshot {
                 identifier: format!("lifeboat-{database}-{n}"),
                 arn: format!("arn:aws:rds:us-east-1:123456789012:snapshot:lifeboat-{database}-{n}"),

@@ -253,7 +253,7 @@ mod tests {
             encrypted: true,
             engine: None,
             copied_from: None,
-            tags,
+            tags: tags.into(),
         }
     }
 

@@ -1,12 +1,14 @@
 //! Plain data describing what Lifeboat finds in AWS. No SDK types: adapters translate into these.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::tags;
+
+mod tag_set;
+pub use tag_set::Tags;
 
 /// Whether a database is a DB instance or a DB cluster (Aurora or Multi-AZ cluster).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -77,7 +79,7 @@ pub struct Database {
     #[serde(default)]
     pub replica_source: Option<String>,
     /// Its tags.
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
 }
 
 /// A database's network address.
@@ -127,7 +129,7 @@ pub struct Snapshot {
     #[serde(default)]
     pub engine: Option<String>,
     /// Its tags.
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
 }
 
 impl Snapshot {
@@ -180,7 +182,7 @@ impl Snapshot {
     }
 
     fn tag_time(&self, key: &str) -> Option<DateTime<Utc>> {
-        tag_time(&self.tags, key)
+        parse_tag_time(self.tags.get(key))
     }
 }
 
@@ -191,9 +193,9 @@ pub const DATING_TOLERANCE_EARLY: std::time::Duration = std::time::Duration::fro
 /// How much later than RDS's time a snapshot's `lifeboat:created-at` may be without being reported.
 pub const DATING_TOLERANCE_LATE: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// The RFC 3339 time in tag `key`, if present and valid.
-pub fn tag_time(tags: &BTreeMap<String, String>, key: &str) -> Option<DateTime<Utc>> {
-    tags.get(key)
+/// The RFC 3339 time in a tag's `value`, if present and valid.
+pub fn parse_tag_time(value: Option<&str>) -> Option<DateTime<Utc>> {
+    value
         .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
         .map(|t| t.with_timezone(&Utc))
 }
@@ -230,7 +232,7 @@ mod tests {
             encrypted: true,
             engine: None,
             copied_from: None,
-            tags: BTreeMap::new(),
+            tags: Default::default(),
         };
         assert!(!snapshot.on_legal_hold());
         for value in ["true", "yes", "false", ""] {

@@ -8,9 +8,9 @@
 //! name, therefore never see each other's recovery points as theirs. The IAM policies of the template enforce the
 //! same tags, so a bug in this code cannot delete what another deployment made.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::model::Tags;
 use crate::tags;
 
 /// The identity of one Lifeboat deployment.
@@ -90,14 +90,14 @@ impl Deployment {
     }
 
     /// Who made the resource carrying `resource_tags`.
-    pub fn owner_of(&self, resource_tags: &BTreeMap<String, String>) -> Owner {
+    pub fn owner_of(&self, resource_tags: &Tags) -> Owner {
         let managed = resource_tags
             .get(tags::MANAGED)
             .is_some_and(|v| v == tags::TRUE);
         let name = resource_tags.get(tags::DEPLOYMENT);
         let home = resource_tags.get(tags::HOME_REGION);
         match (name, home) {
-            (Some(name), Some(home)) if *name == self.name && *home == self.home_region => {
+            (Some(name), Some(home)) if name == self.name && home == self.home_region => {
                 if managed {
                     Owner::Mine
                 } else {
@@ -106,8 +106,8 @@ impl Deployment {
                 }
             }
             (Some(name), Some(home)) if managed => Owner::Other(Deployment {
-                name: name.clone(),
-                home_region: home.clone(),
+                name: name.to_owned(),
+                home_region: home.to_owned(),
             }),
             _ if managed => Owner::Unidentified,
             _ => Owner::Unmanaged,
@@ -115,7 +115,7 @@ impl Deployment {
     }
 
     /// Whether this deployment made the resource carrying `resource_tags` (and it is still managed).
-    pub fn owns(&self, resource_tags: &BTreeMap<String, String>) -> bool {
+    pub fn owns(&self, resource_tags: &Tags) -> bool {
         self.owner_of(resource_tags) == Owner::Mine
     }
 }
@@ -125,11 +125,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn tagged(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn tagged(pairs: &[(&str, &str)]) -> Tags {
+        pairs.iter().copied().collect()
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub fn held_lineages(all: &[Snapshot]) -> BTreeSet<String> {
     for snapshot in all.iter().filter(|s| s.on_legal_hold()) {
         let mut originals = [
             snapshot.copied_from.as_deref(),
-            snapshot.tags.get(tags::COPIED_FROM).map(String::as_str),
+            snapshot.tags.get(tags::COPIED_FROM),
         ]
         .into_iter()
         .flatten()
@@ -337,7 +337,7 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
         .iter()
         .any(Option::is_some);
     for (snap, keep) in order.iter().zip(reasons.iter_mut()) {
-        let label = snap.tags.get(tags::TIER).map(String::as_str);
+        let label = snap.tags.get(tags::TIER);
         let (managed, available, manual) = (
             snap.is_managed(),
             snap.is_available(),
@@ -740,7 +740,7 @@ mod tests {
             encrypted: true,
             engine: None,
             copied_from: None,
-            tags,
+            tags: tags.into(),
         }
     }
 
@@ -965,7 +965,7 @@ mod tests {
                 ],
             ),
             Snapshot {
-                tags: BTreeMap::new(),
+                tags: Default::default(),
                 ..snap("unmanaged", day(500), &[])
             },
             Snapshot {
@@ -1707,8 +1707,8 @@ mod tests {
             out.insert(KeepReason::Unmanaged);
         }
         let lineage = [
-            Some(&s.arn),
-            s.copied_from.as_ref(),
+            Some(s.arn.as_str()),
+            s.copied_from.as_deref(),
             s.tags.get(tags::COPIED_FROM),
         ];
         if s.on_legal_hold()

@@ -537,7 +537,7 @@ pub fn snapshot_tags(
         .iter()
         .filter(|(key, _)| !tags::is_reserved_key(key))
         .take(room)
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     all.extend(own);
     all
@@ -575,7 +575,7 @@ mod tests {
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
+                .collect(),
         }
     }
 
@@ -661,7 +661,7 @@ mod tests {
         assert_eq!(tags["lifeboat:plan"], "prod");
         assert_eq!(tags["lifeboat:deployment"], "lifeboat");
         assert_eq!(tags["lifeboat:home-region"], "us-east-1");
-        assert!(deployment().owns(&tags));
+        assert!(deployment().owns(&tags.into()));
     }
 
     #[test]

@@ -676,7 +676,7 @@ fn copies_already_in_flight_take_their_slots() {
             copied_from: Some(format!(
                 "arn:aws:rds:{PRIMARY}:123456789012:snapshot:manual-{i}"
             )),
-            tags: BTreeMap::new(),
+            tags: Default::default(),
         })
         .collect();
     let plan = plan_copies(

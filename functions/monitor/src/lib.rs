@@ -1262,7 +1262,7 @@ mod tests {
             master_username: None,
             engine_version: None,
             replica_source: None,
-            tags: BTreeMap::new(),
+            tags: Default::default(),
         };
         assert!(storage_readable(&db("available")));
         assert!(storage_readable(&db("backing-up")));

@@ -1080,7 +1080,7 @@ impl RestoreFunction {
             .resource
             .tags
             .get(tags::REASON)
-            .cloned()
+            .map(str::to_owned)
             .unwrap_or_default();
         let snapshot_tags = vec![
             (tags::MANAGED.to_string(), tags::TRUE.to_string()),
@@ -1298,12 +1298,7 @@ impl RestoreFunction {
             resource: restoration.id.clone(),
             reason: format!(
                 "ad-hoc restore: {}",
-                restoration
-                    .resource
-                    .tags
-                    .get(tags::REASON)
-                    .map(String::as_str)
-                    .unwrap_or("")
+                restoration.resource.tags.get(tags::REASON).unwrap_or("")
             ),
             outcome: Some(if error.is_some() { "failed" } else { "ok" }.into())
                 .filter(|_| phase == LedgerPhase::Result),

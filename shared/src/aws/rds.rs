@@ -19,7 +19,7 @@ use crate::copy::PlannedCopy;
 
 #[cfg(feature = "failover")]
 mod failover;
-use crate::model::{Database, DatabaseKind, Endpoint, Snapshot};
+use crate::model::{Database, DatabaseKind, Endpoint, Snapshot, Tags};
 use crate::tags;
 #[cfg(feature = "failover")]
 pub use failover::{GlobalDatabase, GlobalMember, Replica, ReplicaSpec};
@@ -636,7 +636,7 @@ impl Rds {
     /// the newest. Only tests dating by tag (debug builds) read `lifeboat:created-at`.
     fn taken_at(
         &self,
-        tags: &BTreeMap<String, String>,
+        tags: &Tags,
         reported: Option<&aws_smithy_types::DateTime>,
     ) -> DateTime<Utc> {
         let from_rds = reported.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
@@ -645,7 +645,9 @@ impl Rds {
         match self.dating {
             Dating::FromRds => from_rds,
             #[cfg(all(feature = "test-dating", debug_assertions))]
-            Dating::FromTagForTests => crate::model::tag_time(tags, tags::CREATED_AT).or(from_rds),
+            Dating::FromTagForTests => {
+                crate::model::parse_tag_time(tags.get(tags::CREATED_AT)).or(from_rds)
+            }
         }
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
@@ -1603,10 +1605,11 @@ fn is_copy_limit_message(message: &str) -> bool {
 }
 
 /// The database a snapshot belongs to: its `lifeboat:source` tag, else what RDS reports.
-fn source_of(tags: &BTreeMap<String, String>, reported: Option<&str>) -> String {
+fn source_of(tags: &Tags, reported: Option<&str>) -> String {
     tags.get(tags::SOURCE)
-        .cloned()
-        .unwrap_or_else(|| reported.unwrap_or_default().to_string())
+        .or(reported)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn is_rds_engine(engine: &str) -> bool {
@@ -1622,14 +1625,9 @@ fn tag_list(tags: &[(String, String)]) -> Vec<Tag> {
         .collect()
 }
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+fn tag_map(tags: &[Tag]) -> Tags {
     tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
+        .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
         .collect()
 }
 
@@ -1889,7 +1887,7 @@ mod tests {
             master_username: None,
             engine_version: None,
             replica_source: None,
-            tags: BTreeMap::new(),
+            tags: Default::default(),
         }
     }
 

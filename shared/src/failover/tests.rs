@@ -1,5 +1,3 @@
-use std::collections::BTreeMap;
-
 use chrono::TimeZone;
 use proptest::prelude::*;
 
@@ -41,7 +39,7 @@ fn database(kind: DatabaseKind, status: &str) -> Database {
         endpoint: None,
         master_username: Some("app".into()),
         replica_source: None,
-        tags: BTreeMap::new(),
+        tags: Default::default(),
     }
 }
 
@@ -57,7 +55,7 @@ fn copy(age_seconds: i64) -> Snapshot {
         encrypted: true,
         copied_from: None,
         engine: Some("postgres".into()),
-        tags: BTreeMap::new(),
+        tags: Default::default(),
     }
 }
 

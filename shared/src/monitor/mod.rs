@@ -1539,7 +1539,7 @@ mod tests {
                 master_username: None,
                 engine_version: None,
                 replica_source: None,
-                tags,
+                tags: tags.into(),
             },
             point_in_time: PointInTimeFacts {
                 retention_days: 7,
@@ -1579,7 +1579,7 @@ mod tests {
             encrypted: true,
             copied_from,
             engine: None,
-            tags,
+            tags: tags.into(),
         }
     }
 

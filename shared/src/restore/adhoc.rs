@@ -499,7 +499,6 @@ pub fn restore_tags(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use chrono::TimeZone;
     use proptest::prelude::*;
@@ -530,7 +529,7 @@ mod tests {
             master_username: Some("lifeboat".into()),
             engine_version: None,
             replica_source: None,
-            tags: BTreeMap::new(),
+            tags: Default::default(),
         }
     }
 

@@ -117,7 +117,7 @@ impl RestoreEngine<'_> {
             .resource
             .tags
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         self.rds
             .create_cluster_member(

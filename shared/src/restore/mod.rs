@@ -9,13 +9,12 @@
 pub mod adhoc;
 pub mod engine;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::Database;
+use crate::model::{Database, Tags};
 use crate::tags;
 
 /// Check attempts a restore gets when the infrastructure (network, TLS, credentials) fails before it gives up,
@@ -79,7 +78,7 @@ impl Purpose {
     }
 
     /// The purpose of a database Lifeboat restored, from its tags (`None`: not a restored database).
-    pub fn of(tags: &BTreeMap<String, String>) -> Option<Purpose> {
+    pub fn of(tags: &Tags) -> Option<Purpose> {
         [Purpose::Drill, Purpose::Restore, Purpose::Failover]
             .into_iter()
             .find(|p| tags.contains_key(p.keys().id))
@@ -259,7 +258,7 @@ impl Restoration {
     pub fn from_resource(resource: &Database) -> Option<Restoration> {
         let purpose = Purpose::of(&resource.tags)?;
         let keys = purpose.keys();
-        let tag = |key: &str| resource.tags.get(key).cloned();
+        let tag = |key: &str| resource.tags.get(key).map(str::to_owned);
         let time = |key: &str| {
             tag(key)
                 .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
@@ -410,7 +409,7 @@ mod tests {
 
     fn restored(purpose: Purpose, phase: Phase, status: &str, expires: &str) -> Restoration {
         let keys = purpose.keys();
-        let tags: BTreeMap<String, String> = [
+        let tags: crate::model::Tags = [
             (keys.id, "target"),
             (tags::SOURCE, "booking"),
             (keys.phase, phase.as_str()),
