@@ -356,30 +356,36 @@ def promote_read_replica(backend, db_kwargs):
 PROMOTE_READ_REPLICA = RDSBackend.promote_read_replica
 
 
+# Listings whose further pages are still to be asked for, by token; the oldest go first past MAX_LISTINGS.
 LISTINGS = {}
+MAX_LISTINGS = 256
 
 
 def paged(describe, key):
     """moto's `describe` answer, its list `key` paged by MaxRecords (20 to 100, 100 by default) and an opaque
-    Marker, as RDS pages it. A listing's first page lists and keeps the whole answer; its further pages are cut
-    from that (moto would filter every snapshot again for each page)."""
+    Marker, as RDS pages it. A listing's first page lists and keeps the whole answer under a token of its own; its
+    further pages (Marker `TOKEN:OFFSET`) are cut from that (moto would filter every snapshot again for each page),
+    so listings running at once, or one abandoned before its last page, never mix."""
 
     def answer(self):
-        asked = {name: value for name, value in self.params.items() if name not in ("Marker", "MaxRecords")}
-        listing = (key, self.region, json.dumps(asked, sort_keys=True, default=str))
         try:
             limit = min(max(int(self.params.get("MaxRecords") or 100), 20), 100)
-            start = int(self.params.get("Marker") or 0)
+            token, _, offset = (self.params.get("Marker") or "").partition(":")
+            start = int(offset or 0)
         except ValueError:
-            start, limit = 0, 100
-        if start == 0 or listing not in LISTINGS:
-            LISTINGS[listing] = list(describe(self)._result[key])
-        items = LISTINGS[listing]
+            token, start, limit = "", 0, 100
+        items = LISTINGS.get(token) if token else None
+        if items is None:
+            token = uuid.uuid4().hex
+            items = list(describe(self)._result[key])
+            LISTINGS[token] = items
+            while len(LISTINGS) > MAX_LISTINGS:
+                LISTINGS.pop(next(iter(LISTINGS)))
         result = {key: items[start : start + limit]}
         if start + limit < len(items):
-            result["Marker"] = str(start + limit)
+            result["Marker"] = f"{token}:{start + limit}"
         else:
-            LISTINGS.pop(listing, None)
+            LISTINGS.pop(token, None)
         return ActionResult(result)
 
     return answer

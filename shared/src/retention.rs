@@ -21,7 +21,7 @@
 //! `min_count` snapshots are never deleted. A plan that would delete more than `max_delete_fraction` of a
 //! database's snapshots is refused as a whole.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveTime, Utc};
@@ -224,7 +224,7 @@ pub struct Decision {
 /// The plan for one database in one region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    /// Every snapshot, newest first, with its reasons.
+    /// Every snapshot (once, however often it was listed), newest first, with its reasons.
     pub decisions: Vec<Decision>,
     /// Why the deletions were refused, if they were.
     pub refused: Option<String>,
@@ -329,6 +329,10 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
             .cmp(&a.created_at)
             .then_with(|| a.identifier.cmp(&b.identifier))
     });
+    // A snapshot listed twice (a listing that shifted between its pages) is one recovery point. Planned twice,
+    // a period rule would keep one entry and delete the other: the same snapshot, so a kept one.
+    let mut seen = HashSet::with_capacity(order.len());
+    order.retain(|snap| seen.insert(snap.identifier.as_str()));
     let mut reasons = vec![Reasons::default(); order.len()];
     let mut facts = Vec::with_capacity(order.len());
 
@@ -1822,6 +1826,21 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn a_snapshot_listed_twice_is_planned_once(history in arb_history(), rules in arb_rules(), repeat in proptest::collection::vec(any::<prop::sample::Index>(), 1..20)) {
+            let now = Utc.with_ymd_and_hms(2026, 11, 30, 3, 0, 0).unwrap();
+            prop_assume!(!history.is_empty());
+            let context = Context::default();
+            let once = plan(&history, &rules, &context, now);
+            let mut listed = history.clone();
+            listed.extend(repeat.iter().map(|i| i.get(&history).clone()));
+            let twice = plan(&listed, &rules, &context, now);
+            prop_assert_eq!(twice.decisions.len(), history.len());
+            prop_assert_eq!(twice.deletions(), once.deletions());
+            let kept: BTreeSet<&str> = twice.kept().map(|d| d.snapshot.as_str()).collect();
+            prop_assert!(twice.deletions().iter().all(|id| !kept.contains(id)));
+        }
 
         #[test]
         fn every_decision_is_explained_and_no_kept_snapshot_is_deleted(history in arb_history(), rules in arb_rules(), exists in any::<bool>(), held in arb_held()) {
