@@ -1,4 +1,4 @@
-"""moto server with test-only additions: RDS's failed snapshots, RDS's snapshot quotas, CloudWatch alarms over CBOR.
+"""moto server with test-only additions: RDS's failed snapshots, RDS's snapshot quotas, CloudWatch over CBOR.
 
 moto finishes every snapshot and copy at once and never fails one, so nothing local could show what Lifeboat does
 with a copy that RDS failed. This launcher serves moto exactly as `moto_server` does, plus one request:
@@ -23,15 +23,16 @@ It also answers RDS's DescribeAccountAttributes, which moto lacks: the AccountQu
 ManualClusterSnapshots of the calling region, with Used counted from moto's manual snapshots there and Max the
 server's snapshot quota (MOTO_RDS_SNAPSHOT_LIMIT), as RDS reports them.
 
-And it serves CloudWatch's alarms in the protocol the Rust SDK speaks, Smithy RPC v2 CBOR, which moto does not (it
-answers 404): a POST with the header `smithy-protocol: rpc-v2-cbor` to
-`/service/GraniteServiceVersion20100801/operation/OP`, OP one of DescribeAlarms, PutMetricAlarm, SetAlarmState and
-DeleteAlarms, is decoded (CBOR body), carried out on moto's CloudWatch backend of the request's region (from its
-signature's credential scope) in moto's default account, and answered in RPC v2 CBOR (timestamps as tag 1, epoch
-seconds); errors are status 400 with `{"__type": "com.amazonaws.cloudwatch#CODE", "message": ...}`. Only metric
-alarms exist here: DescribeAlarms answers no composite alarms, filters by AlarmNames, AlarmNamePrefix, StateValue and
-AlarmTypes, refuses the filters it does not implement, and answers in one page. Every other CloudWatch operation is
-left to moto.
+And it serves CloudWatch's alarms and metric data in the protocol the Rust SDK speaks, Smithy RPC v2 CBOR, which
+moto does not (it answers 404): a POST with the header `smithy-protocol: rpc-v2-cbor` to
+`/service/GraniteServiceVersion20100801/operation/OP`, OP one of DescribeAlarms, PutMetricAlarm, SetAlarmState,
+DeleteAlarms, PutMetricData and GetMetricData, is decoded (CBOR body), carried out on moto's CloudWatch backend of the
+request's region (from its signature's credential scope) in moto's default account, and answered in RPC v2 CBOR
+(timestamps as tag 1, epoch seconds); errors are status 400 with `{"__type": "com.amazonaws.cloudwatch#CODE",
+"message": ...}`. Only metric alarms exist here: DescribeAlarms answers no composite alarms, filters by AlarmNames,
+AlarmNamePrefix, StateValue and AlarmTypes, refuses the filters it does not implement, and answers in one page, as
+GetMetricData does (MetricStat queries and metric math on them, as moto computes them). Every other CloudWatch
+operation is left to moto.
 
 Pages as RDS does: moto answers DescribeDBSnapshots, DescribeDBClusterSnapshots and DescribeDBClusters in one page
 however many there are; here they are paged by MaxRecords (100 by default) with a Marker, as RDS pages them, so that
@@ -317,7 +318,49 @@ def delete_alarms(backend, request):
     return {}
 
 
+def naive_utc(moment):
+    """A request's timestamp as moto keeps its metric data's: naive UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def put_metric_data(backend, request):
+    """PutMetricData: the data points go into moto's backend (timestamps naive UTC, as moto keeps them)."""
+    data = [
+        dict(datum, Timestamp=naive_utc(datum["Timestamp"])) if "Timestamp" in datum else datum
+        for datum in required(request, "MetricData")
+    ]
+    backend.put_metric_data(required(request, "Namespace"), data)
+    return {}
+
+
+def get_metric_data(backend, request):
+    """GetMetricData: moto's answer to the MetricStat queries (and metric math on them), in one page."""
+    results = backend.get_metric_data(
+        queries=required(request, "MetricDataQueries"),
+        start_time=naive_utc(required(request, "StartTime")),
+        end_time=naive_utc(required(request, "EndTime")),
+        scan_by=request.get("ScanBy") or "TimestampAscending",
+    )
+    return {
+        "MetricDataResults": [
+            {
+                "Id": result["id"],
+                "Label": result["label"],
+                "Values": [float(value) for value in result["values"]],
+                "Timestamps": [cbor_timestamp(moment) for moment in result["timestamps"]],
+                "StatusCode": result["status_code"],
+            }
+            for result in results
+        ],
+        "Messages": [],
+    }
+
+
 CLOUDWATCH_OPERATIONS = {
+    "GetMetricData": get_metric_data,
+    "PutMetricData": put_metric_data,
     "DescribeAlarms": describe_alarms,
     "PutMetricAlarm": put_metric_alarm,
     "SetAlarmState": set_alarm_state,

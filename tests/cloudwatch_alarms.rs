@@ -1,7 +1,8 @@
-//! CloudWatch alarms over real HTTP: the real aws-sdk-cloudwatch client, which speaks Smithy RPC v2 CBOR, against
-//! the emulator, which serves the alarm operations in that protocol on moto's CloudWatch backend
+//! CloudWatch over real HTTP: the real aws-sdk-cloudwatch client, which speaks Smithy RPC v2 CBOR, against the
+//! emulator, which serves the alarm and metric data operations in that protocol on moto's CloudWatch backend
 //! (scripts/emulator.py). `CloudWatch::alarms` reads back what was put and set; an unknown name is absent; an alarm
-//! is seen in its own region only; the harness's `set_alarm` (used by the failover tests) creates and sets alarms.
+//! is seen in its own region only; the harness's `set_alarm` (used by the failover tests) creates and sets alarms;
+//! `CloudWatch::free_storage` reads RDS's free storage from metric data.
 //!
 //! CloudWatch state lives in eu-north-1 here, a region no other test uses for CloudWatch.
 
@@ -153,4 +154,41 @@ async fn setting_an_unknown_alarm_is_resource_not_found() {
         ),
         "{err:?}"
     );
+}
+
+/// `CloudWatch::free_storage` reads the newest `FreeStorageSpace` of each instance from RDS's metrics over real
+/// HTTP (GetMetricData in RPC v2 CBOR); an instance without a sample is left out.
+#[tokio::test]
+async fn free_storage_is_the_newest_minimum_per_instance() {
+    let cloudwatch = client(REGION).await;
+    let (measured, silent) = (unique("orders-db"), unique("quiet-db"));
+    let now = Utc::now();
+    for (minutes_ago, bytes) in [(20, 9.0e9), (3, 4.0e9)] {
+        let at = now - TimeDelta::minutes(minutes_ago);
+        cloudwatch
+            .put_metric_data()
+            .namespace("AWS/RDS")
+            .metric_data(
+                aws_sdk_cloudwatch::types::MetricDatum::builder()
+                    .metric_name("FreeStorageSpace")
+                    .dimensions(
+                        aws_sdk_cloudwatch::types::Dimension::builder()
+                            .name("DBInstanceIdentifier")
+                            .value(&measured)
+                            .build(),
+                    )
+                    .timestamp(aws_smithy_types::DateTime::from_secs(at.timestamp()))
+                    .value(bytes)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put metric data");
+    }
+    let free = CloudWatch::new(cloudwatch, REGION)
+        .free_storage(&[measured.clone(), silent.clone()], now)
+        .await
+        .expect("get metric data");
+    assert_eq!(free.get(&measured), Some(&4_000_000_000));
+    assert!(!free.contains_key(&silent), "{free:?}");
 }

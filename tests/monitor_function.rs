@@ -4,8 +4,8 @@
 //! scripts/emulator.py answers from moto's own snapshots), conditions announced once when they open, reminded
 //! after a day, announced when they clear and never repeated in between, across runs with a moving clock; the
 //! state object and the posture reports written to the reports bucket (none to the ledger bucket); and bad input rejected with nothing written.
-//! CloudWatch's GetMetricData (which the emulator does not serve: it serves only the alarm operations) is an
-//! aws-smithy-mocks client giving the database's free storage.
+//! CloudWatch's GetMetricData is an aws-smithy-mocks client here, giving the database's free storage at will
+//! (tests/cloudwatch_alarms.rs reads it over real HTTP from the emulator).
 
 use chrono::{DateTime, Utc};
 use lifeboat::aws::cloudwatch::CloudWatch;

@@ -13,7 +13,7 @@ use lifeboat::model::DatabaseKind;
 use lifeboat::report::{ItemOutcome, ItemStatus};
 use lifeboat_copy::CopyReport;
 use lifeboat_integration_tests::{
-    Sandbox, context, event, hosted_zone, kms_key_in, route53_records, set_alarm,
+    Sandbox, context, event, hosted_zone, kms_key_in, route53_records, sdk_config, set_alarm,
     set_snapshot_status, snapshot_keys_in, upsert_cname,
 };
 use lifeboat_retention::RetentionReport;
@@ -429,6 +429,7 @@ async fn run() -> Outcome<()> {
         println!("  subject: {subject}\n{}", indent(&body));
     }
     let alerts_before_monitor = sandbox.notifications().await.len();
+    publish_free_storage(&region).await?;
 
     heading(
         "Step 12: monitor, manual report (events/monitor/manual-report.json): RPO, alerts, posture report",
@@ -925,6 +926,44 @@ fn cli_command(args: &[&str]) -> Command {
     let mut command = Command::new(binary);
     command.arg("--local").args(args);
     command
+}
+
+/// RDS publishes every instance's `FreeStorageSpace` each minute, which the monitor reads; the emulator has no RDS
+/// metrics, so the driver publishes one sample (16 GiB free, a minute old) for every DB instance in `region`.
+async fn publish_free_storage(region: &str) -> Outcome<()> {
+    let config = sdk_config(region).await;
+    let instances = aws_sdk_rds::Client::new(&config)
+        .describe_db_instances()
+        .send()
+        .await?;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let sampled =
+        aws_smithy_types::DateTime::from_secs((Utc::now() - Duration::minutes(1)).timestamp());
+    for id in instances
+        .db_instances()
+        .iter()
+        .filter_map(|instance| instance.db_instance_identifier())
+    {
+        cloudwatch
+            .put_metric_data()
+            .namespace("AWS/RDS")
+            .metric_data(
+                aws_sdk_cloudwatch::types::MetricDatum::builder()
+                    .metric_name("FreeStorageSpace")
+                    .dimensions(
+                        aws_sdk_cloudwatch::types::Dimension::builder()
+                            .name("DBInstanceIdentifier")
+                            .value(id)
+                            .build(),
+                    )
+                    .timestamp(sampled)
+                    .value(16.0 * 1024.0 * 1024.0 * 1024.0)
+                    .build(),
+            )
+            .send()
+            .await?;
+    }
+    Ok(())
 }
 
 /// The monitor's answer: status, totals, the RPO table, what it announced, where the reports are, its run errors.

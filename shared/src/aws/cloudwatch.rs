@@ -2,9 +2,8 @@
 //! current state of alarms with `DescribeAlarms`.
 //!
 //! The Rust SDK speaks Smithy RPC v2 CBOR, which moto does not serve; the project's emulator (scripts/emulator.py)
-//! serves the alarm operations in that protocol on moto's CloudWatch backend, not `GetMetricData`. This adapter is
-//! tested with aws-smithy-mocks, and reading alarms also over real HTTP against the emulator
-//! (tests/cloudwatch_alarms.rs).
+//! serves the alarm and metric data operations in that protocol on moto's CloudWatch backend. This adapter is
+//! tested with aws-smithy-mocks, and over real HTTP against the emulator (tests/cloudwatch_alarms.rs).
 //! Lifeboat's own metrics go out as EMF in the logs, never through this API.
 
 use std::collections::{BTreeMap, BTreeSet};
