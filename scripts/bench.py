@@ -747,7 +747,7 @@ def main():
     parser.add_argument("--fleets", default="10x30,100x30,1000x30,10x90,100x90,1000x90")
     parser.add_argument("--bulk", action="store_true", help="add the largest fleet's bulk deletion run")
     parser.add_argument("--bulk-fleet", default="1000x30", help="the bulk deletion's fleet")
-    parser.add_argument("--bulk-timeout", type=int, default=120, help="the bulk deletion's Lambda timeout (s)")
+    parser.add_argument("--bulk-timeout", type=int, default=240, help="the bulk deletion's Lambda timeout (s)")
     parser.add_argument("--only", default="", help="comma-separated functions (all when empty)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--extra", help="JSON of the planning benchmarks and the copy simulation, merged in")

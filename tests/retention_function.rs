@@ -686,6 +686,27 @@ async fn a_run_out_of_time_defers_its_deletions_to_a_continuation_that_finishes_
         "keep_daily: 3"
     );
 
+    // A run whose listing used up its budget (its deadline 50 s away, inside the reserve) still deletes until
+    // half the reserve is left, so that a chain of continuations always progresses.
+    sandbox
+        .snapshot_history(policy, daily("2026-10-25T02:00:00Z", 2))
+        .await;
+    let mut late = context("listing-took-long");
+    late.deadline = (now + Duration::seconds(50)).timestamp_millis() as u64;
+    let report = function
+        .handle(event("retention/scheduled-daily.json"), &late)
+        .await
+        .expect("run");
+    assert_eq!(
+        (
+            report.counts.done,
+            report.counts.waiting,
+            &report.continuation
+        ),
+        (2, 0, &None),
+        "{report:#?}"
+    );
+
     // A request that has continued too often stops chaining and says so (alerted), and a dry run never continues.
     sandbox
         .snapshot_history(policy, daily("2026-10-20T02:00:00Z", 2))

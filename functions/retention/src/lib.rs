@@ -9,7 +9,8 @@
 //! `dry_run` returns the plan and changes nothing.
 //!
 //! A run that would outlast its invocation (a first run after a policy change over a large fleet) starts no new
-//! deletion once the invocation's deadline is [`RESERVE`] away: the rest are recorded as deferred, in the ledger and
+//! deletion once the invocation's deadline is [`RESERVE`] away (half of it when listing alone took the run's
+//! budget, so that every run deletes something): the rest are recorded as deferred, in the ledger and
 //! the response (`continuation`), and a new asynchronous invocation of the function, a continuation, plans again
 //! from what is then listed and goes on, up to [`MAX_CONTINUATIONS`] times in a row.
 
@@ -235,6 +236,15 @@ impl RetentionFunction {
                 .iter()
                 .map(|d| self.record(d, None, None))
                 .collect();
+            // A listing that used up the run's budget must not leave every run of a chain deferring everything:
+            // the deletions then get until half the reserve is left, which still records the run and continues it.
+            let cutoff = cutoff.map(|cutoff| {
+                if self.services.clock.now() >= cutoff {
+                    cutoff + RESERVE / 2
+                } else {
+                    cutoff
+                }
+            });
             match ledger.intend(intents).await {
                 Ok(()) => {
                     let outcomes: Vec<(ItemOutcome, LedgerRecord)> = stream::iter(deletions)
