@@ -236,14 +236,12 @@ impl RetentionFunction {
                 .iter()
                 .map(|d| self.record(d, None, None))
                 .collect();
-            // A listing that used up the run's budget must not leave every run of a chain deferring everything:
-            // the deletions then get until half the reserve is left, which still records the run and continues it.
+            // A listing that (nearly) used up the run's budget must not leave every run of a chain deferring
+            // everything: the deletions get at least half the reserve from now, but never past half the reserve
+            // before the deadline, which still leaves time to record the run and continue it.
             let cutoff = cutoff.map(|cutoff| {
-                if self.services.clock.now() >= cutoff {
-                    cutoff + RESERVE / 2
-                } else {
-                    cutoff
-                }
+                let half = RESERVE / 2;
+                cutoff.max((self.services.clock.now() + half).min(cutoff + half))
             });
             match ledger.intend(intents).await {
                 Ok(()) => {
