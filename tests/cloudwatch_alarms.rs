@@ -10,7 +10,7 @@ use aws_sdk_cloudwatch::operation::set_alarm_state::SetAlarmStateError;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use chrono::{TimeDelta, Utc};
 use lifeboat::aws::cloudwatch::{AlarmReading, AlarmState, CloudWatch};
-use lifeboat_integration_tests::{sdk_config, set_alarm, unique};
+use lifeboat_integration_tests::{publish_free_storage, sdk_config, set_alarm, unique};
 
 /// The region of this file's alarms.
 const REGION: &str = "eu-north-1";
@@ -160,32 +160,18 @@ async fn setting_an_unknown_alarm_is_resource_not_found() {
 /// HTTP (GetMetricData in RPC v2 CBOR); an instance without a sample is left out.
 #[tokio::test]
 async fn free_storage_is_the_newest_minimum_per_instance() {
-    let cloudwatch = client(REGION).await;
     let (measured, silent) = (unique("orders-db"), unique("quiet-db"));
     let now = Utc::now();
     for (minutes_ago, bytes) in [(20, 9.0e9), (3, 4.0e9)] {
-        let at = now - TimeDelta::minutes(minutes_ago);
-        cloudwatch
-            .put_metric_data()
-            .namespace("AWS/RDS")
-            .metric_data(
-                aws_sdk_cloudwatch::types::MetricDatum::builder()
-                    .metric_name("FreeStorageSpace")
-                    .dimensions(
-                        aws_sdk_cloudwatch::types::Dimension::builder()
-                            .name("DBInstanceIdentifier")
-                            .value(&measured)
-                            .build(),
-                    )
-                    .timestamp(aws_smithy_types::DateTime::from_secs(at.timestamp()))
-                    .value(bytes)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("put metric data");
+        publish_free_storage(
+            REGION,
+            &measured,
+            bytes,
+            now - TimeDelta::minutes(minutes_ago),
+        )
+        .await;
     }
-    let free = CloudWatch::new(cloudwatch, REGION)
+    let free = CloudWatch::new(client(REGION).await, REGION)
         .free_storage(&[measured.clone(), silent.clone()], now)
         .await
         .expect("get metric data");

@@ -876,6 +876,35 @@ pub async fn set_snapshot_status(
     );
 }
 
+/// Publish `free_bytes` as the `FreeStorageSpace` of DB instance `instance` in `region` of the emulator, sampled
+/// `at`, as RDS publishes it every minute; through the real aws-sdk-cloudwatch client (RPC v2 CBOR).
+pub async fn publish_free_storage(
+    region: &str,
+    instance: &str,
+    free_bytes: f64,
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    aws_sdk_cloudwatch::Client::new(&sdk_config(region).await)
+        .put_metric_data()
+        .namespace("AWS/RDS")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("FreeStorageSpace")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("DBInstanceIdentifier")
+                        .value(instance)
+                        .build(),
+                )
+                .timestamp(aws_smithy_types::DateTime::from_secs(at.timestamp()))
+                .value(free_bytes)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put metric data");
+}
+
 /// Put the CloudWatch alarm `name` in `region` of the emulator into `state` (`OK`, `ALARM` or `INSUFFICIENT_DATA`)
 /// with `reason`, as CloudWatch does when the alarm's metric crosses its threshold. An alarm that does not exist yet
 /// is created first, on an RDS metric (a primary that accepts no connections), in moto's default account. Goes

@@ -13,8 +13,8 @@ use lifeboat::model::DatabaseKind;
 use lifeboat::report::{ItemOutcome, ItemStatus};
 use lifeboat_copy::CopyReport;
 use lifeboat_integration_tests::{
-    Sandbox, context, event, hosted_zone, kms_key_in, route53_records, sdk_config, set_alarm,
-    set_snapshot_status, snapshot_keys_in, upsert_cname,
+    Sandbox, context, event, hosted_zone, kms_key_in, publish_free_storage, route53_records,
+    sdk_config, set_alarm, set_snapshot_status, snapshot_keys_in, upsert_cname,
 };
 use lifeboat_retention::RetentionReport;
 use lifeboat_snapshot::SnapshotReport;
@@ -429,7 +429,7 @@ async fn run() -> Outcome<()> {
         println!("  subject: {subject}\n{}", indent(&body));
     }
     let alerts_before_monitor = sandbox.notifications().await.len();
-    publish_free_storage(&region).await?;
+    publish_free_storage_of_every_instance(&region).await?;
 
     heading(
         "Step 12: monitor, manual report (events/monitor/manual-report.json): RPO, alerts, posture report",
@@ -930,38 +930,18 @@ fn cli_command(args: &[&str]) -> Command {
 
 /// RDS publishes every instance's `FreeStorageSpace` each minute, which the monitor reads; the emulator has no RDS
 /// metrics, so the driver publishes one sample (16 GiB free, a minute old) for every DB instance in `region`.
-async fn publish_free_storage(region: &str) -> Outcome<()> {
-    let config = sdk_config(region).await;
-    let instances = aws_sdk_rds::Client::new(&config)
+async fn publish_free_storage_of_every_instance(region: &str) -> Outcome<()> {
+    let instances = aws_sdk_rds::Client::new(&sdk_config(region).await)
         .describe_db_instances()
         .send()
         .await?;
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
-    let sampled =
-        aws_smithy_types::DateTime::from_secs((Utc::now() - Duration::minutes(1)).timestamp());
+    let sampled = Utc::now() - Duration::minutes(1);
     for id in instances
         .db_instances()
         .iter()
         .filter_map(|instance| instance.db_instance_identifier())
     {
-        cloudwatch
-            .put_metric_data()
-            .namespace("AWS/RDS")
-            .metric_data(
-                aws_sdk_cloudwatch::types::MetricDatum::builder()
-                    .metric_name("FreeStorageSpace")
-                    .dimensions(
-                        aws_sdk_cloudwatch::types::Dimension::builder()
-                            .name("DBInstanceIdentifier")
-                            .value(id)
-                            .build(),
-                    )
-                    .timestamp(sampled)
-                    .value(16.0 * 1024.0 * 1024.0 * 1024.0)
-                    .build(),
-            )
-            .send()
-            .await?;
+        publish_free_storage(region, id, 16.0 * 1024.0 * 1024.0 * 1024.0, sampled).await;
     }
     Ok(())
 }
