@@ -11,9 +11,9 @@
 //! A run that would outlast its invocation (a first run after a policy change over a large fleet) starts no new
 //! deletion once the invocation's deadline is [`RESERVE`] away (or half the reserve after its plan is made, but
 //! not past half the reserve before the deadline, when listing took most of the run's budget): the rest are
-//! recorded as deferred, in the ledger and
-//! the response (`continuation`), and a new asynchronous invocation of the function, a continuation, plans again
-//! from what is then listed and goes on, up to [`MAX_CONTINUATIONS`] times in a row.
+//! recorded as deferred, in the ledger and the response (`continuation`), and a new asynchronous invocation of the
+//! function, a continuation, plans again from what is then listed and goes on, up to [`MAX_CONTINUATIONS`] times
+//! in a row.
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
