@@ -70,9 +70,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("group and plan 1,000 databases x 1,000 snapshots", |b| {
         b.iter_batched(
             || fleet.clone(),
-            |fleet| {
-                retention::group(black_box(fleet))
-                    .values()
+            |mut fleet| {
+                retention::grouped(black_box(&mut fleet))
                     .map(|members| {
                         retention::plan(members, &rules, &context, now())
                             .deletions()

@@ -28,7 +28,7 @@ use chrono::{DateTime, Datelike, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Database, DatabaseKind, Snapshot};
-use crate::ownership::Deployment;
+use crate::ownership::{Deployment, Owner};
 use crate::policy::{CalendarDuration, CopyTarget, Policy, Retention, Tier, TierCalendar};
 use crate::tags;
 
@@ -602,9 +602,10 @@ pub fn plan_run(
         .filter(|s| !crate::copy::is_terminal_status(&s.status))
         .filter_map(|s| s.copied_from.clone())
         .collect();
-    let (mine, others): (Vec<Snapshot>, Vec<Snapshot>) = snapshots
-        .into_iter()
-        .partition(|s| deployment.owns(&s.tags));
+    let left_alone = left_alone(deployment, &snapshots);
+    // In place, without a second copy of the listing: a fleet's listing is most of a run's memory.
+    let mut mine = snapshots;
+    mine.retain(|s| deployment.owns(&s.tags));
     let findings = mine
         .iter()
         .filter_map(|s| {
@@ -621,12 +622,13 @@ pub fn plan_run(
         })
         .collect();
     let mut groups = Vec::new();
-    for ((region, database, kind), members) in group(mine) {
-        if !request.only.is_empty() && !request.only.contains(&database) {
+    for members in grouped(&mut mine) {
+        let (region, database, kind) = group_key(&members[0]);
+        if !request.only.is_empty() && !request.only.contains(database) {
             continue;
         }
         let context = Context {
-            database_exists: existing.contains(&(database.as_str(), kind)),
+            database_exists: existing.contains(&(database, kind)),
             copy_sources_in_flight: in_flight.clone(),
             held: held.clone(),
         };
@@ -642,24 +644,24 @@ pub fn plan_run(
                     .map(|target| Rules::copies(target, &plan.retention))
             }
         });
+        let manual: Vec<Snapshot>;
         let (mut rules, members, note, kept_unplanned) = match rules {
             Some(rules) => (rules, members, None, 0),
             None => {
-                let (manual, scheduled): (Vec<Snapshot>, Vec<Snapshot>) =
-                    members.into_iter().partition(Snapshot::is_manual);
+                manual = members.iter().filter(|s| s.is_manual()).cloned().collect();
+                let scheduled = members.len() - manual.len();
                 let note = format!(
-                    "no plan of policy `{}` covers {database} in {region}: its {} scheduled snapshot(s) are kept; \
-                     manual snapshots still expire",
+                    "no plan of policy `{}` covers {database} in {region}: its {scheduled} scheduled snapshot(s) \
+                     are kept; manual snapshots still expire",
                     policy.name,
-                    scheduled.len()
                 );
-                (Rules::manual_only(), manual, Some(note), scheduled.len())
+                (Rules::manual_only(), &manual[..], Some(note), scheduled)
             }
         };
-        if request.allow_large_deletions && request.only.contains(&database) {
+        if request.allow_large_deletions && request.only.contains(database) {
             rules.max_delete_fraction = 1.0;
         }
-        let planned = plan(&members, &rules, &context, now);
+        let planned = plan(members, &rules, &context, now);
         let delete = planned
             .decisions
             .iter()
@@ -673,23 +675,27 @@ pub fn plan_run(
             note,
             decisions: request.with_decisions.then_some(planned.decisions),
             plan: policy_plan.map(|p| p.name.clone()),
-            region,
-            database,
+            region: region.to_string(),
+            database: database.to_string(),
             kind,
         });
     }
     RunPlan {
         groups,
-        left_alone: left_alone(deployment, &others),
+        left_alone,
         findings,
     }
 }
 
-/// What `deployment` leaves alone among `others` (snapshots it did not make), by region and owner.
-fn left_alone(deployment: &Deployment, others: &[Snapshot]) -> Vec<LeftAlone> {
+/// What `deployment` leaves alone among `snapshots` (those it did not make), by region and owner.
+fn left_alone(deployment: &Deployment, snapshots: &[Snapshot]) -> Vec<LeftAlone> {
     let mut by_owner: BTreeMap<(String, String), LeftAlone> = BTreeMap::new();
-    for snap in others {
-        let owner = deployment.owner_of(&snap.tags).to_string();
+    for snap in snapshots {
+        let owner = deployment.owner_of(&snap.tags);
+        if owner == Owner::Mine {
+            continue;
+        }
+        let owner = owner.to_string();
         by_owner
             .entry((snap.region.clone(), owner.clone()))
             .and_modify(|alone| alone.count += 1)
@@ -703,16 +709,16 @@ fn left_alone(deployment: &Deployment, others: &[Snapshot]) -> Vec<LeftAlone> {
     by_owner.into_values().collect()
 }
 
-/// Snapshots grouped by (region, database, kind), each group sorted by identifier.
-pub fn group(snapshots: Vec<Snapshot>) -> BTreeMap<(String, String, DatabaseKind), Vec<Snapshot>> {
-    let mut groups: BTreeMap<_, Vec<Snapshot>> = BTreeMap::new();
-    for snap in snapshots {
-        groups
-            .entry((snap.region.clone(), snap.database.clone(), snap.kind))
-            .or_default()
-            .push(snap);
-    }
-    groups
+/// Sorts `snapshots` by (region, database, kind), in place, and yields each group: the snapshots of one database in
+/// one region.
+pub fn grouped(snapshots: &mut [Snapshot]) -> impl Iterator<Item = &[Snapshot]> {
+    snapshots.sort_unstable_by(|a, b| group_key(a).cmp(&group_key(b)));
+    snapshots.chunk_by(|a, b| group_key(a) == group_key(b))
+}
+
+/// The group a snapshot belongs to: (region, database, kind).
+fn group_key(snapshot: &Snapshot) -> (&str, &str, DatabaseKind) {
+    (&snapshot.region, &snapshot.database, snapshot.kind)
 }
 
 #[cfg(test)]
