@@ -195,11 +195,8 @@ impl CopyFunction {
         let mut dr_snapshots = Vec::new();
         let mut reachable = Vec::new();
         for rds in &self.dr_regions {
-            match rds.list_snapshots().await {
-                Ok(found) => {
-                    dr_snapshots.extend(found);
-                    reachable.push(rds.region().to_string());
-                }
+            match rds.list_snapshots_into(&mut dr_snapshots).await {
+                Ok(()) => reachable.push(rds.region().to_string()),
                 Err(e) => {
                     warn!(region = rds.region(), error = %e, "cannot list DR region: no copies started there");
                     report

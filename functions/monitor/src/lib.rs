@@ -202,16 +202,13 @@ impl MonitorFunction {
         let mut replicated: BTreeMap<String, Vec<_>> = BTreeMap::new();
         let mut replicated_unread = BTreeSet::new();
         for rds in &self.dr_regions {
-            match rds.list_snapshots().await {
-                Ok(found) => snapshots.extend(found),
-                Err(e) => {
-                    warn!(region = rds.region(), error = %e, "cannot list snapshots");
-                    run_errors.push(format!(
-                        "snapshots in {} not listed: {e}; its RPO is unknown",
-                        rds.region()
-                    ));
-                    unreadable.insert(rds.region().to_string(), e.to_string());
-                }
+            if let Err(e) = rds.list_snapshots_into(&mut snapshots).await {
+                warn!(region = rds.region(), error = %e, "cannot list snapshots");
+                run_errors.push(format!(
+                    "snapshots in {} not listed: {e}; its RPO is unknown",
+                    rds.region()
+                ));
+                unreadable.insert(rds.region().to_string(), e.to_string());
             }
             match rds.replicated_backups().await {
                 Ok(found) => {

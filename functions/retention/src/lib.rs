@@ -164,16 +164,13 @@ impl RetentionFunction {
         let mut run_errors = Vec::new();
         let mut unlisted = Vec::new();
         for rds in &self.dr_regions {
-            match rds.list_snapshots().await {
-                Ok(found) => snapshots.extend(found),
-                Err(e) => {
-                    warn!(region = rds.region(), error = %e, "cannot list snapshots: nothing is deleted anywhere");
-                    run_errors.push(format!(
-                        "{e}: nothing was deleted in any region (a hold or a running copy there could concern \
-                         snapshots elsewhere); the next run retries"
-                    ));
-                    unlisted.push(rds.region().to_string());
-                }
+            if let Err(e) = rds.list_snapshots_into(&mut snapshots).await {
+                warn!(region = rds.region(), error = %e, "cannot list snapshots: nothing is deleted anywhere");
+                run_errors.push(format!(
+                    "{e}: nothing was deleted in any region (a hold or a running copy there could concern \
+                     snapshots elsewhere); the next run retries"
+                ));
+                unlisted.push(rds.region().to_string());
             }
         }
         let RunPlan {

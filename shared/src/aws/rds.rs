@@ -440,6 +440,22 @@ impl Rds {
     /// snapshots of each kind (tags come inline; never one call per snapshot).
     pub async fn list_snapshots(&self) -> Result<Vec<Snapshot>, AwsError> {
         let mut snapshots = Vec::new();
+        self.list_snapshots_into(&mut snapshots).await?;
+        Ok(snapshots)
+    }
+
+    /// [`Rds::list_snapshots`] appended to `snapshots` (a listing of several regions in one vector, never two
+    /// copies of one); on an error `snapshots` is left as it was.
+    pub async fn list_snapshots_into(&self, snapshots: &mut Vec<Snapshot>) -> Result<(), AwsError> {
+        let listed_before = snapshots.len();
+        let result = self.append_snapshots(snapshots).await;
+        if result.is_err() {
+            snapshots.truncate(listed_before);
+        }
+        result
+    }
+
+    async fn append_snapshots(&self, snapshots: &mut Vec<Snapshot>) -> Result<(), AwsError> {
         let mut pages = self
             .client
             .describe_db_snapshots()
@@ -465,7 +481,7 @@ impl Rds {
             })?;
             snapshots.push(self.cluster_snapshot(&snap));
         }
-        Ok(snapshots)
+        Ok(())
     }
 
     /// The manual snapshot `identifier` of `kind`, if it exists.
@@ -1971,5 +1987,38 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(describe.num_calls(), 1);
+    }
+
+    /// A region whose listing fails part way adds nothing to a listing of several regions.
+    #[tokio::test]
+    async fn a_failed_listing_leaves_the_listing_as_it_was() {
+        let instances = mock!(Client::describe_db_snapshots).then_output(|| {
+            DescribeDbSnapshotsOutput::builder()
+                .db_snapshots(copy_with_old_tag())
+                .build()
+        });
+        let clusters =
+            mock!(Client::describe_db_cluster_snapshots).then_http_response(internal_failure);
+        let rds = Rds::new(
+            mock_client!(
+                aws_sdk_rds,
+                RuleMode::MatchAny,
+                [&instances, &clusters],
+                no_sdk_retries
+            ),
+            "us-west-2",
+        );
+        let mut listing = rds_listing(vec![copy_with_old_tag()])
+            .list_snapshots()
+            .await
+            .unwrap();
+        let before = listing.clone();
+        let error = rds.list_snapshots_into(&mut listing).await.unwrap_err();
+        assert!(
+            error.to_string().contains("DescribeDBClusterSnapshots"),
+            "{error}"
+        );
+        assert_eq!(listing, before, "the half-listed region is not in it");
+        assert_eq!((instances.num_calls(), clusters.num_calls()), (1, 1));
     }
 }
