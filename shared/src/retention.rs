@@ -21,7 +21,8 @@
 //! `min_count` snapshots are never deleted. A plan that would delete more than `max_delete_fraction` of a
 //! database's snapshots is refused as a whole.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveTime, Utc};
@@ -186,6 +187,9 @@ pub enum KeepReason {
     NotAvailable,
     /// A copy is being made from it.
     CopyInFlight,
+    /// Listed more than once with different details (tags or status that changed while the listing was read):
+    /// which entry is true is unknown, so it is kept until a listing agrees with itself.
+    ListedInconsistently,
     /// The newest snapshot whose restore was verified.
     NewestVerified,
     /// The newest recovery point of a database that no longer exists.
@@ -250,11 +254,12 @@ impl Plan {
 }
 
 /// Every keep reason, in the order of its bit in [`Reasons`].
-const ALL_REASONS: [KeepReason; 13] = [
+const ALL_REASONS: [KeepReason; 14] = [
     KeepReason::Unmanaged,
     KeepReason::LegalHold,
     KeepReason::NotAvailable,
     KeepReason::CopyInFlight,
+    KeepReason::ListedInconsistently,
     KeepReason::NewestVerified,
     KeepReason::LastOfDeletedDatabase,
     KeepReason::ManualNotExpired,
@@ -330,9 +335,22 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
             .then_with(|| a.identifier.cmp(&b.identifier))
     });
     // A snapshot listed twice (a listing that shifted between its pages) is one recovery point. Planned twice,
-    // a period rule would keep one entry and delete the other: the same snapshot, so a kept one.
-    let mut seen = HashSet::with_capacity(order.len());
-    order.retain(|snap| seen.insert(snap.identifier.as_str()));
+    // a period rule would keep one entry and delete the other: the same snapshot, so a kept one. When its entries
+    // differ, which one is true is unknown: it is kept.
+    let mut first_listed: HashMap<&str, &Snapshot> = HashMap::with_capacity(order.len());
+    let mut inconsistent = HashSet::new();
+    order.retain(|snap| match first_listed.entry(snap.identifier.as_str()) {
+        Entry::Vacant(entry) => {
+            entry.insert(snap);
+            true
+        }
+        Entry::Occupied(entry) => {
+            if *entry.get() != *snap {
+                inconsistent.insert(snap.identifier.as_str());
+            }
+            false
+        }
+    });
     let mut reasons = vec![Reasons::default(); order.len()];
     let mut facts = Vec::with_capacity(order.len());
 
@@ -349,6 +367,9 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
         );
         if !managed {
             keep.insert(KeepReason::Unmanaged);
+        }
+        if inconsistent.contains(snap.identifier.as_str()) {
+            keep.insert(KeepReason::ListedInconsistently);
         }
         if snap.on_legal_hold()
             || (!context.held.is_empty() && in_held_lineage(snap, &context.held))
@@ -1846,6 +1867,30 @@ mod tests {
             prop_assert_eq!(twice.deletions(), once.deletions());
             let kept: BTreeSet<&str> = twice.kept().map(|d| d.snapshot.as_str()).collect();
             prop_assert!(twice.deletions().iter().all(|id| !kept.contains(id)));
+        }
+
+        #[test]
+        fn a_snapshot_listed_twice_with_different_details_is_kept(history in arb_history(), rules in arb_rules(), which in any::<prop::sample::Index>(), change in 0..3usize) {
+            let now = Utc.with_ymd_and_hms(2026, 11, 30, 3, 0, 0).unwrap();
+            prop_assume!(!history.is_empty());
+            let context = Context::default();
+            let once = plan(&history, &rules, &context, now);
+            let mut other = which.get(&history).clone();
+            match change {
+                0 => other.status = "deleting".into(),
+                1 => { other.tags.insert(tags::LEGAL_HOLD.into(), "true".into()); }
+                _ => other.created_at -= Days::days(400),
+            }
+            prop_assume!(other != *which.get(&history), "already so");
+            let mut listed = history.clone();
+            listed.push(other.clone());
+            let twice = plan(&listed, &rules, &context, now);
+            prop_assert_eq!(twice.decisions.len(), history.len());
+            let decision = twice.decisions.iter().find(|d| d.snapshot == other.identifier).unwrap();
+            prop_assert!(decision.keep.contains(&KeepReason::ListedInconsistently), "{:?}", decision);
+            // And the odd entry deletes nothing the plan without it kept.
+            let before: BTreeSet<&str> = once.deletions().into_iter().collect();
+            prop_assert!(twice.deletions().iter().all(|id| before.contains(id)), "{:?} vs {:?}", twice.deletions(), before);
         }
 
         #[test]
