@@ -628,6 +628,7 @@ async fn a_run_out_of_time_defers_its_deletions_to_a_continuation_that_finishes_
                 && payload["action"] == "retention"
                 && payload["continuation"] == 1
                 && payload["allow_large_deletions"] == false
+                && payload["stalled"] == true
         })
         .then_output(|| InvokeOutput::builder().status_code(202).build());
     let mut function = sandbox.retention_function(policy, now, &[]).await;
@@ -705,6 +706,41 @@ async fn a_run_out_of_time_defers_its_deletions_to_a_continuation_that_finishes_
         ),
         (2, 0, &None),
         "{report:#?}"
+    );
+
+    // A continuation that starts no deletion either stops the chain and asks for a longer timeout (alerted).
+    sandbox
+        .snapshot_history(policy, daily("2026-10-22T02:00:00Z", 2))
+        .await;
+    let mut stalled = context("stalled-again");
+    stalled.deadline = short.deadline;
+    let report = function
+        .handle(
+            json!({"action": "retention", "continuation": 1, "stalled": true}),
+            &stalled,
+        )
+        .await
+        .expect("run");
+    assert_eq!(
+        report.continuation,
+        Some(Continuation {
+            deferred: 2,
+            number: 2,
+            started: false
+        })
+    );
+    assert!(
+        report
+            .run_errors
+            .iter()
+            .any(|e| e.contains("started none either") && e.contains("Timeout")),
+        "{:?}",
+        report.run_errors
+    );
+    assert_eq!(
+        invoke.num_calls(),
+        1,
+        "no continuation that would stall again"
     );
 
     // A request that has continued too often stops chaining and says so (alerted), and a dry run never continues.

@@ -13,7 +13,8 @@
 //! not past half the reserve before the deadline, when listing took most of the run's budget): the rest are
 //! recorded as deferred, in the ledger and the response (`continuation`), and a new asynchronous invocation of the
 //! function, a continuation, plans again from what is then listed and goes on, up to [`MAX_CONTINUATIONS`] times
-//! in a row.
+//! in a row. Two runs in a row that start no deletion (the listing uses up the time) stop the chain with an alert
+//! to raise the timeout.
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
@@ -64,6 +65,10 @@ pub struct RetentionRequest {
     /// Set by the function itself on a continuation: how many runs of this request came before.
     #[serde(default)]
     pub continuation: u32,
+    /// Set by the function itself on a continuation: the run before it started no deletion (its time ran out while
+    /// listing and planning).
+    #[serde(default)]
+    pub stalled: bool,
 }
 
 /// A run that stopped at its time budget with deletions left.
@@ -139,6 +144,8 @@ struct Run {
     request: RunRequest,
     /// How many runs of this request came before (0 unless this is a continuation).
     continuation: u32,
+    /// Whether the run before this continuation started no deletion.
+    stalled: bool,
 }
 
 /// One deletion to carry out.
@@ -278,8 +285,14 @@ impl RetentionFunction {
             .iter()
             .filter(|r| r.action == "delete-snapshot" && r.status == ItemStatus::Waiting)
             .count();
+        let started = results
+            .iter()
+            .any(|r| r.action == "delete-snapshot" && r.status != ItemStatus::Waiting);
         let continuation = if deferred > 0 {
-            Some(self.continue_run(&run, deferred, &mut run_errors).await)
+            Some(
+                self.continue_run(&run, deferred, !started, &mut run_errors)
+                    .await,
+            )
         } else {
             None
         };
@@ -321,6 +334,7 @@ impl RetentionFunction {
                 dry_run: false,
                 request: RunRequest::default(),
                 continuation: 0,
+                stalled: false,
             }),
             Incoming::Event(event) => Err(HandlerError::InvalidInput(format!(
                 "the retention function handles EventBridge `{}` events, not `{}` (from {})",
@@ -343,6 +357,7 @@ impl RetentionFunction {
                 }
                 Ok(Run {
                     continuation: request.continuation,
+                    stalled: request.stalled,
                     trigger: if request.continuation > 0 {
                         "continuation"
                     } else {
@@ -399,19 +414,29 @@ impl RetentionFunction {
         }
     }
 
-    /// Start the continuation of `run`, which stopped with `deferred` deletions left; a continuation that cannot
-    /// start is a run error (alerted), and the next scheduled run picks the rest up.
+    /// Start the continuation of `run`, which stopped with `deferred` deletions left (`stalled`: none started); a
+    /// continuation that cannot start, or would not progress, is a run error (alerted), and the next scheduled run
+    /// picks the rest up.
     async fn continue_run(
         &self,
         run: &Run,
         deferred: usize,
+        stalled: bool,
         run_errors: &mut Vec<String>,
     ) -> Continuation {
         let number = run.continuation + 1;
         let left = format!(
             "{deferred} deletion(s) were not started before this run's time ran out (they are recorded as deferred)"
         );
-        let started = if number > MAX_CONTINUATIONS {
+        let started = if stalled && run.stalled {
+            // Two runs in a row spent their time listing and planning: more of them would do the same.
+            run_errors.push(format!(
+                "{left}, and the run before this one started none either: listing and planning use up the \
+                 function's time. Raise the retention function's Timeout (RetentionFunction in \
+                 infra/template.yaml); the next scheduled run tries again"
+            ));
+            false
+        } else if number > MAX_CONTINUATIONS {
             run_errors.push(format!(
                 "{left}, and this request has already continued {MAX_CONTINUATIONS} times: the next scheduled run \
                  goes on; if it never finishes, raise the function's timeout or its LIFEBOAT_CONCURRENCY"
@@ -423,6 +448,7 @@ impl RetentionFunction {
                 "databases": run.request.only,
                 "allow_large_deletions": run.request.allow_large_deletions,
                 "continuation": number,
+                "stalled": stalled,
             });
             match continuations.start(&payload).await {
                 Ok(()) => {
