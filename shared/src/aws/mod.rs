@@ -12,7 +12,10 @@ pub mod rds;
 pub mod route53;
 pub mod secrets;
 
+use std::time::Duration;
+
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use error::AwsError;
@@ -21,17 +24,32 @@ pub use error::AwsError;
 ///
 /// `AWS_ENDPOINT_URL` (or a service-specific `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by the SDK itself; when
 /// an endpoint override is set, S3 uses path-style addressing, which local emulators need. Retries are adaptive
-/// (client-side rate limiting on throttling) with up to five attempts.
+/// (client-side rate limiting on throttling) with up to five attempts, each bounded by [`ATTEMPT_TIMEOUT`] and all
+/// of them by [`OPERATION_TIMEOUT`], so a hung connection cannot hold a run past its deadline's reserve.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
     config: SdkConfig,
 }
+
+/// The longest one attempt at an AWS call may take (Lifeboat's calls answer in well under a second; a slow one is
+/// retried).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The longest an AWS call may take with its retries: less than the 60 s a run keeps back from its deadline to record
+/// its results.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(45);
 
 impl AwsClients {
     /// Load configuration from the environment (region, credentials, endpoint override).
     pub async fn from_env() -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            )
             .load()
             .await;
         Self { config }
@@ -151,4 +169,18 @@ impl AwsClients {
 /// A variable of the process environment.
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_call_is_bounded_in_time() {
+        let clients = AwsClients::from_env().await;
+        let timeouts = clients.sdk_config().timeout_config().expect("timeouts set");
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(timeouts.operation_timeout(), Some(OPERATION_TIMEOUT));
+        assert!(ATTEMPT_TIMEOUT < OPERATION_TIMEOUT);
+    }
 }
