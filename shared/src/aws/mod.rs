@@ -25,7 +25,7 @@ pub use error::AwsError;
 /// `AWS_ENDPOINT_URL` (or a service-specific `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by the SDK itself; when
 /// an endpoint override is set, S3 uses path-style addressing, which local emulators need. Retries are adaptive
 /// (client-side rate limiting on throttling) with up to five attempts, each bounded by [`ATTEMPT_TIMEOUT`] and all
-/// of them by [`OPERATION_TIMEOUT`], so a hung connection cannot hold a run past its deadline's reserve.
+/// of them by [`OPERATION_TIMEOUT`], so a hung connection cannot hold a run past its deadline.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
     config: SdkConfig,
@@ -33,11 +33,11 @@ pub struct AwsClients {
 
 /// The longest one attempt at an AWS call may take (Lifeboat's calls answer in well under a second; a slow one is
 /// retried).
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The longest an AWS call may take with its retries: less than the 60 s a run keeps back from its deadline to record
-/// its results.
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(45);
+/// The longest an AWS call may take with its retries: a call started before a retention run's cutoff (at least 30 s before
+/// the invocation's deadline, see [`crate::lambda::work_cutoff`]) ends before the deadline.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
 impl AwsClients {
     /// Load configuration from the environment (region, credentials, endpoint override).
