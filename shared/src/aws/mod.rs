@@ -35,8 +35,8 @@ pub struct AwsClients {
 /// retried).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The longest an AWS call may take with its retries: a call started before a retention run's cutoff (at least 30 s before
-/// the invocation's deadline, see [`crate::lambda::work_cutoff`]) ends before the deadline.
+/// The longest an AWS call may take with its retries: a call started before a retention run's cutoff (at least
+/// 30 s before the invocation's deadline, see [`crate::lambda::work_cutoff`]) ends before the deadline.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
 impl AwsClients {
