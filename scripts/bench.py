@@ -41,6 +41,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIMARY = "us-east-1"
@@ -68,8 +69,6 @@ ANSWER_LIMIT_BYTES = 6 * 2**20
 # The bulk deletion: the largest fleet's retention shortened to this many days, with this timeout, so that the run
 # must split itself (a continuation) to finish.
 BULK_DAILY_DAYS = 7
-# The memory infra/template.yaml gives each function (MiB); the others have the template's default, 128.
-MEMORY_MB = {"copy": 512, "retention": 512, "verify": 256, "monitor": 512}
 SEED_BATCH = 5000
 
 
@@ -386,6 +385,21 @@ def client(service, region, port):
     )
 
 
+def template_memory_mb():
+    """The memory (MiB) infra/template.yaml gives each function: its own MemorySize, else the Globals one."""
+    class Loader(yaml.SafeLoader):
+        """YAML with CloudFormation's short-form tags (`!Ref`, `!Sub`, ...) read as plain values."""
+
+    Loader.add_multi_constructor("!", lambda loader, tag, node: None)
+    template = yaml.load((ROOT / "infra/template.yaml").read_text(), Loader=Loader)
+    default = template["Globals"]["Function"]["MemorySize"]
+    return {
+        name.removesuffix("Function").lower(): resource["Properties"].get("MemorySize", default)
+        for name, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+    }
+
+
 def tiers(day, schedule_day):
     """The tiers a scheduled snapshot on `day` carries under the bench policy (weekly on Sunday, monthly on the 1st,
     yearly in January), as the snapshot function tags them."""
@@ -523,7 +537,7 @@ def environment(proxy, policy_file, function):
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL": proxy.endpoint,
         "AWS_LAMBDA_FUNCTION_NAME": f"lifeboat-{function}",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB.get(function, 128)),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(template_memory_mb()[function]),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/lifeboat-{function}",
         "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
