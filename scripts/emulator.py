@@ -57,6 +57,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.rds.responses import RDSResponse
+from moto.rds.exceptions import InvalidParameterValue
 from moto.rds.models import DBSnapshot, RDSBackend, rds_backends
 
 PATH = "/_lifeboat/snapshot-status"
@@ -408,18 +409,24 @@ def paged(describe, key):
     """moto's `describe` answer, its list `key` paged by MaxRecords (20 to 100, 100 by default) and an opaque
     Marker, as RDS pages it. A listing's first page lists and keeps the whole answer under a token of its own; its
     further pages (Marker `TOKEN:OFFSET`) are cut from that (moto would filter every snapshot again for each page),
-    so listings running at once, or one abandoned before its last page, never mix."""
+    so listings running at once, or one abandoned before its last page, never mix. A marker it does not hold is
+    refused (InvalidParameterValue), as RDS refuses one."""
 
     def answer(self):
+        marker = self.params.get("Marker") or ""
         try:
             limit = min(max(int(self.params.get("MaxRecords") or 100), 20), 100)
-            token, _, offset = (self.params.get("Marker") or "").partition(":")
-            start = int(offset or 0)
         except ValueError:
-            token, start, limit = "", 0, 100
-        items = LISTINGS.get(token) if token else None
-        if items is None:
-            token = uuid.uuid4().hex
+            limit = 100
+        if marker:
+            # As RDS: a marker this emulator did not give, or no longer holds, is refused, never read as a new listing.
+            token, _, offset = marker.partition(":")
+            items = LISTINGS.get(token)
+            if items is None or not offset.isdigit():
+                raise InvalidParameterValue(f"The marker {marker} is not valid: it has expired or was never given")
+            start = int(offset)
+        else:
+            token, start = uuid.uuid4().hex, 0
             items = list(describe(self)._result[key])
             LISTINGS[token] = items
             while len(LISTINGS) > MAX_LISTINGS:
