@@ -10,7 +10,7 @@
 
 pub mod alerts;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::time::Duration;
 
@@ -824,6 +824,18 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
         ));
     }
 
+    // Each database's own snapshots, found once: scanning every snapshot for every database grew with
+    // databases x snapshots.
+    let mut own: HashMap<(&str, DatabaseKind), Vec<&Snapshot>> = HashMap::new();
+    for snapshot in inputs
+        .snapshots
+        .iter()
+        .filter(|s| inputs.deployment.owns(&s.tags))
+    {
+        own.entry((snapshot.database.as_str(), snapshot.kind))
+            .or_default()
+            .push(snapshot);
+    }
     for facts in &inputs.databases {
         let db = &facts.database;
         if db.cluster.is_some() || crate::restore::is_restored(db) {
@@ -863,9 +875,13 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
                 ));
             }
             Some(plan) => {
+                let own = own
+                    .get(&(db.identifier.as_str(), db.kind))
+                    .map_or(&[][..], Vec::as_slice);
                 databases.push(assess_database(
                     inputs,
                     facts,
+                    own,
                     plan,
                     &mut conditions,
                     &mut undecided,
@@ -962,9 +978,11 @@ fn assess_quota(usage: &QuotaUsage, now: DateTime<Utc>) -> QuotaAssessment {
     }
 }
 
+/// The assessment of one database, from `own`: the snapshots this deployment made of it, in every region.
 fn assess_database(
     inputs: &Inputs<'_>,
     facts: &DatabaseFacts,
+    own: &[&Snapshot],
     plan: &Plan,
     conditions: &mut Vec<Condition>,
     undecided: &mut BTreeSet<Undecided>,
@@ -974,13 +992,9 @@ fn assess_database(
     let id = db.identifier.as_str();
     let objective = plan.objectives.rpo.as_secs().max(1);
     let rto = plan.objectives.rto.as_secs();
-    let of_db = |s: &&Snapshot| {
-        s.database == db.identifier && s.kind == db.kind && inputs.deployment.owns(&s.tags)
-    };
-    let primary: Vec<&Snapshot> = inputs
-        .snapshots
+    let primary: Vec<&Snapshot> = own
         .iter()
-        .filter(of_db)
+        .copied()
         .filter(|s| s.region == db.region && !copy::is_a_copy(s))
         .collect();
     let rpo_of = |source, point: DateTime<Utc>, resource: Option<&str>| {
@@ -1051,10 +1065,9 @@ fn assess_database(
         ));
     }
     for region in &dr_regions {
-        let in_region: Vec<&Snapshot> = inputs
-            .snapshots
+        let in_region: Vec<&Snapshot> = own
             .iter()
-            .filter(of_db)
+            .copied()
             .filter(|s| &s.region == region && copy::is_a_copy(s))
             .collect();
         let mut sources = Vec::new();
@@ -1154,10 +1167,9 @@ fn assess_database(
     }
 
     // Failed, slow and unencrypted recovery points.
-    let own_everywhere: Vec<&Snapshot> = inputs.snapshots.iter().filter(of_db).collect();
     let max_backup = plan.alerts.max_backup_duration.as_secs();
     let mut unencrypted: BTreeMap<&str, usize> = BTreeMap::new();
-    for snapshot in &own_everywhere {
+    for snapshot in own {
         let is_copy = copy::is_a_copy(snapshot);
         if copy::is_failed_status(&snapshot.status) {
             let (kind, what, next) = if is_copy {
@@ -1372,7 +1384,7 @@ fn assess_database(
                     ));
                 }
             }
-            let protected_since = own_everywhere
+            let protected_since = own
                 .iter()
                 .filter(|s| s.region == where_ && s.is_available())
                 .map(|s| s.created_at)
