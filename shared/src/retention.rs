@@ -136,6 +136,9 @@ pub struct Context {
     pub copy_sources_in_flight: BTreeSet<String>,
     /// ARNs of originals whose lineage (the original and all its copies) is on legal hold: see [`held_lineages`].
     pub held: BTreeSet<String>,
+    /// Identifiers (in the group's region) that the listing held more than once with different details: see
+    /// [`listed_inconsistently`].
+    pub listed_inconsistently: BTreeSet<String>,
 }
 
 /// The lineages on legal hold, from every snapshot listed in every region: for each snapshot tagged
@@ -368,7 +371,10 @@ pub fn plan(snapshots: &[Snapshot], rules: &Rules, context: &Context, now: DateT
         if !managed {
             keep.insert(KeepReason::Unmanaged);
         }
-        if inconsistent.contains(snap.identifier.as_str()) {
+        if inconsistent.contains(snap.identifier.as_str())
+            || (!context.listed_inconsistently.is_empty()
+                && context.listed_inconsistently.contains(&snap.identifier))
+        {
             keep.insert(KeepReason::ListedInconsistently);
         }
         if snap.on_legal_hold()
@@ -626,6 +632,9 @@ pub fn plan_run(
     let left_alone = left_alone(deployment, &snapshots);
     // In place, without a second copy of the listing: a fleet's listing is most of a run's memory.
     let mut mine = snapshots;
+    // Before anything is set aside by its tags: an entry that lost `lifeboat:managed` or moved group mid-listing
+    // must still mark its twin.
+    let inconsistent = listed_inconsistently(&mut mine);
     mine.retain(|s| deployment.owns(&s.tags));
     let findings = mine
         .iter()
@@ -652,6 +661,7 @@ pub fn plan_run(
             database_exists: existing.contains(&(database, kind)),
             copy_sources_in_flight: in_flight.clone(),
             held: held.clone(),
+            listed_inconsistently: inconsistent.get(region).cloned().unwrap_or_default(),
         };
         let newest = members.iter().max_by_key(|s| s.created_at);
         let policy_plan = newest.and_then(|s| crate::copy::plan_for_source(policy, s));
@@ -706,6 +716,24 @@ pub fn plan_run(
         left_alone,
         findings,
     }
+}
+
+/// The identifiers, by region, that `snapshots` holds more than once with different details (a listing that changed
+/// while it was paged: a tag removed or changed, a status that moved on). Which entry is true is unknown, so
+/// retention keeps them. Sorts `snapshots` by region and identifier, in place.
+pub fn listed_inconsistently(snapshots: &mut [Snapshot]) -> BTreeMap<String, BTreeSet<String>> {
+    snapshots.sort_unstable_by(|a, b| (&a.region, &a.identifier).cmp(&(&b.region, &b.identifier)));
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for pair in snapshots.windows(2) {
+        let [a, b] = pair else { continue };
+        if a.region == b.region && a.identifier == b.identifier && a != b {
+            found
+                .entry(a.region.clone())
+                .or_default()
+                .insert(a.identifier.clone());
+        }
+    }
+    found
 }
 
 /// What `deployment` leaves alone among `snapshots` (those it did not make), by region and owner.
@@ -773,6 +801,56 @@ mod tests {
             copied_from: None,
             tags: tags.into(),
         }
+    }
+
+    /// A snapshot listed twice, once as this deployment's and once without `lifeboat:managed` (the tag removed
+    /// mid-listing), is kept: the unmanaged entry is set aside by ownership, yet still marks its twin.
+    #[test]
+    fn a_twin_that_lost_its_managed_tag_keeps_the_snapshot() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 3, 0, 0).unwrap();
+        let policy = Policy::default_policy().unwrap();
+        let deployment = Deployment::new("lifeboat", "us-east-1").unwrap();
+        let [(dk, dv), (hk, hv)] = deployment.tags();
+        let expired = "2026-11-01T00:00:00Z";
+        let owned = snap(
+            "before-upgrade",
+            now - Days::days(60),
+            &[
+                (tags::TIER, tags::MANUAL_TIER),
+                (tags::EXPIRES_AT, expired),
+                (&dk, &dv),
+                (&hk, &hv),
+            ],
+        );
+        // A newer one, so that the expired one is not the last recovery point of a database gone.
+        let newer = snap(
+            "after-upgrade",
+            now - Days::days(1),
+            &[(tags::TIER, tags::MANUAL_TIER), (&dk, &dv), (&hk, &hv)],
+        );
+        let run = |mut listing: Vec<Snapshot>| {
+            listing.push(newer.clone());
+            plan_run(
+                &policy,
+                &deployment,
+                &[],
+                listing,
+                &RunRequest::default(),
+                now,
+            )
+            .groups
+        };
+        let alone = run(vec![owned.clone()]);
+        assert_eq!(
+            alone[0].delete,
+            ["before-upgrade"],
+            "expired: deleted when listed once"
+        );
+
+        let mut unmanaged = owned.clone();
+        unmanaged.tags.remove(tags::MANAGED);
+        let groups = run(vec![unmanaged, owned]);
+        assert!(groups.iter().all(|g| g.delete.is_empty()), "{groups:#?}");
     }
 
     /// The seed plan as restic counts.
@@ -1021,6 +1099,7 @@ mod tests {
             ]
             .into(),
             held: BTreeSet::new(),
+            listed_inconsistently: BTreeSet::new(),
         };
         let plan = plan(&history, &rules, &context, now);
         let reasons: BTreeMap<&str, Vec<KeepReason>> = plan
