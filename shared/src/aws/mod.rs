@@ -31,12 +31,13 @@ pub struct AwsClients {
     config: SdkConfig,
 }
 
-/// The longest one attempt at an AWS call may take (Lifeboat's calls answer in well under a second; a slow one is
+/// The longest one attempt at an AWS call may take (RDS and the other control planes answer in well under a
+/// second; the largest upload, a bulk run's ledger intents of a few MiB, in a few seconds; a slow attempt is
 /// retried).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The longest an AWS call may take with its retries: a call started before a retention run's cutoff (at least
-/// 30 s before the invocation's deadline, see [`crate::lambda::work_cutoff`]) ends before the deadline.
+/// The longest an AWS call may take with its retries: a deletion a retention run starts before its cutoff (at least
+/// 30 s before the invocation's deadline, see [`crate::lambda::work_cutoff`]) gets its answer before the deadline.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
 impl AwsClients {

@@ -40,6 +40,9 @@ const CODED_KEYS: [&str; 20] = [
     tags::VERIFY_RESULT,
 ];
 
+// Codes are U+0001 to U+001F: a 32nd key would be coded as a space, a character keys may hold.
+const _: () = assert!(CODED_KEYS.len() < 0x20);
+
 /// The code of `key`, if it has one.
 fn code_of(key: &str) -> Option<char> {
     let index = CODED_KEYS.iter().position(|known| *known == key)?;
@@ -57,9 +60,9 @@ fn decoded(part: &str) -> &str {
     }
 }
 
-/// Tags as `key → value`, sorted by key, in one allocation (`key\0value\0key\0value\0…`). Reads (`get`,
-/// `contains_key`, `iter`) are what planning does; changes rebuild the text and are for the few places that make
-/// tags.
+/// Tags as `key → value`, sorted by key, in one allocation (`key\0value\0key\0value\0…`, Lifeboat's own keys as
+/// one-character codes). Reads (`get`, `contains_key`, `iter`) are what planning does; changes rebuild the text and
+/// are for the few places that make tags.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tags {
     text: Box<str>,
@@ -156,7 +159,6 @@ impl From<BTreeMap<String, String>> for Tags {
             }));
             text.push(SEPARATOR);
         }
-        text.shrink_to_fit();
         Self {
             text: text.into_boxed_str(),
         }
