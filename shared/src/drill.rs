@@ -6,12 +6,11 @@
 //! everything. It is restored and advanced by the one restore engine ([`crate::restore`], purpose
 //! [`Purpose::Drill`](crate::restore::Purpose::Drill)): its state lives in the tags of its temporary resources.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Database, DatabaseKind, Snapshot};
+use crate::model::{Database, Snapshot};
 use crate::ownership::Deployment;
 use crate::policy::Policy;
 use crate::restore::{self, Phase, Restoration};
@@ -86,13 +85,7 @@ pub fn due_drills_in(
 ) -> (Vec<DueDrill>, Vec<Overdue>) {
     let mut due = Vec::new();
     let mut overdue = Vec::new();
-    // Each database's own snapshots in the region, found once (not a scan of every snapshot per database).
-    let mut own: HashMap<(&str, DatabaseKind, &str), Vec<&Snapshot>> = HashMap::new();
-    for s in snapshots.iter().filter(|s| deployment.owns(&s.tags)) {
-        own.entry((s.database.as_str(), s.kind, s.region.as_str()))
-            .or_default()
-            .push(s);
-    }
+    let own = deployment.own_snapshots_by_database(snapshots);
     for db in databases
         .iter()
         .filter(|db| db.cluster.is_none() && !crate::restore::is_restored(db))
@@ -108,9 +101,13 @@ pub fn due_drills_in(
         }
         let every = verification.every_in(region);
         let where_ = region.unwrap_or(&db.region);
-        let mine = own
-            .get(&(db.identifier.as_str(), db.kind, where_))
-            .map_or(&[][..], Vec::as_slice);
+        let mine: Vec<&Snapshot> = own
+            .get(&(db.identifier.as_str(), db.kind))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|s| s.region == where_)
+            .collect();
         let last_verified = mine.iter().filter_map(|s| s.verified_at()).max();
         let age = |t: DateTime<Utc>| now.signed_duration_since(t).to_std().unwrap_or_default();
         if last_verified.is_some_and(|t| age(t) < every) {
@@ -134,8 +131,7 @@ pub fn due_drills_in(
             continue;
         }
         let newest = mine
-            .iter()
-            .copied()
+            .into_iter()
             .filter(|s| s.is_available() && !s.tags.contains_key(tags::VERIFY_RESULT))
             .max_by(|a, b| {
                 a.created_at

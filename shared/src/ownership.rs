@@ -8,9 +8,10 @@
 //! name, therefore never see each other's recovery points as theirs. The IAM policies of the template enforce the
 //! same tags, so a bug in this code cannot delete what another deployment made.
 
+use std::collections::HashMap;
 use std::fmt;
 
-use crate::model::Tags;
+use crate::model::{DatabaseKind, Snapshot, Tags};
 use crate::tags;
 
 /// The identity of one Lifeboat deployment.
@@ -117,6 +118,21 @@ impl Deployment {
     /// Whether this deployment made the resource carrying `resource_tags` (and it is still managed).
     pub fn owns(&self, resource_tags: &Tags) -> bool {
         self.owner_of(resource_tags) == Owner::Mine
+    }
+
+    /// The snapshots this deployment made, by (database, kind), in listing order: found once for a fleet, not by
+    /// scanning every snapshot for every database.
+    pub fn own_snapshots_by_database<'a>(
+        &self,
+        snapshots: &'a [Snapshot],
+    ) -> HashMap<(&'a str, DatabaseKind), Vec<&'a Snapshot>> {
+        let mut own: HashMap<_, Vec<&Snapshot>> = HashMap::new();
+        for snapshot in snapshots.iter().filter(|s| self.owns(&s.tags)) {
+            own.entry((snapshot.database.as_str(), snapshot.kind))
+                .or_default()
+                .push(snapshot);
+        }
+        own
     }
 }
 

@@ -10,7 +10,7 @@
 
 pub mod alerts;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -826,16 +826,9 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
 
     // Each database's own snapshots, found once: scanning every snapshot for every database grew with
     // databases x snapshots.
-    let mut own: HashMap<(&str, DatabaseKind), Vec<&Snapshot>> = HashMap::new();
-    for snapshot in inputs
-        .snapshots
-        .iter()
-        .filter(|s| inputs.deployment.owns(&s.tags))
-    {
-        own.entry((snapshot.database.as_str(), snapshot.kind))
-            .or_default()
-            .push(snapshot);
-    }
+    let own = inputs
+        .deployment
+        .own_snapshots_by_database(&inputs.snapshots);
     for facts in &inputs.databases {
         let db = &facts.database;
         if db.cluster.is_some() || crate::restore::is_restored(db) {
