@@ -277,7 +277,7 @@ async fn a_copy_that_rds_failed_is_alerted_deleted_and_made_again_under_a_new_na
             .await
             .expect("list DR snapshots")
             .into_iter()
-            .map(|s| (s.identifier, s.status))
+            .map(|s| (s.identifier, s.status.to_string()))
             .collect::<Vec<_>>()
     };
     let first = format!("lifeboat-ledger-db-2026-11-22-0200-from-{primary}");

@@ -44,7 +44,7 @@ fn original(db: usize, days_ago: i64) -> Snapshot {
         identifier,
         region: PRIMARY.into(),
         kind: DatabaseKind::Instance,
-        database,
+        database: database.into(),
         created_at,
         status: "available".into(),
         encrypted: true,

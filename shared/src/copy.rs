@@ -274,10 +274,10 @@ pub fn plan_for_source<'p>(policy: &'p Policy, source: &Snapshot) -> Option<&'p 
         return Some(plan);
     }
     let database = Database {
-        identifier: source.database.clone(),
+        identifier: source.database.to_string(),
         kind: source.kind,
         arn: String::new(),
-        region: source.region.clone(),
+        region: source.region.to_string(),
         engine: String::new(),
         status: String::new(),
         encrypted: source.encrypted,
@@ -563,8 +563,9 @@ impl fmt::Display for SkipReason {
 /// A source snapshot not copied (to one region, or at all), and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedCopy {
-    /// The snapshot.
-    pub source: Snapshot,
+    /// The source snapshot's identifier (not the snapshot: at 90 snapshots a database, most sources of a fleet are
+    /// older than the copies' retention, and a clone of each was a third of a run's memory).
+    pub source: String,
     /// The DR region concerned; `None` when the reason concerns every region ([`SkipReason::NoPlan`],
     /// [`SkipReason::IsACopy`]).
     pub region: Option<String>,
@@ -716,7 +717,7 @@ pub fn plan_copies(
     // Source databases with a copy in flight, per region and kind: RDS runs their next copy only after it.
     let mut busy: BTreeSet<(&str, DatabaseKind, &str)> = BTreeSet::new();
     for snap in existing.values() {
-        if let Some(slots) = plan.regions.get_mut(&(snap.region.clone(), snap.kind))
+        if let Some(slots) = plan.regions.get_mut(&(snap.region.to_string(), snap.kind))
             && occupies_copy_slot(snap)
         {
             slots.in_flight += 1;
@@ -737,7 +738,7 @@ pub fn plan_copies(
         let age = now.signed_duration_since(source.created_at);
         (age > limits.deadline).then(|| LateCopy {
             source_id: source.identifier.clone(),
-            database: source.database.clone(),
+            database: source.database.to_string(),
             kind: source.kind,
             region: region.to_string(),
             created_at: source.created_at,
@@ -754,7 +755,7 @@ pub fn plan_copies(
         }
         if is_a_copy(source) {
             plan.skipped.push(SkippedCopy {
-                source: source.clone(),
+                source: source.identifier.clone(),
                 region: None,
                 reason: SkipReason::IsACopy,
             });
@@ -762,7 +763,7 @@ pub fn plan_copies(
         }
         let Some(source_plan) = plan_for_source(policy, source) else {
             plan.skipped.push(SkippedCopy {
-                source: source.clone(),
+                source: source.identifier.clone(),
                 region: None,
                 reason: SkipReason::NoPlan,
             });
@@ -770,7 +771,7 @@ pub fn plan_copies(
         };
         for target in &source_plan.copies {
             let skip = |reason| SkippedCopy {
-                source: source.clone(),
+                source: source.identifier.clone(),
                 region: Some(target.region.clone()),
                 reason,
             };
@@ -784,7 +785,7 @@ pub fn plan_copies(
                 && copied_from(copy) != Some(source.arn.as_str())
             {
                 plan.findings.push(CopyFinding::NameTaken {
-                    database: source.database.clone(),
+                    database: source.database.to_string(),
                     kind: source.kind,
                     target: first_id.clone(),
                     region: region.to_string(),
@@ -836,7 +837,7 @@ pub fn plan_copies(
                 plan.failed.push(FailedCopy {
                     copy: (*copy).clone(),
                     source_id: source.identifier.clone(),
-                    database: source.database.clone(),
+                    database: source.database.to_string(),
                     deletable: deployment.owns(&copy.tags),
                     retry_id: retry_id.clone(),
                 });
@@ -847,7 +848,7 @@ pub fn plan_copies(
                     region,
                     LateReason::InFlight {
                         copy: copy.identifier.clone(),
-                        status: copy.status.clone(),
+                        status: copy.status.to_string(),
                     },
                 ));
                 continue;
@@ -865,7 +866,7 @@ pub fn plan_copies(
             }
             if !source.is_available() {
                 plan.skipped.push(skip(SkipReason::NotAvailable {
-                    status: source.status.clone(),
+                    status: source.status.to_string(),
                 }));
                 continue;
             }
@@ -899,7 +900,7 @@ pub fn plan_copies(
             let reason = match (copy.failed, wait) {
                 (Some(failed), _) => LateReason::Failed {
                     copy: failed.identifier.clone(),
-                    status: failed.status.clone(),
+                    status: failed.status.to_string(),
                 },
                 (None, Some(why)) => LateReason::Waiting(why),
                 (None, None) => LateReason::StartingNow,
@@ -1005,7 +1006,7 @@ pub fn copy_tags(
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     own.entry(tags::SOURCE.into())
-        .or_insert_with(|| source.database.clone());
+        .or_insert_with(|| source.database.to_string());
     own.entry(tags::SOURCE_KIND.into())
         .or_insert_with(|| source.kind.as_str().into());
     own.entry(tags::CREATED_AT.into())
@@ -1016,7 +1017,7 @@ pub fn copy_tags(
         (tags::POLICY, policy.name.clone()),
         (tags::PLAN, plan_name.to_string()),
         (tags::COPIED_FROM, source.arn.clone()),
-        (tags::SOURCE_REGION, source.region.clone()),
+        (tags::SOURCE_REGION, source.region.to_string()),
         (tags::COPIED_AT, rfc3339(now)),
     ] {
         own.insert(key.into(), value);
@@ -1649,7 +1650,7 @@ plans:
         );
         assert_eq!(plan.not_ours, 1);
         assert_eq!(plan.skipped.len(), 1, "a plan without copies needs none");
-        assert_eq!(plan.skipped[0].source, stray);
+        assert_eq!(plan.skipped[0].source, stray.identifier);
         assert_eq!(plan.skipped[0].reason, SkipReason::NoPlan);
     }
 
@@ -1757,16 +1758,16 @@ plans:
         assert!(plan.starts.iter().all(|c| c.source == empty_source));
         assert_eq!(plan.starts.len(), 2, "an empty reported source is no copy");
         assert_eq!(plan.not_ours, 1);
-        let skipped: Vec<(&Snapshot, Option<&str>, &SkipReason)> = plan
+        let skipped: Vec<(&str, Option<&str>, &SkipReason)> = plan
             .skipped
             .iter()
-            .map(|s| (&s.source, s.region.as_deref(), &s.reason))
+            .map(|s| (s.source.as_str(), s.region.as_deref(), &s.reason))
             .collect();
         assert_eq!(
             skipped,
             [
-                (&reported, None, &SkipReason::IsACopy),
-                (&tagged, None, &SkipReason::IsACopy)
+                (reported.identifier.as_str(), None, &SkipReason::IsACopy),
+                (tagged.identifier.as_str(), None, &SkipReason::IsACopy)
             ]
         );
         assert!(plan.skipped[0].reason.to_string().contains("itself a copy"));
@@ -1809,7 +1810,7 @@ plans:
         assert_eq!(plan.starts.len(), 6);
         assert_eq!(plan.skipped.len(), 2, "one per DR region");
         for skip in &plan.skipped {
-            assert_eq!(skip.source, expired);
+            assert_eq!(skip.source, expired.identifier);
             assert_eq!(skip.reason, SkipReason::Expired { expires_at: now() });
         }
         assert!(
@@ -2188,7 +2189,7 @@ plans:
             for ((region, kind), slots) in &plan.regions {
                 let occupying: BTreeMap<&str, &str> = dr
                     .iter()
-                    .filter(|d| &d.region == region && d.kind == *kind)
+                    .filter(|d| d.region == region && d.kind == *kind)
                     .filter(|d| !["available", "failed", "deleting", "incompatible-restore"].contains(&d.status.as_str()))
                     .filter(|d| d.is_managed() || d.copied_from.is_some() || d.tags.contains_key(tags::COPIED_FROM))
                     .map(|d| (d.identifier.as_str(), d.tags.get(tags::SOURCE).unwrap_or(&d.database)))
@@ -2247,7 +2248,7 @@ plans:
             }
             for ((region, _), slots) in &plan.regions {
                 for waiting in &slots.backlog {
-                    prop_assert!(!dr.iter().any(|d| &d.region == region && d.kind == waiting.kind && d.identifier == waiting.target_id));
+                    prop_assert!(!dr.iter().any(|d| d.region == region && d.kind == waiting.kind && d.identifier == waiting.target_id));
                     prop_assert!(got.insert((region.clone(), waiting.kind, waiting.target_id.clone())), "planned twice");
                 }
             }

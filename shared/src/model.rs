@@ -101,6 +101,11 @@ impl Database {
     }
 }
 
+/// Text that is short in practice (a region, a status, an engine, a database identifier), held in place up to 24
+/// bytes instead of in an allocation of its own: a fleet's listing holds four per snapshot, and at 181,000 snapshots
+/// their allocations (32 bytes each, whatever the length) were 23 MiB.
+pub type ShortText = compact_str::CompactString;
+
 /// A manual DB snapshot or DB cluster snapshot as RDS describes it, with its tags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -109,25 +114,25 @@ pub struct Snapshot {
     /// Snapshot ARN.
     pub arn: String,
     /// Region it is in.
-    pub region: String,
+    pub region: ShortText,
     /// DB snapshot (of an instance) or DB cluster snapshot.
     pub kind: DatabaseKind,
     /// The database it is a recovery point of: the `lifeboat:source` tag (which copies carry across regions),
     /// else the instance or cluster identifier RDS reports.
-    pub database: String,
+    pub database: ShortText,
     /// When the recovery point was taken, as RDS reports it: `OriginalSnapshotCreateTime` for copies of DB
     /// snapshots (so a copy ages from its original), else `SnapshotCreateTime`. Tags never change it (see
     /// [`Snapshot::dating_disagreement`]).
     pub created_at: DateTime<Utc>,
     /// Status (`creating`, `available`, `copying`, …).
-    pub status: String,
+    pub status: ShortText,
     /// Whether it is encrypted.
     pub encrypted: bool,
     /// For a copy: the ARN of the snapshot it was copied from.
     pub copied_from: Option<String>,
     /// Engine of the database it was taken of, as RDS reports it (`None` where not read).
     #[serde(default)]
-    pub engine: Option<String>,
+    pub engine: Option<ShortText>,
     /// Its tags.
     pub tags: Tags,
 }

@@ -728,7 +728,7 @@ pub fn listed_inconsistently(snapshots: &mut [Snapshot]) -> BTreeMap<String, BTr
         let [a, b] = pair else { continue };
         if a.region == b.region && a.identifier == b.identifier && a != b {
             found
-                .entry(a.region.clone())
+                .entry(a.region.to_string())
                 .or_default()
                 .insert(a.identifier.clone());
         }
@@ -746,10 +746,10 @@ fn left_alone(deployment: &Deployment, snapshots: &[Snapshot]) -> Vec<LeftAlone>
         }
         let owner = owner.to_string();
         by_owner
-            .entry((snap.region.clone(), owner.clone()))
+            .entry((snap.region.to_string(), owner.clone()))
             .and_modify(|alone| alone.count += 1)
             .or_insert_with(|| LeftAlone {
-                region: snap.region.clone(),
+                region: snap.region.to_string(),
                 owner,
                 count: 1,
                 example: snap.identifier.clone(),

@@ -174,7 +174,7 @@ fn sources_of(n: usize, per_db: usize) -> Vec<Snapshot> {
                 identifier,
                 region: PRIMARY.into(),
                 kind: DatabaseKind::Instance,
-                database: database.clone(),
+                database: database.clone().into(),
                 created_at,
                 status: "available".into(),
                 encrypted: true,
@@ -293,13 +293,16 @@ fn simulate(scenario: &Scenario, seed: u64) -> Outcome {
                 copy.region
             );
             let queued_behind = finishes
-                .get(&(copy.region.clone(), copy.source.database.clone()))
+                .get(&(copy.region.clone(), copy.source.database.to_string()))
                 .copied()
                 .unwrap_or(t)
                 .max(t);
             let finish =
                 queued_behind + duration[&(copy.region.as_str(), copy.source.identifier.as_str())];
-            finishes.insert((copy.region.clone(), copy.source.database.clone()), finish);
+            finishes.insert(
+                (copy.region.clone(), copy.source.database.to_string()),
+                finish,
+            );
             queue.push(Reverse((finish, Event::Finished(dr.len()))));
             // The copy as the RDS adapter lists it in the DR region.
             dr.push(Snapshot {
@@ -308,7 +311,7 @@ fn simulate(scenario: &Scenario, seed: u64) -> Outcome {
                     "arn:aws:rds:{}:123456789012:snapshot:{}",
                     copy.region, copy.target_id
                 ),
-                region: copy.region.clone(),
+                region: copy.region.clone().into(),
                 kind: copy.source.kind,
                 database: copy.source.database.clone(),
                 created_at: copy.source.created_at,
@@ -668,7 +671,7 @@ fn copies_already_in_flight_take_their_slots() {
             ),
             region: DR_REGIONS[0].into(),
             kind: DatabaseKind::Instance,
-            database: format!("manual-{i}"),
+            database: format!("manual-{i}").into(),
             created_at: t0() - Duration::hours(1),
             status: "copying".into(),
             encrypted: true,

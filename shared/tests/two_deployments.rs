@@ -76,7 +76,7 @@ impl Account {
     /// Create `snapshot` unless its identifier exists in its region (RDS's "already exists").
     fn create(&mut self, snapshot: Snapshot) {
         self.0
-            .entry(snapshot.region.clone())
+            .entry(snapshot.region.to_string())
             .or_default()
             .entry(snapshot.identifier.clone())
             .or_insert(snapshot);
@@ -105,7 +105,7 @@ fn day(side: &Side, account: &mut Account, at: DateTime<Utc>) -> Vec<(String, St
             identifier: snapshot.snapshot_id,
             region: home.into(),
             kind: DatabaseKind::Instance,
-            database: side.database.identifier.clone(),
+            database: side.database.identifier.clone().into(),
             created_at: at + Duration::seconds(7),
             status: "available".into(),
             encrypted: true,
@@ -131,7 +131,7 @@ fn day(side: &Side, account: &mut Account, at: DateTime<Utc>) -> Vec<(String, St
                 copy.region, copy.target_id
             ),
             identifier: copy.target_id,
-            region: copy.region,
+            region: copy.region.into(),
             kind: copy.source.kind,
             database: copy.source.database.clone(),
             created_at: copy.source.created_at,

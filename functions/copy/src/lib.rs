@@ -34,7 +34,8 @@ use tracing::{info, warn};
 use lifeboat::aws::rds::DeleteSnapshotError;
 use lifeboat::aws::rds::{CopySnapshotError, Rds};
 use lifeboat::copy::{
-    CopyFinding, CopyLimits, FailedCopy, LateCopy, LateReason, PlannedCopy, WaitReason, plan_copies,
+    CopyFinding, CopyLimits, FailedCopy, LateCopy, LateReason, PlannedCopy, SkipReason,
+    SkippedCopy, WaitReason, plan_copies,
 };
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
@@ -126,7 +127,8 @@ pub struct CopyReport {
     /// Things an operator should know that are not failures (unencrypted sources, failed copies to clean up).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
-    /// Sources not copied on purpose, with the reason (too old for the region's retention, not yet available, …).
+    /// Sources not copied on purpose, with the reason (not yet available, no plan, …); those too old for a region's
+    /// retention as one count per region.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_copied: Vec<String>,
     /// Recovery points that have not reached a DR region within the copy deadline, with age and reason.
@@ -160,6 +162,29 @@ struct Trigger {
     databases: Vec<String>,
 }
 
+/// The report's `not_copied`: one line per source skipped, except those older than a region's retention (on a fleet
+/// with a long local history, most of its snapshots), which are one line per region with their count.
+fn not_copied(skipped: &[SkippedCopy]) -> Vec<String> {
+    let mut too_old: BTreeMap<(&str, u32), usize> = BTreeMap::new();
+    let mut lines = Vec::new();
+    for skip in skipped {
+        match (&skip.reason, skip.region.as_deref()) {
+            (SkipReason::TooOld { retain_days, .. }, Some(region)) => {
+                *too_old.entry((region, *retain_days)).or_default() += 1;
+            }
+            (reason, region) => lines.push(format!(
+                "{} to {}: {reason}",
+                skip.source,
+                region.unwrap_or("-")
+            )),
+        }
+    }
+    lines.extend(too_old.into_iter().map(|((region, days), count)| {
+        format!("{count} sources to {region}: older than the {days} days it keeps copies")
+    }));
+    lines
+}
+
 impl CopyFunction {
     /// Handle one invocation.
     pub async fn handle(
@@ -190,7 +215,7 @@ impl CopyFunction {
         let now = self.services.clock.now();
         let mut sources = self.primary.list_snapshots().await?;
         if !trigger.databases.is_empty() {
-            sources.retain(|s| trigger.databases.contains(&s.database));
+            sources.retain(|s| trigger.databases.iter().any(|d| *d == s.database));
         }
         let mut dr_snapshots = Vec::new();
         let mut reachable = Vec::new();
@@ -214,18 +239,7 @@ impl CopyFunction {
             now,
         );
         report.findings = plan.findings.iter().map(ToString::to_string).collect();
-        report.not_copied = plan
-            .skipped
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} to {}: {}",
-                    s.source.identifier,
-                    s.region.as_deref().unwrap_or("-"),
-                    s.reason
-                )
-            })
-            .collect();
+        report.not_copied = not_copied(&plan.skipped);
         for finding in &report.findings {
             warn!(finding, "copy finding");
         }
@@ -236,7 +250,7 @@ impl CopyFunction {
         let failed: Vec<&FailedCopy> = plan
             .failed
             .iter()
-            .filter(|f| reachable.contains(&f.copy.region))
+            .filter(|f| reachable.iter().any(|r| *r == f.copy.region))
             .collect();
         let deletions: Vec<&FailedCopy> = failed.iter().copied().filter(|f| f.deletable).collect();
         let intents: Vec<LedgerRecord> = deletions
@@ -498,7 +512,7 @@ impl CopyFunction {
             action: "copy-snapshot".into(),
             phase: Phase::Result,
             region: copy.region.clone(),
-            database: copy.source.database.clone(),
+            database: copy.source.database.to_string(),
             resource: copy.target_id.clone(),
             reason: format!(
                 "policy {}: copies to {}",
@@ -514,7 +528,7 @@ impl CopyFunction {
             }),
         };
         let item = ItemOutcome {
-            database: copy.source.database.clone(),
+            database: copy.source.database.to_string(),
             kind: copy.source.kind,
             region: copy.region.clone(),
             action: "copy-snapshot".into(),
@@ -568,7 +582,7 @@ impl CopyFunction {
             trigger: String::new(),
             action: "delete-failed-copy".into(),
             phase,
-            region: failed.copy.region.clone(),
+            region: failed.copy.region.to_string(),
             database: failed.database.clone(),
             resource: failed.copy.identifier.clone(),
             reason: format!(
@@ -677,7 +691,7 @@ fn failed_outcome(
     ItemOutcome {
         database: failed.database.clone(),
         kind: copy.kind,
-        region: copy.region.clone(),
+        region: copy.region.to_string(),
         action: "copy-snapshot".into(),
         status: ItemStatus::Failed,
         resource: Some(copy.identifier.clone()),

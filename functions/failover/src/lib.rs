@@ -1036,10 +1036,11 @@ impl FailoverFunction {
         {
             missing.push(problem);
         }
-        let engine = primary
-            .as_ref()
-            .map(|p| p.engine.clone())
-            .or_else(|| copies.first().and_then(|c| c.engine.clone()));
+        let engine = primary.as_ref().map(|p| p.engine.clone()).or_else(|| {
+            copies
+                .first()
+                .and_then(|c| c.engine.as_deref().map(str::to_string))
+        });
         let instance_class = settings_of_source
             .as_ref()
             .and_then(|s| s.instance_class.clone());

@@ -816,7 +816,7 @@ impl RestoreFunction {
                 Ok(found) => {
                     // Failed or gone: the database is kept (its data is not in a snapshot); said once.
                     progress.step = "final-snapshot-failed".into();
-                    let status = found.map_or("missing".to_string(), |s| s.status);
+                    let status = found.map_or("missing".to_string(), |s| s.status.to_string());
                     if !restoration.was_notified(FINAL_SNAPSHOT_FAILED) {
                         run.report.results.push(self.outcome(
                             restoration,

@@ -19,7 +19,7 @@ use crate::copy::PlannedCopy;
 
 #[cfg(feature = "failover")]
 mod failover;
-use crate::model::{Database, DatabaseKind, Endpoint, Snapshot, Tags};
+use crate::model::{Database, DatabaseKind, Endpoint, ShortText, Snapshot, Tags};
 use crate::tags;
 #[cfg(feature = "failover")]
 pub use failover::{GlobalDatabase, GlobalMember, Replica, ReplicaSpec};
@@ -612,14 +612,14 @@ impl Rds {
                 .unwrap_or_default()
                 .to_string(),
             arn: snap.db_snapshot_arn().unwrap_or_default().to_string(),
-            region: self.region.clone(),
+            region: self.region.as_str().into(),
             kind: DatabaseKind::Instance,
             database: source_of(&tags, snap.db_instance_identifier()),
             created_at: self.taken_at(&tags, reported),
-            status: snap.status().unwrap_or_default().to_string(),
+            status: snap.status().unwrap_or_default().into(),
             encrypted: snap.encrypted().unwrap_or(false),
             copied_from: snap.source_db_snapshot_identifier().map(str::to_string),
-            engine: snap.engine().map(str::to_string),
+            engine: snap.engine().map(ShortText::from),
             tags,
         }
     }
@@ -636,14 +636,14 @@ impl Rds {
                 .db_cluster_snapshot_arn()
                 .unwrap_or_default()
                 .to_string(),
-            region: self.region.clone(),
+            region: self.region.as_str().into(),
             kind: DatabaseKind::Cluster,
             database: source_of(&tags, snap.db_cluster_identifier()),
             created_at: self.taken_at(&tags, snap.snapshot_create_time()),
-            status: snap.status().unwrap_or_default().to_string(),
+            status: snap.status().unwrap_or_default().into(),
             encrypted: snap.storage_encrypted().unwrap_or(false),
             copied_from: snap.source_db_cluster_snapshot_arn().map(str::to_string),
-            engine: snap.engine().map(str::to_string),
+            engine: snap.engine().map(ShortText::from),
             tags,
         }
     }
@@ -1621,11 +1621,11 @@ fn is_copy_limit_message(message: &str) -> bool {
 }
 
 /// The database a snapshot belongs to: its `lifeboat:source` tag, else what RDS reports.
-fn source_of(tags: &Tags, reported: Option<&str>) -> String {
+fn source_of(tags: &Tags, reported: Option<&str>) -> ShortText {
     tags.get(tags::SOURCE)
         .or(reported)
         .unwrap_or_default()
-        .to_string()
+        .into()
 }
 
 fn is_rds_engine(engine: &str) -> bool {

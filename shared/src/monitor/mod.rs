@@ -273,7 +273,7 @@ impl CreatingSince {
             self.snapshots
                 .entry(key)
                 .or_insert_with(|| FirstSeenCreating {
-                    region: snapshot.region.clone(),
+                    region: snapshot.region.to_string(),
                     at: now,
                 });
         }
@@ -394,7 +394,7 @@ impl RecoveryPoint {
         Self {
             identifier: snapshot.identifier.clone(),
             at: snapshot.created_at,
-            status: snapshot.status.clone(),
+            status: snapshot.status.to_string(),
             encrypted: snapshot.encrypted,
         }
     }
@@ -1061,7 +1061,7 @@ fn assess_database(
         let in_region: Vec<&Snapshot> = own
             .iter()
             .copied()
-            .filter(|s| &s.region == region && copy::is_a_copy(s))
+            .filter(|s| s.region == region && copy::is_a_copy(s))
             .collect();
         let mut sources = Vec::new();
         let newest = newest_available(&in_region);
