@@ -3,9 +3,8 @@
 //! to end, a failing row count, a stale freshness check, an unreachable database (drill infrastructure: retried,
 //! then given up without blaming the snapshot), a crash between steps followed by a run that converges, a drill
 //! secret that cannot be deleted (the drill database waits for it: a fault proxy fails the deletion), an Aurora
-//! drill whose restore answer was lost and whose instance could not be created (the next run asks for it), a
-//! drill in a
-//! DR region (the copy there, made by the real copy function with the DR key, restored with that region's subnet
+//! drill whose restore answer was lost and whose instance could not be created (the next run asks for it), the
+//! policy's limit on drills in progress (a second drill waits for the first), a drill in a DR region (the copy there, made by the real copy function with the DR key, restored with that region's subnet
 //! group and security groups, its result recorded on the copy), an expired orphan swept (and alerted), and bad
 //! input.
 
@@ -247,6 +246,85 @@ async fn a_passing_drill_end_to_end_leaves_nothing_behind() {
     // Verified at 03:25: the next day's schedule starts nothing.
     let next_day = run(&sandbox, &policy, "2026-11-23T03:00:00Z", 5432, schedule).await;
     assert!(next_day.results.is_empty(), "{next_day:#?}");
+}
+
+/// The policy's `drills.max_in_progress` holds across runs: with a limit of one, the second database's drill waits
+/// (and is reported waiting) while the first is in progress, and starts once the first is cleaned up.
+#[tokio::test]
+async fn drills_beyond_the_limit_wait_for_a_place() {
+    let database = seed_postgres(10, at(SNAPSHOT_TIME) - Duration::minutes(5)).await;
+    let policy = policy(&database).replacen(
+        "name: verify-test\n",
+        "name: verify-test\ndrills: {max_in_progress: 1}\n",
+        1,
+    );
+    let region = "af-south-1";
+    let sandbox = Sandbox::new(region).await;
+    sandbox.drill_subnet_group("lifeboat-drills").await;
+    for name in ["booking-db", "ledger-db"] {
+        sandbox
+            .instance_of(name, "postgres", "lifeboat", &SELECTED)
+            .await;
+    }
+    sandbox.snapshot_history(&policy, [at(SNAPSHOT_TIME)]).await;
+    let schedule = event("verify/scheduled.json");
+    let started = |report: &VerifyReport| -> Vec<String> {
+        report
+            .results
+            .iter()
+            .filter(|r| r.action == "start-drill" && r.status == ItemStatus::Done)
+            .map(|r| r.database.clone())
+            .collect()
+    };
+    let waiting = vec![format!("ledger-db in {region}")];
+
+    // Both are due (never verified); one place: the first by name starts, the other waits.
+    let first = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:00:00Z",
+        5432,
+        schedule.clone(),
+    )
+    .await;
+    assert_eq!(started(&first), ["booking-db"], "{first:#?}");
+    assert_eq!(first.waiting, waiting);
+    assert_eq!(sandbox.databases_named("lbdrill-").await.len(), 1);
+
+    // While it is in progress, nothing more starts.
+    let later = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:10:00Z",
+        5432,
+        schedule.clone(),
+    )
+    .await;
+    assert!(started(&later).is_empty(), "{later:#?}");
+    assert_eq!(later.waiting, waiting);
+
+    // The first drill passes its checks and is deleted; the run after it is gone starts the second.
+    let checked = run(
+        &sandbox,
+        &policy,
+        "2026-11-22T03:20:00Z",
+        5432,
+        restored_event(),
+    )
+    .await;
+    assert_eq!(checked.drills[0].database, "booking-db");
+    assert_eq!(checked.drills[0].passed, Some(true), "{checked:#?}");
+    assert!(
+        started(&checked).is_empty(),
+        "drills start on the schedule only"
+    );
+    let next = run(&sandbox, &policy, "2026-11-22T03:25:00Z", 5432, schedule).await;
+    assert_eq!(started(&next), ["ledger-db"], "{next:#?}");
+    assert!(next.waiting.is_empty(), "{next:#?}");
+    assert!(
+        sandbox.notifications().await.is_empty(),
+        "waiting is not a failure"
+    );
 }
 
 #[tokio::test]

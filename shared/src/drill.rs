@@ -6,6 +6,7 @@
 //! everything. It is restored and advanced by the one restore engine ([`crate::restore`], purpose
 //! [`Purpose::Drill`](crate::restore::Purpose::Drill)): its state lives in the tags of its temporary resources.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -45,6 +46,9 @@ pub struct DueDrill {
     pub snapshot: Snapshot,
     /// The deterministic drill identifier.
     pub id: String,
+    /// When a restore of the database (in this region) was last verified, if ever: drills wait for a free place
+    /// in this order, the longest unverified first.
+    pub last_verified: Option<DateTime<Utc>>,
 }
 
 /// A database whose last verified recovery point is older than its cadence allows.
@@ -143,10 +147,49 @@ pub fn due_drills_in(
                 database: db.clone(),
                 id: drill_identifier_in(&db.identifier, &snapshot.identifier, region),
                 snapshot: snapshot.clone(),
+                last_verified,
             });
         }
     }
     (due, overdue)
+}
+
+/// A due drill and the region it restores in.
+pub type DueIn = (DueDrill, String);
+
+/// Due drills split into those to start now and those that wait: at most `max_in_progress` drills in progress per
+/// region, counting `in_progress`, started the longest unverified first (never verified before anything, then
+/// the oldest verification; by database for a tie). `due` pairs each drill with its region.
+pub fn within_limit(
+    mut due: Vec<DueIn>,
+    in_progress: &[Restoration],
+    max_in_progress: u32,
+) -> (Vec<DueIn>, Vec<DueIn>) {
+    due.sort_by(|(a, a_region), (b, b_region)| {
+        // `None` (never verified) sorts before any time.
+        (a.last_verified, &a.database.identifier, a_region).cmp(&(
+            b.last_verified,
+            &b.database.identifier,
+            b_region,
+        ))
+    });
+    let mut busy: BTreeMap<&str, u32> = BTreeMap::new();
+    for drill in in_progress {
+        *busy.entry(drill.resource.region.as_str()).or_default() += 1;
+    }
+    let mut started: BTreeMap<String, u32> = BTreeMap::new();
+    let (mut start, mut wait) = (Vec::new(), Vec::new());
+    for (drill, region) in due {
+        let taken = busy.get(region.as_str()).copied().unwrap_or(0)
+            + started.get(&region).copied().unwrap_or(0);
+        if taken < max_in_progress {
+            *started.entry(region.clone()).or_default() += 1;
+            start.push((drill, region));
+        } else {
+            wait.push((drill, region));
+        }
+    }
+    (start, wait)
 }
 
 /// The deterministic identifier of the drill of `snapshot` (a valid DB instance and cluster identifier):
@@ -271,6 +314,10 @@ mod tests {
         t.parse().unwrap()
     }
 
+    fn now() -> DateTime<Utc> {
+        at("2026-11-22T03:00:00Z")
+    }
+
     #[test]
     fn due_when_never_or_long_ago_verified_from_the_newest_snapshot() {
         let fleet = [
@@ -390,6 +437,7 @@ mod tests {
             database: db("booking", &[]),
             snapshot: snap("b-new", "booking", "2026-11-21T02:00:00Z", None),
             id: drill_identifier("booking", "b-new"),
+            last_verified: None,
         };
         let mut resource = db(&due.id, &[]);
         resource.tags = drill_tags(&policy(), &deployment(), &due, now)
@@ -572,5 +620,102 @@ mod tests {
             drill_identifier("db", "snap-1"),
             drill_identifier("db", "snap-2")
         );
+    }
+
+    /// A due drill of database `n`, last verified `hours` hours before `now()` (never when `None`).
+    fn due_of(n: usize, hours: Option<i64>) -> DueDrill {
+        let id = format!("db-{n}");
+        DueDrill {
+            database: db(&id, &[]),
+            snapshot: snap(&format!("{id}-s"), &id, "2026-11-21T02:00:00Z", None),
+            id: drill_identifier(&id, &format!("{id}-s")),
+            last_verified: hours.map(|h| now() - chrono::Duration::hours(h)),
+        }
+    }
+
+    #[test]
+    fn drills_beyond_the_limit_wait_the_longest_unverified_first() {
+        let regions = |drills: &[(DueDrill, String)]| -> Vec<(String, String)> {
+            drills
+                .iter()
+                .map(|(d, r)| (d.database.identifier.clone(), r.clone()))
+                .collect()
+        };
+        let mut busy = Restoration::from_resource(&started_drill_resource(now())).unwrap();
+        busy.resource.region = "us-west-2".into();
+        let due = vec![
+            (due_of(1, Some(10)), "us-east-1".to_string()),
+            (due_of(2, None), "us-east-1".to_string()),
+            (due_of(3, Some(500)), "us-east-1".to_string()),
+            (due_of(4, Some(1)), "us-west-2".to_string()),
+            (due_of(5, Some(2)), "us-west-2".to_string()),
+        ];
+        let (start, wait) = within_limit(due, &[busy], 2);
+        assert_eq!(
+            regions(&start),
+            [
+                ("db-2".to_string(), "us-east-1".to_string()),
+                ("db-3".into(), "us-east-1".into()),
+                ("db-5".into(), "us-west-2".into()),
+            ],
+            "never verified first, then the oldest; one place left in us-west-2"
+        );
+        assert_eq!(
+            regions(&wait),
+            [
+                ("db-1".to_string(), "us-east-1".to_string()),
+                ("db-4".into(), "us-west-2".into()),
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever is due and in progress: no region goes over the limit, nothing due is lost or doubled, and no
+        /// drill waits while one verified more recently in its region starts.
+        #[test]
+        fn the_drill_limit_holds_and_waits_in_order(
+            due in proptest::collection::vec((0usize..3, proptest::option::of(0i64..100)), 0..30),
+            busy in proptest::collection::vec(0usize..3, 0..8),
+            limit in 1u32..6,
+        ) {
+            let region = |r: usize| ["us-east-1", "us-west-2", "eu-west-1"][r].to_string();
+            let due: Vec<(DueDrill, String)> = due
+                .iter()
+                .enumerate()
+                .map(|(n, (r, hours))| (due_of(n, *hours), region(*r)))
+                .collect();
+            let in_progress: Vec<Restoration> = busy
+                .iter()
+                .map(|r| {
+                    let mut drill = Restoration::from_resource(&started_drill_resource(now())).unwrap();
+                    drill.resource.region = region(*r);
+                    drill
+                })
+                .collect();
+            let (start, wait) = within_limit(due.clone(), &in_progress, limit);
+            let mut all: Vec<String> = start.iter().chain(&wait).map(|(d, _)| d.id.clone()).collect();
+            all.sort();
+            let mut expected: Vec<String> = due.iter().map(|(d, _)| d.id.clone()).collect();
+            expected.sort();
+            proptest::prop_assert_eq!(all, expected);
+            for r in 0..3 {
+                let busy_here = busy.iter().filter(|b| **b == r).count() as u32;
+                let started_here: Vec<&DueDrill> =
+                    start.iter().filter(|(_, g)| *g == region(r)).map(|(d, _)| d).collect();
+                proptest::prop_assert!(
+                    started_here.is_empty() || busy_here + started_here.len() as u32 <= limit
+                );
+                let waiting_here = wait.iter().filter(|(_, g)| *g == region(r)).count();
+                if waiting_here > 0 {
+                    // A drill waits only when its region is full.
+                    proptest::prop_assert_eq!(started_here.len() as u32, limit.saturating_sub(busy_here));
+                }
+                for (waiting, _) in wait.iter().filter(|(_, g)| *g == region(r)) {
+                    for started in &started_here {
+                        proptest::prop_assert!(started.last_verified <= waiting.last_verified);
+                    }
+                }
+            }
+        }
     }
 }

@@ -57,6 +57,9 @@ pub struct Policy {
     /// Where alerts and run summaries go.
     #[serde(default)]
     pub notifications: Notifications,
+    /// Limits on restore drills across every plan.
+    #[serde(default)]
+    pub drills: DrillLimits,
     /// The plans, in priority order: a database selected by several plans belongs to the first.
     pub plans: Vec<Plan>,
 }
@@ -81,6 +84,24 @@ impl Default for ManualSnapshots {
         Self {
             retain_days: 90,
             max_retain_days: default_max_manual_retain_days(),
+        }
+    }
+}
+
+/// Limits on restore drills across every plan.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillLimits {
+    /// Drills in progress at once in a region (each is a temporary DB instance, or a cluster and its instance,
+    /// counted against the account's RDS quotas there: 40 DB instances by default). Drills due beyond it wait,
+    /// the longest unverified first, for a later run.
+    pub max_in_progress: u32,
+}
+
+impl Default for DrillLimits {
+    fn default() -> Self {
+        Self {
+            max_in_progress: 10,
         }
     }
 }
@@ -835,6 +856,12 @@ impl Policy {
                     "must be between 1 and max_retain_days ({})",
                     manual.max_retain_days
                 ),
+            ));
+        }
+        if self.drills.max_in_progress == 0 {
+            return Err(PolicyError::new(
+                "drills.max_in_progress",
+                "must be at least 1 (drills are switched off by leaving `verification` out of a plan)",
             ));
         }
         if let Some(arn) = &self.notifications.topic_arn

@@ -167,6 +167,10 @@ pub struct VerifyReport {
     /// Databases whose last verified recovery point is older than their cadence allows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overdue: Vec<String>,
+    /// Drills due but not started, `<database> in <region>`: their region already has the policy's
+    /// `drills.max_in_progress` drills in progress; a later run starts them, the longest unverified first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
     /// Counts of `results` by outcome.
     pub counts: Counts,
     /// Problems with the run itself.
@@ -224,6 +228,7 @@ impl VerifyFunction {
                 drills: Vec::new(),
                 results: Vec::new(),
                 overdue: Vec::new(),
+                waiting: Vec::new(),
                 counts: Counts::default(),
                 run_errors: Vec::new(),
                 notification: None,
@@ -354,41 +359,13 @@ impl VerifyFunction {
                     &in_progress,
                     now,
                 );
-                let stuck = overdue.iter().filter(|o| {
-                    !due.iter().any(|d| d.database.identifier == o.database)
-                        && !in_progress.iter().any(|d| d.database == o.database)
-                });
-                for late in stuck {
-                    run.report.overdue.push(late.database.clone());
-                    // Every run reports it (and the DrillOverdue metric can page at once); SNS once a day.
-                    if !in_daily_alert_window(now) {
-                        continue;
-                    }
-                    run.report.results.push(ItemOutcome {
-                        database: late.database.clone(),
-                        kind: DatabaseKind::Instance,
-                        region: self.primary.region().into(),
-                        action: "restore-drill".into(),
-                        status: ItemStatus::Failed,
-                        resource: None,
-                        detail: Some(format!(
-                            "drill overdue: last verified {} and no recovery point left to drill (the newest failed \
-                             or none exists)",
-                            late.last_verified
-                                .map(rfc3339)
-                                .unwrap_or_else(|| "never".into())
-                        )),
-                        next_step: Some(
-                            "check that the snapshot function runs for this database".into(),
-                        ),
-                    });
-                }
-                let mut to_start: Vec<(DueDrill, String)> = due
+                let primary_region = self.primary.region();
+                let mut due: Vec<(DueDrill, String)> = due
                     .into_iter()
-                    .map(|d| (d, self.primary.region().to_string()))
+                    .map(|d| (d, primary_region.to_string()))
                     .collect();
                 for (region, copies) in &dr_snapshots {
-                    let (due, _) = drill::due_drills_in(
+                    let (due_there, _) = drill::due_drills_in(
                         &self.services.policy,
                         &self.services.deployment,
                         &primary_databases,
@@ -397,7 +374,65 @@ impl VerifyFunction {
                         Some(region),
                         now,
                     );
-                    to_start.extend(due.into_iter().map(|d| (d, region.clone())));
+                    due.extend(due_there.into_iter().map(|d| (d, region.clone())));
+                }
+                let limit = self.services.policy.drills.max_in_progress;
+                let (to_start, waiting) = drill::within_limit(due, &in_progress, limit);
+                run.report.waiting = waiting
+                    .iter()
+                    .map(|(d, region)| format!("{} in {region}", d.database.identifier))
+                    .collect();
+                if !waiting.is_empty() {
+                    info!(waiting = waiting.len(), limit, "drills wait for a place");
+                }
+                let stuck = overdue.iter().filter(|o| {
+                    !to_start
+                        .iter()
+                        .any(|(d, r)| d.database.identifier == o.database && r == primary_region)
+                        && !in_progress.iter().any(|d| d.database == o.database)
+                });
+                for late in stuck {
+                    run.report.overdue.push(late.database.clone());
+                    // Every run reports it (and the DrillOverdue metric can page at once); SNS once a day.
+                    if !in_daily_alert_window(now) {
+                        continue;
+                    }
+                    let last_verified = late
+                        .last_verified
+                        .map(rfc3339)
+                        .unwrap_or_else(|| "never".into());
+                    let waits = waiting.iter().any(|(d, r)| {
+                        d.database.identifier == late.database && r == primary_region
+                    });
+                    let (detail, next_step) = if waits {
+                        (
+                            format!(
+                                "drill overdue: last verified {last_verified}; its drill waits for a place ({limit} \
+                                 drills in progress in {primary_region}, the policy's drills.max_in_progress)"
+                            ),
+                            "raise drills.max_in_progress (within the account's RDS DB instance quota) or verify \
+                             less often"
+                                .to_string(),
+                        )
+                    } else {
+                        (
+                            format!(
+                                "drill overdue: last verified {last_verified} and no recovery point left to drill \
+                                 (the newest failed or none exists)"
+                            ),
+                            "check that the snapshot function runs for this database".to_string(),
+                        )
+                    };
+                    run.report.results.push(ItemOutcome {
+                        database: late.database.clone(),
+                        kind: DatabaseKind::Instance,
+                        region: primary_region.into(),
+                        action: "restore-drill".into(),
+                        status: ItemStatus::Failed,
+                        resource: None,
+                        detail: Some(detail),
+                        next_step: Some(next_step),
+                    });
                 }
                 to_start
             }
@@ -518,6 +553,11 @@ impl VerifyFunction {
         })?;
         let snapshots = rds.list_snapshots().await?;
         let deployment = &self.services.deployment;
+        let last_verified = snapshots
+            .iter()
+            .filter(|s| s.database == database && s.kind == db.kind && deployment.owns(&s.tags))
+            .filter_map(|s| s.verified_at())
+            .max();
         let candidates = snapshots
             .into_iter()
             .filter(|s| s.database == database && s.kind == db.kind && s.is_available());
@@ -551,6 +591,7 @@ impl VerifyFunction {
                 ),
                 database: db.clone(),
                 snapshot: chosen,
+                last_verified,
             },
             region,
         ))
