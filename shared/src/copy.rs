@@ -658,6 +658,65 @@ impl CopyPlan {
     }
 }
 
+/// The DR regions' snapshots, for lookups by name and by source: sorted references, not maps (a fleet's DR regions
+/// hold tens of thousands of copies, and maps of them were 15 MiB of a copy run at 1,000 databases).
+struct Existing<'s> {
+    /// One per (region, kind, identifier), the greatest by [`total_cmp`] (so that duplicates cannot depend on input
+    /// order), sorted by (region, kind, identifier).
+    by_name: Vec<&'s Snapshot>,
+    /// Those that are copies, sorted by (region, kind, what they were copied from).
+    by_source: Vec<&'s Snapshot>,
+}
+
+impl<'s> Existing<'s> {
+    fn of(dr_snapshots: &'s [Snapshot]) -> Self {
+        let mut by_name: Vec<&Snapshot> = dr_snapshots.iter().collect();
+        by_name.sort_unstable_by(|a, b| name_of(a).cmp(&name_of(b)).then_with(|| total_cmp(b, a)));
+        by_name.dedup_by(|later, first| name_of(later) == name_of(first));
+        let mut by_source: Vec<&Snapshot> = by_name
+            .iter()
+            .copied()
+            .filter(|s| copied_from(s).is_some())
+            .collect();
+        by_source.sort_unstable_by(|a, b| source_of(a).cmp(&source_of(b)));
+        Self { by_name, by_source }
+    }
+
+    /// Every snapshot kept, once.
+    fn all(&self) -> impl Iterator<Item = &'s Snapshot> + '_ {
+        self.by_name.iter().copied()
+    }
+
+    /// The snapshot `identifier` of `kind` in `region`.
+    fn named(&self, region: &str, kind: DatabaseKind, identifier: &str) -> Option<&'s Snapshot> {
+        self.by_name
+            .binary_search_by(|s| {
+                (s.region.as_str(), s.kind, s.identifier.as_str()).cmp(&(region, kind, identifier))
+            })
+            .ok()
+            .map(|at| self.by_name[at])
+    }
+
+    /// Whether `region` holds a copy (of `kind`) of the snapshot whose ARN is `source_arn`.
+    fn has_copy_of(&self, region: &str, kind: DatabaseKind, source_arn: &str) -> bool {
+        self.by_source
+            .binary_search_by(|s| {
+                (s.region.as_str(), s.kind, copied_from(s)).cmp(&(region, kind, Some(source_arn)))
+            })
+            .is_ok()
+    }
+}
+
+/// A DR snapshot's name: region, kind, identifier.
+fn name_of(snapshot: &Snapshot) -> (&str, DatabaseKind, &str) {
+    (&snapshot.region, snapshot.kind, &snapshot.identifier)
+}
+
+/// A DR snapshot by source: region, kind, what it was copied from.
+fn source_of(snapshot: &Snapshot) -> (&str, DatabaseKind, Option<&str>) {
+    (&snapshot.region, snapshot.kind, copied_from(snapshot))
+}
+
 /// A copy needed in one region: its source, plan and target, the attempt it is, and a failed earlier attempt.
 struct Needed<'s> {
     source: &'s Snapshot,
@@ -684,18 +743,7 @@ pub fn plan_copies(
 ) -> CopyPlan {
     let mut plan = CopyPlan::default();
 
-    // One entry per (region, kind, identifier): the greatest, so duplicates cannot depend on input order.
-    let mut existing: BTreeMap<(&str, DatabaseKind, &str), &Snapshot> = BTreeMap::new();
-    for snap in dr_snapshots {
-        existing
-            .entry((snap.region.as_str(), snap.kind, snap.identifier.as_str()))
-            .and_modify(|kept| {
-                if total_cmp(snap, kept).is_gt() {
-                    *kept = snap;
-                }
-            })
-            .or_insert(snap);
-    }
+    let existing = Existing::of(dr_snapshots);
 
     for target in policy.plans.iter().flat_map(|p| &p.copies) {
         for kind in [DatabaseKind::Instance, DatabaseKind::Cluster] {
@@ -709,14 +757,9 @@ pub fn plan_copies(
                 });
         }
     }
-    // The sources that have a copy in a region.
-    let copies_of: BTreeSet<(&str, DatabaseKind, &str)> = existing
-        .values()
-        .filter_map(|snap| copied_from(snap).map(|arn| (snap.region.as_str(), snap.kind, arn)))
-        .collect();
     // Source databases with a copy in flight, per region and kind: RDS runs their next copy only after it.
     let mut busy: BTreeSet<(&str, DatabaseKind, &str)> = BTreeSet::new();
-    for snap in existing.values() {
+    for snap in existing.all() {
         if let Some(slots) = plan.regions.get_mut(&(snap.region.to_string(), snap.kind))
             && occupies_copy_slot(snap)
         {
@@ -725,14 +768,23 @@ pub fn plan_copies(
         }
     }
 
-    let mut ordered: Vec<&Snapshot> = sources.iter().collect();
-    ordered.sort_by(|a, b| {
+    // One source per (kind, identifier): the first in planning order (a sort and adjacent duplicates, not a set of
+    // every source), then in planning order.
+    let in_planning_order = |a: &&Snapshot, b: &&Snapshot| {
         order_key(a)
             .cmp(&order_key(b))
             .then_with(|| total_cmp(b, a))
+    };
+    let mut ordered: Vec<&Snapshot> = sources.iter().collect();
+    ordered.sort_unstable_by(|a, b| {
+        (a.kind, &a.identifier)
+            .cmp(&(b.kind, &b.identifier))
+            .then_with(|| in_planning_order(a, b))
     });
-    let mut seen: BTreeSet<(DatabaseKind, &str)> = BTreeSet::new();
-    ordered.retain(|s| seen.insert((s.kind, s.identifier.as_str())));
+    ordered.dedup_by(|later, first| {
+        (later.kind, &later.identifier) == (first.kind, &first.identifier)
+    });
+    ordered.sort_unstable_by(in_planning_order);
 
     let late = |source: &Snapshot, region: &str, reason: LateReason| {
         let age = now.signed_duration_since(source.created_at);
@@ -781,7 +833,7 @@ pub fn plan_copies(
             }
             let region = target.region.as_str();
             let first_id = target_identifier(&source.identifier, &source.region, source.kind);
-            if let Some(copy) = existing.get(&(region, source.kind, first_id.as_str()))
+            if let Some(copy) = existing.named(region, source.kind, &first_id)
                 && copied_from(copy) != Some(source.arn.as_str())
             {
                 plan.findings.push(CopyFinding::NameTaken {
@@ -795,18 +847,18 @@ pub fn plan_copies(
             }
             // Every attempt at this copy: `-from-<region>`, then `-retry<n>-from-<region>`. Looked for only when
             // the first is not simply there and available and some copy of the source exists in the region.
-            let first = existing.get(&(region, source.kind, first_id.as_str()));
+            let first = existing.named(region, source.kind, &first_id);
             if first.is_some_and(|c| c.is_available()) {
                 continue;
             }
             let mut attempts: Vec<&Snapshot> = Vec::new();
             let mut last_taken = 0;
             let any_copy =
-                first.is_some() || copies_of.contains(&(region, source.kind, source.arn.as_str()));
+                first.is_some() || existing.has_copy_of(region, source.kind, &source.arn);
             for attempt in (1..=MAX_COPY_ATTEMPTS).take_while(|_| any_copy) {
                 let id =
                     attempt_identifier(&source.identifier, &source.region, source.kind, attempt);
-                if let Some(copy) = existing.get(&(region, source.kind, id.as_str())) {
+                if let Some(copy) = existing.named(region, source.kind, &id) {
                     last_taken = attempt;
                     if copied_from(copy) == Some(source.arn.as_str()) {
                         attempts.push(copy);
