@@ -4,9 +4,9 @@
 //! then given up without blaming the snapshot), a crash between steps followed by a run that converges, a drill
 //! secret that cannot be deleted (the drill database waits for it: a fault proxy fails the deletion), an Aurora
 //! drill whose restore answer was lost and whose instance could not be created (the next run asks for it), the
-//! policy's limit on drills in progress (a second drill waits for the first), a drill in a DR region (the copy there, made by the real copy function with the DR key, restored with that region's subnet
-//! group and security groups, its result recorded on the copy), an expired orphan swept (and alerted), and bad
-//! input.
+//! policy's limit on drills in progress (a second drill waits for the first), a drill in a DR region (the copy
+//! there, made by the real copy function with the DR key, restored with that region's subnet group and security
+//! groups, its result recorded on the copy), an expired orphan swept (and alerted), and bad input.
 
 use std::collections::BTreeMap;
 

@@ -166,10 +166,11 @@ fn total_cmp(a: &Snapshot, b: &Snapshot) -> Ordering {
             b.created_at,
         ))
         .then_with(|| {
-            (&a.status, a.encrypted, &a.copied_from, &a.tags).cmp(&(
+            (&a.status, a.encrypted, &a.copied_from, &a.engine, &a.tags).cmp(&(
                 &b.status,
                 b.encrypted,
                 &b.copied_from,
+                &b.engine,
                 &b.tags,
             ))
         })

@@ -46,9 +46,11 @@ pub struct DueDrill {
     pub snapshot: Snapshot,
     /// The deterministic drill identifier.
     pub id: String,
-    /// When a restore of the database (in this region) was last verified, if ever: drills wait for a free place
-    /// in this order, the longest unverified first.
-    pub last_verified: Option<DateTime<Utc>>,
+    /// Since when the database (in this region) has waited for a drill: its last drill, passed or not (the
+    /// verification time, or the time of the newest recovery point that has a result), else its oldest recovery
+    /// point; for a drill asked for by hand, when it was asked. Drills wait for a place in this order, the longest
+    /// waiting first, so that databases whose drills keep failing do not take every place.
+    pub waiting_since: DateTime<Utc>,
 }
 
 /// A database whose last verified recovery point is older than its cadence allows.
@@ -118,6 +120,11 @@ pub fn due_drills_in(
             continue;
         }
         let protected_since = mine.iter().map(|s| s.created_at).min();
+        let last_tried = mine
+            .iter()
+            .filter(|s| s.tags.contains_key(tags::VERIFY_RESULT))
+            .map(|s| s.created_at)
+            .max();
         let late = match last_verified {
             Some(t) => age(t) >= every + OVERDUE_GRACE,
             None => protected_since.is_some_and(|t| age(t) >= every + OVERDUE_GRACE),
@@ -147,7 +154,10 @@ pub fn due_drills_in(
                 database: db.clone(),
                 id: drill_identifier_in(&db.identifier, &snapshot.identifier, region),
                 snapshot: snapshot.clone(),
-                last_verified,
+                waiting_since: last_verified
+                    .max(last_tried)
+                    .or(protected_since)
+                    .unwrap_or(snapshot.created_at),
             });
         }
     }
@@ -158,17 +168,16 @@ pub fn due_drills_in(
 pub type DueIn = (DueDrill, String);
 
 /// Due drills split into those to start now and those that wait: at most `max_in_progress` drills in progress per
-/// region, counting `in_progress`, started the longest unverified first (never verified before anything, then
-/// the oldest verification; by database for a tie). `due` pairs each drill with its region.
+/// region, counting `in_progress`, started the longest waiting first ([`DueDrill::waiting_since`]; by database for
+/// a tie).
 pub fn within_limit(
     mut due: Vec<DueIn>,
     in_progress: &[Restoration],
     max_in_progress: u32,
 ) -> (Vec<DueIn>, Vec<DueIn>) {
     due.sort_by(|(a, a_region), (b, b_region)| {
-        // `None` (never verified) sorts before any time.
-        (a.last_verified, &a.database.identifier, a_region).cmp(&(
-            b.last_verified,
+        (a.waiting_since, &a.database.identifier, a_region).cmp(&(
+            b.waiting_since,
             &b.database.identifier,
             b_region,
         ))
@@ -407,6 +416,11 @@ mod tests {
             due[0].snapshot.identifier, "b-next",
             "the next recovery point is drilled"
         );
+        assert_eq!(
+            due[0].waiting_since,
+            at("2026-11-21T02:00:00Z"),
+            "it waits since its last drill (the failed one), not since it was last verified (never)"
+        );
     }
 
     #[test]
@@ -437,7 +451,7 @@ mod tests {
             database: db("booking", &[]),
             snapshot: snap("b-new", "booking", "2026-11-21T02:00:00Z", None),
             id: drill_identifier("booking", "b-new"),
-            last_verified: None,
+            waiting_since: now,
         };
         let mut resource = db(&due.id, &[]);
         resource.tags = drill_tags(&policy(), &deployment(), &due, now)
@@ -622,20 +636,20 @@ mod tests {
         );
     }
 
-    /// A due drill of database `n`, last verified `hours` hours before `now()` (never when `None`).
-    fn due_of(n: usize, hours: Option<i64>) -> DueDrill {
+    /// A due drill of database `n`, waiting since `hours` hours before `now()`.
+    fn due_of(n: usize, hours: i64) -> DueDrill {
         let id = format!("db-{n}");
         DueDrill {
             database: db(&id, &[]),
             snapshot: snap(&format!("{id}-s"), &id, "2026-11-21T02:00:00Z", None),
             id: drill_identifier(&id, &format!("{id}-s")),
-            last_verified: hours.map(|h| now() - chrono::Duration::hours(h)),
+            waiting_since: now() - chrono::Duration::hours(hours),
         }
     }
 
     #[test]
-    fn drills_beyond_the_limit_wait_the_longest_unverified_first() {
-        let regions = |drills: &[(DueDrill, String)]| -> Vec<(String, String)> {
+    fn drills_beyond_the_limit_wait_the_longest_waiting_first() {
+        let regions = |drills: &[DueIn]| -> Vec<(String, String)> {
             drills
                 .iter()
                 .map(|(d, r)| (d.database.identifier.clone(), r.clone()))
@@ -644,11 +658,11 @@ mod tests {
         let mut busy = Restoration::from_resource(&started_drill_resource(now())).unwrap();
         busy.resource.region = "us-west-2".into();
         let due = vec![
-            (due_of(1, Some(10)), "us-east-1".to_string()),
-            (due_of(2, None), "us-east-1".to_string()),
-            (due_of(3, Some(500)), "us-east-1".to_string()),
-            (due_of(4, Some(1)), "us-west-2".to_string()),
-            (due_of(5, Some(2)), "us-west-2".to_string()),
+            (due_of(1, 10), "us-east-1".to_string()),
+            (due_of(2, 900), "us-east-1".to_string()),
+            (due_of(3, 500), "us-east-1".to_string()),
+            (due_of(4, 1), "us-west-2".to_string()),
+            (due_of(5, 2), "us-west-2".to_string()),
         ];
         let (start, wait) = within_limit(due, &[busy], 2);
         assert_eq!(
@@ -658,7 +672,7 @@ mod tests {
                 ("db-3".into(), "us-east-1".into()),
                 ("db-5".into(), "us-west-2".into()),
             ],
-            "never verified first, then the oldest; one place left in us-west-2"
+            "the longest waiting first; one place left in us-west-2"
         );
         assert_eq!(
             regions(&wait),
@@ -671,15 +685,15 @@ mod tests {
 
     proptest::proptest! {
         /// Whatever is due and in progress: no region goes over the limit, nothing due is lost or doubled, and no
-        /// drill waits while one verified more recently in its region starts.
+        /// drill waits while one in its region that has waited less starts.
         #[test]
         fn the_drill_limit_holds_and_waits_in_order(
-            due in proptest::collection::vec((0usize..3, proptest::option::of(0i64..100)), 0..30),
+            due in proptest::collection::vec((0usize..3, 0i64..100), 0..30),
             busy in proptest::collection::vec(0usize..3, 0..8),
             limit in 1u32..6,
         ) {
             let region = |r: usize| ["us-east-1", "us-west-2", "eu-west-1"][r].to_string();
-            let due: Vec<(DueDrill, String)> = due
+            let due: Vec<DueIn> = due
                 .iter()
                 .enumerate()
                 .map(|(n, (r, hours))| (due_of(n, *hours), region(*r)))
@@ -712,7 +726,7 @@ mod tests {
                 }
                 for (waiting, _) in wait.iter().filter(|(_, g)| *g == region(r)) {
                     for started in &started_here {
-                        proptest::prop_assert!(started.last_verified <= waiting.last_verified);
+                        proptest::prop_assert!(started.waiting_since <= waiting.waiting_since);
                     }
                 }
             }

@@ -94,14 +94,19 @@ impl Default for ManualSnapshots {
 pub struct DrillLimits {
     /// Drills in progress at once in a region (each is a temporary DB instance, or a cluster and its instance,
     /// counted against the account's RDS quotas there: 40 DB instances by default). Drills due beyond it wait,
-    /// the longest unverified first, for a later run.
+    /// the longest waiting first, for a later run. Drills asked for by hand start whatever the limit.
+    #[serde(default = "default_max_drills_in_progress")]
     pub max_in_progress: u32,
+}
+
+fn default_max_drills_in_progress() -> u32 {
+    10
 }
 
 impl Default for DrillLimits {
     fn default() -> Self {
         Self {
-            max_in_progress: 10,
+            max_in_progress: default_max_drills_in_progress(),
         }
     }
 }
@@ -1389,6 +1394,26 @@ mod tests {
         let policy = Policy::from_yaml(&minimal("")).unwrap();
         assert_eq!(policy.plans[0].retention.min_count, 3);
         assert_eq!(policy.plans[0].select.kinds, all_kinds());
+    }
+
+    #[test]
+    fn the_drill_limit_defaults_to_ten_and_is_at_least_one() {
+        let with = |drills: &str| {
+            Policy::from_yaml(&minimal("").replace("plans:\n", &format!("{drills}plans:\n")))
+        };
+        assert_eq!(with("").unwrap().drills.max_in_progress, 10);
+        assert_eq!(with("drills: {}\n").unwrap().drills.max_in_progress, 10);
+        assert_eq!(
+            with("drills: {max_in_progress: 3}\n")
+                .unwrap()
+                .drills
+                .max_in_progress,
+            3
+        );
+        let zero = with("drills: {max_in_progress: 0}\n").unwrap_err();
+        assert_eq!(zero.field, "drills.max_in_progress", "{zero}");
+        let unknown = with("drills: {max_running: 3}\n").unwrap_err();
+        assert_eq!(unknown.field, "drills.max_running", "{unknown}");
     }
 
     #[test]

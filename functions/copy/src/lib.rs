@@ -180,7 +180,8 @@ fn not_copied(skipped: &[SkippedCopy]) -> Vec<String> {
         }
     }
     lines.extend(too_old.into_iter().map(|((region, days), count)| {
-        format!("{count} sources to {region}: older than the {days} days it keeps copies")
+        let sources = if count == 1 { "source" } else { "sources" };
+        format!("{count} {sources} to {region}: older than the {days} days it keeps copies")
     }));
     lines
 }
@@ -787,4 +788,51 @@ fn late_outcomes(late: &[LateCopy], deadline: chrono::Duration) -> Vec<ItemOutco
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    fn skip(source: &str, region: Option<&str>, reason: SkipReason) -> SkippedCopy {
+        SkippedCopy {
+            source: source.into(),
+            region: region.map(str::to_string),
+            reason,
+        }
+    }
+
+    #[test]
+    fn sources_too_old_for_a_region_are_counted_the_rest_listed() {
+        let too_old = |days| SkipReason::TooOld {
+            created_at: Utc.with_ymd_and_hms(2026, 1, 1, 2, 0, 0).unwrap(),
+            retain_days: days,
+        };
+        let skipped = [
+            skip("a", Some("us-west-2"), too_old(30)),
+            skip("b", Some("us-west-2"), too_old(30)),
+            skip("c", Some("eu-west-1"), too_old(7)),
+            skip("d", None, SkipReason::NoPlan),
+            skip(
+                "e",
+                Some("us-west-2"),
+                SkipReason::NotAvailable {
+                    status: "creating".into(),
+                },
+            ),
+        ];
+        let lines = not_copied(&skipped);
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert_eq!(lines[0], "d to -: no plan in the policy covers it");
+        assert!(lines[1].starts_with("e to us-west-2: ") && lines[1].contains("`creating`"));
+        assert_eq!(
+            lines[2..],
+            [
+                "1 source to eu-west-1: older than the 7 days it keeps copies",
+                "2 sources to us-west-2: older than the 30 days it keeps copies"
+            ]
+        );
+    }
 }

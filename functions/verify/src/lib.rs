@@ -21,7 +21,7 @@ use lifeboat::aws::AwsError;
 use lifeboat::aws::rds::{Rds, RestoreSource, RestoreSpec};
 use lifeboat::aws::secrets::Secrets;
 use lifeboat::checks::{CheckResult, TlsMode, failures};
-use lifeboat::drill::{self, DueDrill};
+use lifeboat::drill::{self, DueDrill, DueIn};
 use lifeboat::input::{self, Incoming};
 use lifeboat::lambda::HandlerError;
 use lifeboat::ledger::{LedgerRecord, Phase as LedgerPhase, RECORD_SCHEMA, RunLedger};
@@ -260,8 +260,10 @@ impl VerifyFunction {
             _ => None,
         };
 
-        // This deployment's drills in progress, in every region.
+        // This deployment's drills in progress, in every region. A region whose drills cannot be listed starts none
+        // (neither the limit nor "already in progress" could be checked there).
         let mut drills: Vec<(&Rds, Restoration)> = Vec::new();
+        let mut unlisted: Vec<&str> = Vec::new();
         for rds in self.regions() {
             let databases = if rds.region() == self.primary.region() {
                 primary_databases.clone()
@@ -269,9 +271,11 @@ impl VerifyFunction {
                 match rds.list_databases().await {
                     Ok(found) => found,
                     Err(e) => {
-                        run.report
-                            .run_errors
-                            .push(format!("{e}: drills in {} not advanced", rds.region()));
+                        run.report.run_errors.push(format!(
+                            "{e}: drills in {} not advanced, and none started there",
+                            rds.region()
+                        ));
+                        unlisted.push(rds.region());
                         continue;
                     }
                 }
@@ -295,6 +299,7 @@ impl VerifyFunction {
         let mut dr_snapshots = Vec::new();
         for rds in self.dr_regions.iter().filter(|rds| {
             scheduled
+                && !unlisted.contains(&rds.region())
                 && self.services.policy.plans.iter().any(|p| {
                     p.verification
                         .as_ref()
@@ -360,7 +365,7 @@ impl VerifyFunction {
                     now,
                 );
                 let primary_region = self.primary.region();
-                let mut due: Vec<(DueDrill, String)> = due
+                let mut due: Vec<DueIn> = due
                     .into_iter()
                     .map(|d| (d, primary_region.to_string()))
                     .collect();
@@ -522,7 +527,7 @@ impl VerifyFunction {
         database: &str,
         snapshot: Option<&str>,
         region: Option<&str>,
-    ) -> Result<(DueDrill, String), HandlerError> {
+    ) -> Result<DueIn, HandlerError> {
         let db = databases
             .iter()
             .find(|db| db.identifier == database && db.cluster.is_none())
@@ -553,11 +558,6 @@ impl VerifyFunction {
         })?;
         let snapshots = rds.list_snapshots().await?;
         let deployment = &self.services.deployment;
-        let last_verified = snapshots
-            .iter()
-            .filter(|s| s.database == database && s.kind == db.kind && deployment.owns(&s.tags))
-            .filter_map(|s| s.verified_at())
-            .max();
         let candidates = snapshots
             .into_iter()
             .filter(|s| s.database == database && s.kind == db.kind && s.is_available());
@@ -591,7 +591,7 @@ impl VerifyFunction {
                 ),
                 database: db.clone(),
                 snapshot: chosen,
-                last_verified,
+                waiting_since: self.services.clock.now(),
             },
             region,
         ))

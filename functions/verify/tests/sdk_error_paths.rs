@@ -12,7 +12,9 @@ use aws_sdk_rds::operation::create_db_instance::{CreateDBInstanceError, CreateDb
 use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
-use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+use aws_sdk_rds::operation::describe_db_instances::{
+    DescribeDBInstancesError, DescribeDbInstancesOutput,
+};
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
 use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
 use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput;
@@ -38,8 +40,8 @@ use lifeboat::notify::Notifier;
 use lifeboat::policy::Policy;
 use lifeboat::report::ItemStatus;
 use lifeboat::services::Services;
-use lifeboat_verify::VerifyFunction;
 use lifeboat_verify::checks::TlsMode;
+use lifeboat_verify::{VerifyFunction, VerifyReport};
 
 const POLICY: &str = "version: 1\nname: mocked\nplans:\n  - name: all\n    select:\n      patterns: ['booking-*']\n    retention: {keep_daily: 7}\n    verification: {every: 7d, instance_class: db.t3.micro, subnet_group: drills, security_groups: [sg-1]}\n    objectives: {rpo: 1h, rto: 4h}\n";
 
@@ -799,8 +801,9 @@ async fn a_drill_swept_unfinished_alerts_with_its_phase() {
     assert!(alerts.lock().unwrap()[0].contains("in phase `securing`"));
 }
 
-#[tokio::test]
-async fn dr_region_copies_are_drilled_there_with_that_regions_network() {
+/// A scheduled run where the primary region's drill is verified and only the DR region's copy is due; the DR
+/// region's DB instances cannot be listed when `dr_unlisted`. The report, and the DR and primary restores asked for.
+async fn drill_of_a_dr_copy(dr_unlisted: bool) -> (VerifyReport, usize, usize) {
     const DR_POLICY: &str = "version: 1\nname: mocked\nplans:\n  - name: all\n    select:\n      patterns: ['booking-*']\n    retention: {keep_daily: 7}\n    copies: [{region: us-west-2, kms_key_id: alias/lifeboat-dr, retain_days: 90}]\n    verification:\n      every: 7d\n      instance_class: db.t3.micro\n      subnet_group: drills\n      security_groups: [sg-1]\n      regions: {us-west-2: {security_groups: [sg-west]}}\n    objectives: {rpo: 1h, rto: 4h}\n";
     // Verified yesterday in the primary region: only the DR region's copy is due.
     let [instances, clusters, snapshots, cluster_snapshots] = listing(
@@ -832,6 +835,17 @@ async fn dr_region_copies_are_drilled_there_with_that_regions_network() {
         dr_snapshots,
         dr_cluster_snapshots,
     ] = listing(Vec::new(), vec![copy]);
+    let dr_instances = match dr_unlisted {
+        false => dr_instances,
+        true => mock!(RdsClient::describe_db_instances).then_error(|| {
+            DescribeDBInstancesError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("not authorized to perform: rds:DescribeDBInstances")
+                    .build(),
+            )
+        }),
+    };
     let dr_restore = mock!(RdsClient::restore_db_instance_from_db_snapshot)
         .match_requests(|req| {
             req.db_snapshot_identifier() == Some("lifeboat-booking-db-2026-11-22-0200")
@@ -870,8 +884,29 @@ async fn dr_region_copies_are_drilled_there_with_that_regions_network() {
         "us-west-2",
     )];
     let report = function.handle(scheduled(), &context()).await.expect("run");
-    assert_eq!(primary_restore.num_calls(), 0, "{report:#?}");
-    assert_eq!(dr_restore.num_calls(), 1, "{report:#?}");
+    (report, dr_restore.num_calls(), primary_restore.num_calls())
+}
+
+#[tokio::test]
+async fn dr_region_copies_are_drilled_there_with_that_regions_network() {
+    let (report, dr_restores, primary_restores) = drill_of_a_dr_copy(false).await;
+    assert_eq!(primary_restores, 0, "{report:#?}");
+    assert_eq!(dr_restores, 1, "{report:#?}");
     assert_eq!(report.drills[0].region, "us-west-2");
     assert_eq!(report.results[0].status, ItemStatus::Done);
+}
+
+/// Neither the drill limit nor "already in progress" can be checked in a region whose drills cannot be listed: no
+/// drill starts there, and the run says so.
+#[tokio::test]
+async fn no_drill_starts_in_a_region_whose_drills_cannot_be_listed() {
+    let (report, dr_restores, primary_restores) = drill_of_a_dr_copy(true).await;
+    assert_eq!((dr_restores, primary_restores), (0, 0), "{report:#?}");
+    assert!(
+        report
+            .run_errors
+            .iter()
+            .any(|e| e.contains("us-west-2") && e.contains("none started there")),
+        "{report:#?}"
+    );
 }
