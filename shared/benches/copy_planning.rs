@@ -68,7 +68,7 @@ fn copy_of(source: &Snapshot) -> Snapshot {
 
 fn bench(c: &mut Criterion) {
     let policy = Policy::from_yaml(&format!(
-        "version: 1\nname: bench\nplans:\n  - name: fleet\n    select:\n      patterns: [\"db-*\"]\n    retention: {{keep_daily: 30}}\n    copies:\n      - {{region: {DR}, kms_key_id: alias/lifeboat-dr, retain_days: 30}}\n"
+        "version: 1\nname: bench\nplans:\n  - name: fleet\n    select:\n      patterns: [\"db-*\"]\n    retention: {{keep_daily: 30}}\n    copies:\n      - {{region: {DR}, kms_key_id: alias/lifeboat-dr, retain_days: 30}}\n    objectives: {{rpo: 1h, rto: 4h}}\n"
     ))
     .expect("the bench policy is valid");
     let databases = 10_000;
