@@ -1186,7 +1186,13 @@ async fn live_event_history(region: &str, policy: &str) -> Outcome<()> {
             &context("liveevent-copy"),
         )
         .await?;
-    if copied.counts.failed > 0 {
+    // Only the Live Event database's copy counts here: the other databases' backlog (step 6) is reminded as late
+    // every day between 02:00 and 03:05 UTC, when a run at the real time falls in that window.
+    let live_event_failed = copied
+        .results
+        .iter()
+        .any(|r| r.database == "liveevent-db" && r.status == ItemStatus::Failed);
+    if live_event_failed {
         return Err(format!("the Live Event copy failed: {:?}", copied.results).into());
     }
     Ok(())
