@@ -168,7 +168,7 @@ pub struct VerifyReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overdue: Vec<String>,
     /// Drills due but not started, `<database> in <region>`: their region already has the policy's
-    /// `drills.max_in_progress` drills in progress; a later run starts them, the longest unverified first.
+    /// `drills.max_in_progress` drills in progress; a later run starts them, the longest waiting first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waiting: Vec<String>,
     /// Counts of `results` by outcome.
